@@ -1,0 +1,184 @@
+/// A job, with every field of PROTOCOL.md §3, as the broker stores and sends it.
+public struct Job: Sendable, Hashable {
+    public var id: String
+    /// The domain: `file`, `workbook`, `sheet`, `space`, `document` or any other name.
+    public var type: String
+    /// The operation, e.g. `export`; may contain `:`.
+    public var operation: String
+    public var source: String
+    public var destination: String?
+    public var trigger: JobTrigger
+    public var mode: JobMode
+    public var status: JobStatus
+    /// From 0 to 100.
+    public var progress: Double
+    public var estimatedCompletionAt: Timestamp?
+    public var info: String?
+    public var input: JSONValue?
+    public var config: JSONValue?
+    public var subject: JSONValue?
+    public var metadata: JSONValue?
+    public var outcome: Outcome?
+    public var parentId: String?
+    public var part: Int?
+    public var partData: JSONValue?
+    public var partExecution: PartExecution?
+    public var predecessorIds: [String]
+    public var runAt: Timestamp?
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var leaseSeconds: Int
+    public var lease: Lease?
+    /// Ids that go into the `context` of the job's events.
+    public var environmentId: String?
+    public var spaceId: String?
+    public var workbookId: String?
+    public var sheetId: String?
+    public var fileId: String?
+    public var documentId: String?
+    public var actorId: String?
+    public var createdAt: Timestamp
+    public var updatedAt: Timestamp
+    public var startedAt: Timestamp?
+    public var finishedAt: Timestamp?
+    public var outcomeAcknowledgedAt: Timestamp?
+
+    /// A new job in `created`, as `jobs.create` starts it.
+    public init(
+        id: String, type: String, operation: String, source: String, trigger: JobTrigger = .immediate,
+        mode: JobMode = .background, createdAt: Timestamp = .now(), maxAttempts: Int = 3, leaseSeconds: Int = 30
+    ) {
+        self.id = id
+        self.type = type
+        self.operation = operation
+        self.source = source
+        self.trigger = trigger
+        self.mode = mode
+        self.status = .created
+        self.progress = 0
+        self.predecessorIds = []
+        self.attempt = 1
+        self.maxAttempts = maxAttempts
+        self.leaseSeconds = leaseSeconds
+        self.createdAt = createdAt
+        self.updatedAt = createdAt
+    }
+
+    /// The job's name, `type:operation`, which event subjects and `job:` filters use.
+    public var name: String { "\(type):\(operation)" }
+
+    /// Whether this job is a part of a split job.
+    public var isPart: Bool { parentId != nil }
+}
+
+extension Job {
+    /// The job as its wire JSON object.
+    public var json: JSONObject {
+        var o = JSONObject()
+        o["id"] = .string(id)
+        o["type"] = .string(type)
+        o["operation"] = .string(operation)
+        o["source"] = .string(source)
+        if let destination { o["destination"] = .string(destination) }
+        o["trigger"] = .string(trigger.rawValue)
+        o["mode"] = .string(mode.rawValue)
+        o["status"] = .string(status.rawValue)
+        o["progress"] = .double(progress)
+        o["estimatedCompletionAt"] = estimatedCompletionAt.map(JSONValue.init) ?? .null
+        o["info"] = info.map(JSONValue.string) ?? .null
+        if let input { o["input"] = input }
+        if let config { o["config"] = config }
+        if let subject { o["subject"] = subject }
+        if let metadata { o["metadata"] = metadata }
+        o["outcome"] = outcome.map { .object($0.json) } ?? .null
+        if let parentId { o["parentId"] = .string(parentId) }
+        if let part { o["part"] = .int(Int64(part)) }
+        if let partData { o["partData"] = partData }
+        if let partExecution { o["partExecution"] = .string(partExecution.rawValue) }
+        if !predecessorIds.isEmpty { o["predecessorIds"] = .array(predecessorIds.map(JSONValue.string)) }
+        if let runAt { o["runAt"] = JSONValue(runAt) }
+        o["isPart"] = .bool(isPart)
+        o["attempt"] = .int(Int64(attempt))
+        o["maxAttempts"] = .int(Int64(maxAttempts))
+        o["leaseSeconds"] = .int(Int64(leaseSeconds))
+        o["lease"] = lease.map { ["owner": .string($0.owner), "expiresAt": JSONValue($0.expiresAt)] } ?? .null
+        for (key, value) in [
+            ("environmentId", environmentId), ("spaceId", spaceId), ("workbookId", workbookId),
+            ("sheetId", sheetId), ("fileId", fileId), ("documentId", documentId), ("actorId", actorId),
+        ] {
+            if let value { o[key] = .string(value) }
+        }
+        o["createdAt"] = JSONValue(createdAt)
+        o["updatedAt"] = JSONValue(updatedAt)
+        o["startedAt"] = startedAt.map(JSONValue.init) ?? .null
+        o["finishedAt"] = finishedAt.map(JSONValue.init) ?? .null
+        o["outcomeAcknowledgedAt"] = outcomeAcknowledgedAt.map(JSONValue.init) ?? .null
+        return o
+    }
+
+    /// Reads a job from its wire JSON object, as the broker writes it.
+    /// - Throws: ``FieldError`` naming the first field that is missing or wrong.
+    public init(json value: JSONValue) throws(FieldError) {
+        let r = try FieldReader(value, path: "")
+        try self.init(reader: r)
+    }
+
+    init(reader r: FieldReader) throws(FieldError) {
+        id = try r.requiredString("id")
+        type = try r.requiredString("type")
+        operation = try r.requiredString("operation")
+        source = try r.string("source") ?? ""
+        destination = try r.string("destination")
+        trigger = try r.enumeration("trigger", as: JobTrigger.self) ?? .immediate
+        mode = try r.enumeration("mode", as: JobMode.self) ?? .background
+        guard let statusText = try r.string("status") else { throw .missing("status") }
+        guard let status = JobStatus(wire: statusText) else {
+            throw FieldError(field: "status", message: "status \"\(statusText)\" is not a job status")
+        }
+        self.status = status
+        progress = try r.double("progress") ?? 0
+        estimatedCompletionAt = try r.timestamp("estimatedCompletionAt")
+        info = try r.string("info")
+        input = r.value("input")
+        config = r.value("config")
+        subject = r.value("subject")
+        metadata = r.value("metadata")
+        outcome = try r.object("outcome").map { reader throws(FieldError) in try Outcome(reader: reader) }
+        parentId = try r.string("parentId")
+        part = try r.int("part").map { Int($0) }
+        partData = r.value("partData")
+        partExecution = try r.enumeration("partExecution", as: PartExecution.self)
+        predecessorIds = try r.stringArray("predecessorIds") ?? []
+        runAt = try r.timestamp("runAt")
+        attempt = Int(try r.int("attempt") ?? 1)
+        maxAttempts = Int(try r.int("maxAttempts") ?? 3)
+        leaseSeconds = Int(try r.int("leaseSeconds") ?? 30)
+        if let l = try r.object("lease") {
+            guard let expiresAt = try l.timestamp("expiresAt") else { throw .missing("lease.expiresAt") }
+            lease = Lease(owner: try l.requiredString("owner"), expiresAt: expiresAt)
+        }
+        environmentId = try r.string("environmentId")
+        spaceId = try r.string("spaceId")
+        workbookId = try r.string("workbookId")
+        sheetId = try r.string("sheetId")
+        fileId = try r.string("fileId")
+        documentId = try r.string("documentId")
+        actorId = try r.string("actorId")
+        guard let createdAt = try r.timestamp("createdAt") else { throw .missing("createdAt") }
+        self.createdAt = createdAt
+        updatedAt = try r.timestamp("updatedAt") ?? createdAt
+        startedAt = try r.timestamp("startedAt")
+        finishedAt = try r.timestamp("finishedAt")
+        outcomeAcknowledgedAt = try r.timestamp("outcomeAcknowledgedAt")
+    }
+}
+
+extension Job: Codable {
+    public init(from decoder: any Decoder) throws {
+        try self.init(json: try JSONValue(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try JSONValue.object(json).encode(to: encoder)
+    }
+}

@@ -1,0 +1,52 @@
+/// Where a job is in its life (PROTOCOL.md §3).
+public enum JobStatus: String, Sendable, Hashable, CaseIterable, Codable {
+    case created, planning, scheduled, ready, executing, complete, failed, canceled
+
+    /// Reads a status from the wire; accepts the British `cancelled` as input.
+    public init?(wire: String) {
+        if wire == "cancelled" {
+            self = .canceled
+        } else {
+            self.init(rawValue: wire)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let status = JobStatus(wire: text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown status \(text)"))
+        }
+        self = status
+    }
+
+    /// A job in this status has ended: it only changes again by `jobs.retry` (failed, canceled).
+    public var isTerminal: Bool { self == .complete || self == .failed || self == .canceled }
+}
+
+/// How a job shows to a user while it runs (Flatfile's `JobMode`).
+public enum JobMode: String, Sendable, Hashable, CaseIterable, Codable {
+    case foreground, background, toolbarBlocking, hidden
+}
+
+/// Whether a job runs as soon as it is created or waits for `jobs.execute`.
+public enum JobTrigger: String, Sendable, Hashable, CaseIterable, Codable {
+    case manual, immediate
+}
+
+/// Who holds an executing job, and until when.
+public struct Lease: Sendable, Hashable, Codable {
+    /// The `listenerId` (or the authenticated key) that acked or claimed the job.
+    public var owner: String
+    /// When the broker requeues the job unless the owner renews it.
+    public var expiresAt: Timestamp
+
+    public init(owner: String, expiresAt: Timestamp) {
+        self.owner = owner
+        self.expiresAt = expiresAt
+    }
+}
+
+/// How the parts of a split job run.
+public enum PartExecution: String, Sendable, Hashable, CaseIterable, Codable {
+    case parallel, sequential
+}

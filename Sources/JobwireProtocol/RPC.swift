@@ -1,0 +1,128 @@
+/// A JSON-RPC 2.0 request on the commands socket.
+public struct RPCRequest: Sendable, Hashable {
+    /// The request id: a number, a string, or `null` for a notification (which still gets a reply).
+    public var id: JSONValue
+    public var method: String
+    public var params: JSONObject
+
+    public init(id: JSONValue, method: String, params: JSONObject = [:]) {
+        self.id = id
+        self.method = method
+        self.params = params
+    }
+
+    /// The request as bytes.
+    public var bytes: [UInt8] {
+        var o: JSONObject = ["jsonrpc": "2.0", "id": id, "method": .string(method)]
+        o["params"] = .object(params)
+        return JSONCodec.encode(.object(o))
+    }
+
+    /// Decodes a request body.
+    /// - Returns: the request, or the error to answer with and the id to answer to (`null` when unknown).
+    public static func decode(_ body: some Collection<UInt8>) -> Result<RPCRequest, RPCFailure> {
+        guard !body.isEmpty else {
+            return .failure(RPCFailure(id: .null, error: ProtocolError(.parseError, "empty request")))
+        }
+        let value: JSONValue
+        do {
+            value = try JSONCodec.parse(body)
+        } catch {
+            return .failure(RPCFailure(id: .null, error: ProtocolError(.parseError, "parse error: \(error)")))
+        }
+        guard case .object(let object) = value else {
+            return .failure(RPCFailure(id: .null, error: ProtocolError(.invalidRequest, "a request must be a JSON object")))
+        }
+        var id: JSONValue = .null
+        switch object["id"] {
+        case nil, .null?: break
+        case .int?, .string?: id = object["id"]!
+        case .double(let d)?: id = .double(d)
+        case let other?:
+            return .failure(
+                RPCFailure(id: .null, error: ProtocolError(.invalidRequest, "id must be a number, a string or null, not \(other.typeName)")))
+        }
+        guard object["jsonrpc"] == .string("2.0") else {
+            return .failure(RPCFailure(id: id, error: ProtocolError(.invalidRequest, "jsonrpc must be \"2.0\"")))
+        }
+        guard case .string(let method)? = object["method"], !method.isEmpty else {
+            return .failure(RPCFailure(id: id, error: ProtocolError(.invalidRequest, "method must be a non-empty string")))
+        }
+        var params = JSONObject()
+        switch object["params"] {
+        case nil, .null?: break
+        case .object(let o)?: params = o
+        case let other?:
+            return .failure(
+                RPCFailure(
+                    id: id,
+                    error: ProtocolError(.invalidParams, "params must be an object, not \(other.typeName)", field: "params")))
+        }
+        return .success(RPCRequest(id: id, method: method, params: params))
+    }
+}
+
+/// A request that cannot be served, and the id to answer it with.
+public struct RPCFailure: Error, Sendable {
+    public var id: JSONValue
+    public var error: ProtocolError
+
+    public init(id: JSONValue, error: ProtocolError) {
+        self.id = id
+        self.error = error
+    }
+}
+
+/// A JSON-RPC 2.0 response: its encoding for the broker and its decoding for clients.
+public struct RPCResponse: Sendable {
+    public var id: JSONValue
+    public var result: Result<JSONValue, ProtocolError>
+
+    public init(id: JSONValue, result: Result<JSONValue, ProtocolError>) {
+        self.id = id
+        self.result = result
+    }
+
+    /// The response body.
+    public var bytes: [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(512)
+        write(into: &output)
+        return output
+    }
+
+    /// Appends the response body to `output`.
+    public func write(into output: inout [UInt8]) {
+        output.append(contentsOf: RPCResponse.prefix)
+        JSONCodec.write(id, into: &output)
+        switch result {
+        case .success(let value):
+            output.append(contentsOf: RPCResponse.resultKey)
+            JSONCodec.write(value, into: &output)
+        case .failure(let error):
+            output.append(contentsOf: RPCResponse.errorKey)
+            JSONCodec.write(.object(error.json), into: &output)
+        }
+        output.append(UInt8(ascii: "}"))
+    }
+
+    private static let prefix = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+    private static let resultKey = Array(#","result":"#.utf8)
+    private static let errorKey = Array(#","error":"#.utf8)
+
+    /// Decodes a response body, as a client receives it.
+    public static func decode(_ body: some Collection<UInt8>) throws(ProtocolError) -> RPCResponse {
+        let value: JSONValue
+        do {
+            value = try JSONCodec.parse(body)
+        } catch {
+            throw ProtocolError(.parseError, "response is not JSON: \(error)")
+        }
+        guard case .object(let o) = value else { throw ProtocolError(.invalidRequest, "response is not an object") }
+        let id = o["id"] ?? .null
+        if let error = o["error"], !error.isNull {
+            return RPCResponse(id: id, result: .failure(ProtocolError(json: error)))
+        }
+        return RPCResponse(id: id, result: .success(o["result"] ?? .null))
+    }
+}
