@@ -1,0 +1,54 @@
+import JobwireProtocol
+
+/// How a broker runs: where it listens, where it keeps its store, and its limits.
+public struct BrokerConfiguration: Sendable {
+    /// Where the XPUB events socket binds.
+    public var eventsEndpoint: String
+    /// Where the ROUTER commands socket binds.
+    public var commandsEndpoint: String
+    /// The folder of the SQLite store; `nil` keeps everything in memory (lost on exit).
+    public var dataDirectory: String?
+    /// The default lease of an acked or claimed job, when the job names none.
+    public var leaseSeconds: Int
+    /// The default number of attempts before a lease expiry fails a job, when the job names none.
+    public var maxAttempts: Int
+    /// The largest request the broker accepts; libzmq drops the connection of a peer that sends more.
+    public var maxMessageSize: Int
+    /// How many events the log keeps for replay; older `events.list` asks get `gone`.
+    public var eventRetention: Int
+    /// How often `broker:heartbeat` is published.
+    public var heartbeatInterval: Duration
+    /// How many events may queue for one slow subscriber before libzmq drops its messages.
+    public var sendHighWaterMark: Int
+    /// Whether every commit waits for the disk (`synchronous=FULL`); otherwise a crash of the process
+    /// still loses nothing, but a power cut may lose the last commits (`synchronous=NORMAL`).
+    public var fsync: Bool
+    /// The most requests taken off the socket before one group commit.
+    public var maxBatch: Int
+
+    public init(
+        eventsEndpoint: String = "tcp://127.0.0.1:7400",
+        commandsEndpoint: String = "tcp://127.0.0.1:7401",
+        dataDirectory: String? = "./.jobwire",
+        leaseSeconds: Int = 30,
+        maxAttempts: Int = 3,
+        maxMessageSize: Int = 1 << 20,
+        eventRetention: Int = 1_000_000,
+        heartbeatInterval: Duration = .seconds(1),
+        sendHighWaterMark: Int = 100_000,
+        fsync: Bool = true,
+        maxBatch: Int = 512
+    ) {
+        self.eventsEndpoint = eventsEndpoint
+        self.commandsEndpoint = commandsEndpoint
+        self.dataDirectory = dataDirectory
+        self.leaseSeconds = leaseSeconds
+        self.maxAttempts = maxAttempts
+        self.maxMessageSize = maxMessageSize
+        self.eventRetention = eventRetention
+        self.heartbeatInterval = heartbeatInterval
+        self.sendHighWaterMark = sendHighWaterMark
+        self.fsync = fsync
+        self.maxBatch = maxBatch
+    }
+}

@@ -1,0 +1,598 @@
+import JobwireProtocol
+
+extension BrokerCore {
+    /// Applies one request. The reply goes to the outbox, unless a claim waits for a job.
+    func handle(_ request: RPCRequest, from caller: Caller) {
+        let result: Result<JSONValue, ProtocolError>
+        do throws {
+            guard let value = try dispatch(request, caller: caller) else { return }
+            result = .success(value)
+        } catch {
+            result = .failure(ProtocolError.from(error))
+        }
+        reply(caller, id: request.id, result)
+    }
+
+    private func dispatch(_ request: RPCRequest, caller: Caller) throws -> JSONValue? {
+        let p = FieldReader(request.params)
+        do throws {
+            switch request.method {
+            case "jobs.create": return .object(try create(p, caller: caller).json)
+            case "jobs.get": return .object(try record(try p.requiredString("jobId")).job.json)
+            case "jobs.list": return try list(p)
+            case "jobs.update": return .object(try update(p, caller: caller).json)
+            case "jobs.execute": return .object(try execute(p).json)
+            case "jobs.ack": return .object(try ack(p, caller: caller).json)
+            case "jobs.claim": return try claim(p, caller: caller, requestId: request.id)
+            case "jobs.complete": return .object(try finish(p, caller: caller, as: .complete).json)
+            case "jobs.fail": return .object(try finish(p, caller: caller, as: .failed).json)
+            case "jobs.release": return .object(try release(p, caller: caller).json)
+            case "jobs.cancel": return .object(try cancel(p).json)
+            case "jobs.retry": return .object(try retry(p).json)
+            case "jobs.ackOutcome": return .object(try ackOutcome(p).json)
+            case "jobs.split": return try split(p, caller: caller)
+            case "jobs.delete": return try delete(p)
+            case "actions.mount": return .object(try mountAction(p).json)
+            case "actions.list": return try listActions(p)
+            case "actions.unmount": return try unmountAction(p)
+            case "actions.trigger": return .object(try triggerAction(p, caller: caller).json)
+            case "events.list": return try listEvents(p)
+            case "broker.info": return info()
+            default: throw ProtocolError(.methodNotFound, "method not found: \(request.method)")
+            }
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    // MARK: Create
+
+    func create(_ p: FieldReader, caller: Caller, actorId: String? = nil) throws -> Job {
+        let fields: CreateFields
+        do throws {
+            fields = try CreateFields(p, configuration: configuration)
+        } catch {
+            throw ProtocolError.from(error)
+        }
+        if let key = fields.idempotencyKey {
+            let hash = fields.fingerprint
+            if let existing = try existingJob(idempotencyKey: key) {
+                guard existing.idempotencyHash == hash else {
+                    throw ProtocolError(.conflict, "idempotency key \(key) was used for a job with other fields")
+                }
+                return existing.job
+            }
+        }
+        for (index, id) in fields.predecessorIds.enumerated() {
+            do {
+                _ = try record(id)
+            } catch {
+                throw ProtocolError(.notFound, "predecessorIds.\(index): job \(id) not found", field: "predecessorIds")
+            }
+        }
+        var job = fields.job(id: BrokerCore.newJobId(), now: now)
+        if let actorId { job.actorId = actorId }
+        var record = JobRecord(job: job, idempotencyKey: fields.idempotencyKey, idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
+        save(record, previous: nil)
+        emit("job:created", job)
+        if job.trigger == .immediate {
+            record = enqueue(record)
+        }
+        return record.job
+    }
+
+    private func existingJob(idempotencyKey key: String) throws -> JobRecord? {
+        if let inMemory = jobs.values.first(where: { $0.idempotencyKey == key }) { return inMemory }
+        do {
+            guard let stored = try store.job(idempotencyKey: key), !deleted.contains(stored.job.id) else { return nil }
+            return jobs[stored.job.id] ?? stored
+        } catch {
+            throw ProtocolError(.internalError, "store read failed: \(error)")
+        }
+    }
+
+    /// Moves a job that may run to `ready`, or to `scheduled` while it must wait, or to `failed` when a
+    /// predecessor already failed. Publishes the matching event.
+    @discardableResult
+    func enqueue(_ record: JobRecord) -> JobRecord {
+        var record = record
+        let previous = record.job.status
+        if let blocker = failedPredecessor(of: record.job) {
+            record.job.status = .failed
+            record.job.finishedAt = now
+            record.job.outcome = Outcome(message: "predecessor \(blocker.id) \(blocker.status == .canceled ? "canceled" : "failed")")
+            save(record, previous: previous)
+            emit("job:failed", record.job)
+            jobEnded(record.job)
+            return record
+        }
+        if mustWait(record.job) {
+            record.job.status = .scheduled
+            save(record, previous: previous)
+            if let runAt = record.job.runAt, runAt > now { runAts.push(runAt, record.job.id) }
+            for predecessor in record.job.predecessorIds where status(of: predecessor) != .complete {
+                dependents[predecessor, default: []].append(record.job.id)
+            }
+            emit("job:scheduled", record.job)
+        } else {
+            record.job.status = .ready
+            save(record, previous: previous)
+            emit("job:ready", record.job)
+            serveWaitingClaims()
+        }
+        return jobs[record.job.id] ?? record
+    }
+
+    func status(of id: String) -> JobStatus? { try? record(id).job.status }
+
+    private func mustWait(_ job: Job) -> Bool {
+        if let runAt = job.runAt, runAt > now { return true }
+        if job.predecessorIds.contains(where: { status(of: $0) != .complete }) { return true }
+        if let parentId = job.parentId, let p = parts[parentId], p.sequential, let part = job.part,
+            previousPartRunning(parentId: parentId, part: part)
+        {
+            // A sequential part waits until the one before it has ended.
+            return true
+        }
+        return false
+    }
+
+    private func failedPredecessor(of job: Job) -> (id: String, status: JobStatus)? {
+        for id in job.predecessorIds {
+            if let s = status(of: id), s == .failed || s == .canceled { return (id, s) }
+        }
+        return nil
+    }
+
+    // MARK: Reads
+
+    private func list(_ p: FieldReader) throws -> JSONValue {
+        var query = JobStore.ListQuery()
+        do throws {
+            if let value = p.value("status") {
+                let names: [String]
+                switch value {
+                case .string(let s): names = [s]
+                case .array: names = try p.stringArray("status") ?? []
+                default: throw FieldError(field: "status", message: "status must be a string or an array of strings")
+                }
+                for name in names {
+                    guard let status = JobStatus(wire: name) else {
+                        throw FieldError(field: "status", message: "status \"\(name)\" is not a job status")
+                    }
+                    query.statuses.append(status)
+                }
+            }
+            query.type = try p.string("type")
+            query.operation = try p.string("operation")
+            query.source = try p.string("source")
+            query.parentId = try p.string("parentId")
+            query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
+            query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
+            query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
+            if let direction = try p.string("sortDirection") {
+                guard direction == "asc" || direction == "desc" else {
+                    throw FieldError(field: "sortDirection", message: "sortDirection must be asc or desc, not \"\(direction)\"")
+                }
+                query.descending = direction == "desc"
+            }
+        } catch {
+            throw ProtocolError.from(error)
+        }
+        try flush()
+        let (found, total) = try storeRead { try store.list(query) }
+        let pageCount = (total + query.pageSize - 1) / query.pageSize
+        return [
+            "data": .array(found.map { .object($0.json) }),
+            "pagination": [
+                "currentPage": .int(Int64(query.pageNumber)), "pageCount": .int(Int64(pageCount)),
+                "totalCount": .int(Int64(total)),
+            ],
+        ]
+    }
+
+    func storeRead<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw ProtocolError(.internalError, "store read failed: \(error)")
+        }
+    }
+
+    func info() -> JSONValue {
+        var counts = JSONObject()
+        for status in JobStatus.allCases { counts[status.rawValue] = .int(Int64(max(0, statusCounts[status] ?? 0))) }
+        return [
+            "version": .string(JobwireVersion.current), "epoch": .string(epoch), "seq": .int(seq),
+            "startedAt": JSONValue(startedAt), "jobs": .object(counts),
+        ]
+    }
+
+    // MARK: Leases
+
+    /// The lease owner a call speaks for: the authenticated key under CURVE, else its `listenerId`.
+    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> String? {
+        if let key = caller.authenticatedKey { return key }
+        return try p.string("listenerId")
+    }
+
+    /// Checks that `listener` may act on an executing job as its owner (PROTOCOL.md §7, Leases).
+    func checkOwner(_ record: JobRecord, listener: String?, verb: String) throws {
+        let job = record.job
+        if job.status.isTerminal {
+            throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue)")
+        }
+        if job.status == .executing, let owner = job.lease?.owner {
+            guard let listener, listener != owner else { return }
+            if record.formerOwners.contains(listener) {
+                throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; \(owner) holds it now")
+            }
+            throw ProtocolError(.conflict, "\(job.id) is held by \(owner), not \(listener)")
+        }
+        if let listener, record.formerOwners.contains(listener) {
+            throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(job.status.rawValue) now")
+        }
+        throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue), not executing")
+    }
+
+    func renewLease(_ record: inout JobRecord) {
+        guard let owner = record.job.lease?.owner else { return }
+        let expiresAt = now + .seconds(record.job.leaseSeconds)
+        record.job.lease = Lease(owner: owner, expiresAt: expiresAt)
+        leases.push(expiresAt, record.job.id)
+    }
+
+    private func takeLease(_ record: inout JobRecord, owner: String) {
+        record.job.status = .executing
+        record.job.lease = Lease(owner: owner, expiresAt: now)
+        if record.job.startedAt == nil { record.job.startedAt = now }
+        renewLease(&record)
+    }
+
+    /// Applies the optional `info`, `progress` and `estimatedCompletionAt` of an ack or update, after
+    /// checking all of them.
+    private func applyProgress(_ p: FieldReader, to job: inout Job) throws {
+        let info = try p.string("info")
+        let progress = try p.double("progress")
+        if let progress, !(0...100).contains(progress) {
+            throw FieldError(field: "progress", message: "progress must be from 0 to 100, not \(progress)")
+        }
+        let eta = try p.timestamp("estimatedCompletionAt")
+        if let info { job.info = info }
+        if let progress { job.progress = progress }
+        if let eta { job.estimatedCompletionAt = eta }
+    }
+
+    // MARK: Verbs
+
+    private func ack(_ p: FieldReader, caller: Caller) throws -> Job {
+        do throws {
+            var record = try record(try p.requiredString("jobId"))
+            let listener = try callerIdentity(p, caller)
+            let previous = record.job.status
+            var job = record.job
+            try applyProgress(p, to: &job)
+            switch previous {
+            case .ready:
+                record.job = job
+                takeLease(&record, owner: listener ?? "anonymous")
+            case .executing:
+                try checkOwner(record, listener: listener, verb: "ack")
+                record.job = job
+                renewLease(&record)
+            default:
+                try checkOwner(record, listener: listener, verb: "ack")
+            }
+            save(record, previous: previous)
+            emit("job:updated", record.job)
+            return record.job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func claim(_ p: FieldReader, caller: Caller, requestId: JSONValue) throws -> JSONValue? {
+        let owner: String
+        let patterns: [Glob]
+        let wait: Int64
+        let info: String?
+        do throws {
+            owner = try callerIdentity(p, caller) ?? "anonymous"
+            let names: [String]
+            switch p.value("jobs") {
+            case .string(let s)?: names = [s]
+            case .array?: names = try p.stringArray("jobs") ?? []
+            case nil: throw FieldError(field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
+            case let other?: throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
+            }
+            guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
+            patterns = names.map { Glob($0) }
+            wait = try p.int("wait", in: 0...60) ?? 0
+            info = try p.string("info")
+        } catch {
+            throw ProtocolError.from(error)
+        }
+        if let id = oldestReady(matching: patterns) {
+            return ["job": .object(claimJob(id, owner: owner, info: info).json)]
+        }
+        guard wait > 0 else { return ["job": .null] }
+        waitingClaims.append(
+            WaitingClaim(caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
+                         deadline: now + .seconds(wait)))
+        return nil
+    }
+
+    private func claimJob(_ id: String, owner: String, info: String?) -> Job {
+        guard var record = jobs[id] else { fatalError("a ready job is always in memory") }
+        if let info { record.job.info = info }
+        takeLease(&record, owner: owner)
+        save(record, previous: .ready)
+        emit("job:updated", record.job)
+        return record.job
+    }
+
+    /// Hands newly ready jobs to waiting claimers, in arrival order.
+    func serveWaitingClaims() {
+        var index = 0
+        while index < waitingClaims.count {
+            let claim = waitingClaims[index]
+            if let id = oldestReady(matching: claim.patterns) {
+                waitingClaims.remove(at: index)
+                let job = claimJob(id, owner: claim.owner, info: claim.info)
+                reply(claim.caller, id: claim.requestId, .success(["job": .object(job.json)]))
+            } else {
+                index += 1
+            }
+        }
+    }
+
+    private func update(_ p: FieldReader, caller: Caller) throws -> Job {
+        do throws {
+            var record = try record(try p.requiredString("jobId"))
+            let listener = try callerIdentity(p, caller)
+            let previous = record.job.status
+            var job = record.job
+            if let status = try p.string("status") {
+                guard status == "planning" else {
+                    throw FieldError(field: "status", message: "jobs.update can only set status to planning, not \"\(status)\"")
+                }
+                guard previous == .created || previous == .planning else {
+                    throw ProtocolError(.invalidTransition, "cannot plan \(job.id): it is \(previous.rawValue)")
+                }
+                job.status = .planning
+            }
+            if previous == .executing {
+                try checkOwner(record, listener: listener, verb: "update")
+            } else if previous.isTerminal {
+                throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
+            } else if let listener, record.formerOwners.contains(listener) {
+                throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
+            } else if p.value("progress") != nil {
+                throw ProtocolError(
+                    .invalidTransition, "cannot update the progress of \(job.id): it is \(previous.rawValue), not executing")
+            }
+            try applyProgress(p, to: &job)
+            if let metadata = p.value("metadata") { job.metadata = metadata }
+            record.job = job
+            if previous == .executing { renewLease(&record) }
+            save(record, previous: previous)
+            emit("job:updated", record.job)
+            return record.job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func execute(_ p: FieldReader) throws -> Job {
+        do throws {
+            let record = try record(try p.requiredString("jobId"))
+            guard record.job.status == .created || record.job.status == .planning else {
+                throw ProtocolError(.invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
+            }
+            return enqueue(record).job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func finish(_ p: FieldReader, caller: Caller, as status: JobStatus) throws -> Job {
+        do throws {
+            var record = try record(try p.requiredString("jobId"))
+            let listener = try callerIdentity(p, caller)
+            let outcome = try p.value("outcome").map { value throws in try Outcome(json: value) }
+            let info = try p.string("info")
+            try checkOwner(record, listener: listener, verb: status == .complete ? "complete" : "fail")
+            record.job.status = status
+            record.job.outcome = outcome
+            if let info { record.job.info = info }
+            if status == .complete { record.job.progress = 100 }
+            record.job.lease = nil
+            record.job.finishedAt = now
+            save(record, previous: .executing)
+            emit(status == .complete ? "job:completed" : "job:failed", record.job)
+            jobEnded(record.job)
+            return jobs[record.job.id]?.job ?? record.job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func release(_ p: FieldReader, caller: Caller) throws -> Job {
+        do throws {
+            var record = try record(try p.requiredString("jobId"))
+            let listener = try callerIdentity(p, caller)
+            let info = try p.string("info")
+            try checkOwner(record, listener: listener, verb: "release")
+            if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
+                record.formerOwners.append(owner)
+            }
+            record.job.lease = nil
+            record.job.attempt += 1
+            if let info { record.job.info = info }
+            record.job.status = .ready
+            save(record, previous: .executing)
+            emit("job:ready", record.job)
+            serveWaitingClaims()
+            return jobs[record.job.id]?.job ?? record.job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func cancel(_ p: FieldReader) throws -> Job {
+        do throws {
+            let record = try record(try p.requiredString("jobId"))
+            let info = try p.string("info")
+            guard !record.job.status.isTerminal else {
+                throw ProtocolError(.invalidTransition, "cannot cancel \(record.job.id): it is \(record.job.status.rawValue)")
+            }
+            return cancelJob(record, info: info)
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    @discardableResult
+    func cancelJob(_ record: JobRecord, info: String?) -> Job {
+        var record = record
+        let previous = record.job.status
+        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) { record.formerOwners.append(owner) }
+        record.job.status = .canceled
+        record.job.lease = nil
+        record.job.finishedAt = now
+        if let info { record.job.info = info }
+        save(record, previous: previous)
+        emit("job:updated", record.job)
+        // Canceling a parent cancels its unfinished parts.
+        for id in (activeParts[record.job.id] ?? [:]).sorted(by: { $0.key < $1.key }).map(\.value) {
+            if let part = jobs[id], !part.job.status.isTerminal { cancelJob(part, info: nil) }
+        }
+        jobEnded(record.job)
+        return jobs[record.job.id]?.job ?? record.job
+    }
+
+    private func retry(_ p: FieldReader) throws -> Job {
+        do throws {
+            var record = try record(try p.requiredString("jobId"))
+            let previous = record.job.status
+            guard previous == .failed || previous == .canceled else {
+                throw ProtocolError(.invalidTransition, "cannot retry \(record.job.id): it is \(previous.rawValue)")
+            }
+            record.job.attempt += 1
+            record.job.outcome = nil
+            record.job.finishedAt = nil
+            record.job.outcomeAcknowledgedAt = nil
+            record.job.progress = 0
+            record.job.estimatedCompletionAt = nil
+            if let parentId = record.job.parentId, var p = parts[parentId] {
+                if previous == .failed { p.failed -= 1 } else { p.canceled -= 1 }
+                parts[parentId] = p
+            }
+            return enqueue(record).job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func ackOutcome(_ p: FieldReader) throws -> Job {
+        do throws {
+            var record = try record(try p.requiredString("jobId"))
+            let status = record.job.status
+            guard status == .complete || status == .failed else {
+                throw ProtocolError(.invalidTransition, "cannot acknowledge the outcome of \(record.job.id): it is \(status.rawValue)")
+            }
+            if record.job.outcomeAcknowledgedAt != nil { return record.job }
+            record.job.outcomeAcknowledgedAt = now
+            save(record, previous: status)
+            emit("job:outcome-acknowledged", record.job)
+            return record.job
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    private func delete(_ p: FieldReader) throws -> JSONValue {
+        do throws {
+            let record = try record(try p.requiredString("jobId"))
+            guard record.job.status != .executing else {
+                throw ProtocolError(.invalidTransition, "cannot delete \(record.job.id): it is executing; cancel it first")
+            }
+            remove(record.job)
+            emit("job:deleted", record.job)
+            return ["success": true]
+        } catch {
+            throw ProtocolError.from(error)
+        }
+    }
+
+    // MARK: Time
+
+    /// Expires leases, releases jobs whose `runAt` came, and answers claims whose wait ran out.
+    func tick() {
+        while let id = leases.popDue(now) {
+            guard var record = jobs[id], record.job.status == .executing, let lease = record.job.lease,
+                lease.expiresAt <= now
+            else { continue }
+            if let p = parts[id], p.ended < p.total {
+                // A parent waiting for its parts keeps its lease.
+                renewLease(&record)
+                jobs[id] = record
+                if dirtySet.insert(id).inserted { dirty.append(id) }
+                continue
+            }
+            if !record.formerOwners.contains(lease.owner) { record.formerOwners.append(lease.owner) }
+            record.job.lease = nil
+            if record.job.attempt >= record.job.maxAttempts {
+                record.job.status = .failed
+                record.job.finishedAt = now
+                record.job.outcome = Outcome(message: "lease expired")
+                save(record, previous: .executing)
+                emit("job:failed", record.job)
+                jobEnded(record.job)
+            } else {
+                record.job.attempt += 1
+                record.job.status = .ready
+                save(record, previous: .executing)
+                emit("job:ready", record.job)
+                serveWaitingClaims()
+            }
+        }
+        while let id = runAts.popDue(now) {
+            guard let record = jobs[id], record.job.status == .scheduled else { continue }
+            if !mustWait(record.job) { enqueue(record) }
+        }
+        if waitingClaims.contains(where: { $0.deadline <= now }) {
+            waitingClaims.removeAll { claim in
+                guard claim.deadline <= now else { return false }
+                reply(claim.caller, id: claim.requestId, .success(["job": .null]))
+                return true
+            }
+        }
+    }
+
+    /// What follows a job's end: dependents, the next sequential part, and the parent's part count.
+    func jobEnded(_ job: Job) {
+        if let waiting = dependents.removeValue(forKey: job.id) {
+            for id in waiting {
+                guard let record = jobs[id], record.job.status == .scheduled else { continue }
+                if job.status == .complete {
+                    if !mustWait(record.job) { enqueue(record) }
+                } else {
+                    var failed = record
+                    failed.job.status = .failed
+                    failed.job.finishedAt = now
+                    failed.job.outcome = Outcome(message: "predecessor \(job.id) \(job.status == .canceled ? "canceled" : "failed")")
+                    save(failed, previous: .scheduled)
+                    emit("job:failed", failed.job)
+                    jobEnded(failed.job)
+                }
+            }
+        }
+        if let parentId = job.parentId { partEnded(job, parentId: parentId) }
+    }
+}
+
+/// The broker's version, reported by `broker.info`.
+public enum JobwireVersion {
+    public static let current = "0.1.0"
+}

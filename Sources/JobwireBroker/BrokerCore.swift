@@ -1,0 +1,382 @@
+import JobwireProtocol
+import Logging
+
+/// Who sent a request: the ROUTER identity to answer to and, with CURVE, the authenticated key.
+struct Caller: Sendable {
+    var route: [UInt8]
+    /// The client's public key (Z85) when CURVE authenticated it; it then owns the leases it takes.
+    var authenticatedKey: String?
+}
+
+/// A reply waiting for the group commit.
+struct OutgoingReply {
+    var route: [UInt8]
+    var body: [UInt8]
+}
+
+/// A claimer waiting for a job (`jobs.claim` with `wait`).
+struct WaitingClaim {
+    var caller: Caller
+    var requestId: JSONValue
+    var owner: String
+    var patterns: [Glob]
+    var info: String?
+    var deadline: Timestamp
+}
+
+/// The broker's state machine and its in-memory indexes over the store.
+///
+/// Not thread-safe: the broker's own thread owns it. A batch of requests is applied in memory, then
+/// ``commit()`` writes every change and event of the batch in one transaction; only then are the
+/// replies sent and the events published, so nothing a client was told is lost on a crash.
+final class BrokerCore {
+    let configuration: BrokerConfiguration
+    let store: JobStore
+    let logger: Logger
+    let epoch: String
+    let startedAt: Timestamp
+    private(set) var seq: Int64
+    private(set) var firstSeq: Int64
+
+    /// Every job that has not ended, and any job touched by the current batch.
+    var jobs: [String: JobRecord] = [:]
+    var statusCounts: [JobStatus: Int] = [:]
+    var actions: [String: Action] = [:]
+
+    /// Ready jobs by name, in the order they became ready; stale entries are skipped lazily.
+    var readyQueues: [String: ReadyQueue] = [:]
+    var readyOrder: [String: Int64] = [:]
+    var readyCounter: Int64 = 0
+    var waitingClaims: [WaitingClaim] = []
+    var leases = TimerHeap()
+    var runAts = TimerHeap()
+    /// Scheduled jobs waiting on each predecessor.
+    var dependents: [String: [String]] = [:]
+    /// Part counts of parents whose parts have not all ended.
+    var parts: [String: PartCounts] = [:]
+    /// The unfinished parts of each split parent, by part number.
+    var activeParts: [String: [Int: String]] = [:]
+
+    // The batch in flight.
+    var dirty: [String] = []
+    var dirtySet: Set<String> = []
+    var deleted: [String] = []
+    var batch = JobStore.Batch()
+    var outbox: [OutgoingReply] = []
+    var publishQueue: [[[UInt8]]] = []
+    /// How much of the outbox and the publish queue the store has made durable.
+    var outboxCommitted = 0
+    var publishCommitted = 0
+    var now = Timestamp.now()
+
+    struct PartCounts {
+        var total: Int
+        var completed = 0
+        var failed = 0
+        var canceled = 0
+        var sequential: Bool
+        var ended: Int { completed + failed + canceled }
+    }
+
+    struct ReadyQueue {
+        var entries: [(order: Int64, id: String)] = []
+        var head = 0
+        var isEmpty: Bool { head >= entries.count }
+        mutating func compact() {
+            if head > 1024 && head * 2 > entries.count {
+                entries.removeFirst(head)
+                head = 0
+            }
+        }
+    }
+
+    init(configuration: BrokerConfiguration, store: JobStore, logger: Logger) throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        let identity = try store.identity(newEpoch: { BrokerCore.randomString(length: 8, alphabet: "0123456789abcdef") })
+        epoch = identity.epoch
+        seq = identity.seq
+        firstSeq = identity.firstSeq
+        startedAt = .now()
+        try loadState()
+    }
+
+    /// Builds every in-memory index from the store: at start, and after a failed commit.
+    func loadState() throws {
+        jobs = [:]
+        readyQueues = [:]
+        readyOrder = [:]
+        leases.removeAll()
+        runAts.removeAll()
+        dependents = [:]
+        parts = [:]
+        activeParts = [:]
+        statusCounts = try store.statusCounts()
+        actions = [:]
+        for action in try store.actions() { actions[action.id] = action }
+        let active = try store.activeJobs()
+        for record in active {
+            jobs[record.job.id] = record
+            if let parentId = record.job.parentId, let part = record.job.part {
+                activeParts[parentId, default: [:]][part] = record.job.id
+            }
+        }
+        for record in active.sorted(by: { ($0.job.updatedAt, $0.job.createdAt) < ($1.job.updatedAt, $1.job.createdAt) }) {
+            let job = record.job
+            switch job.status {
+            case .ready: pushReady(job.id, name: job.name)
+            case .executing:
+                if let lease = job.lease { leases.push(lease.expiresAt, job.id) }
+                if job.partExecution != nil { try loadParts(of: job) }
+            case .scheduled:
+                if let runAt = job.runAt { runAts.push(runAt, job.id) }
+                for predecessor in job.predecessorIds { dependents[predecessor, default: []].append(job.id) }
+            default: break
+            }
+        }
+    }
+
+    private func loadParts(of parent: Job) throws {
+        let counts = try store.partStatuses(parentId: parent.id)
+        let total = counts.values.reduce(0, +)
+        guard total > 0 else { return }
+        var p = PartCounts(total: total, sequential: parent.partExecution == .sequential)
+        p.completed = counts[.complete] ?? 0
+        p.failed = counts[.failed] ?? 0
+        p.canceled = counts[.canceled] ?? 0
+        if p.ended < p.total { parts[parent.id] = p }
+    }
+
+    // MARK: Lookups and changes
+
+    /// The job with `id`, from memory or the store.
+    func record(_ id: String) throws -> JobRecord {
+        if let record = jobs[id] { return record }
+        if deleted.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
+        do {
+            if let record = try store.job(id: id) {
+                jobs[id] = record
+                return record
+            }
+        } catch {
+            throw ProtocolError(.internalError, "store read failed: \(error)")
+        }
+        throw ProtocolError(.notFound, "job \(id) not found")
+    }
+
+    /// Records a changed job for the batch, keeping the status counts and ready queues right.
+    func save(_ record: JobRecord, previous: JobStatus?) {
+        var record = record
+        let id = record.job.id
+        record.job.updatedAt = now
+        if previous != record.job.status {
+            if let previous { statusCounts[previous, default: 1] -= 1 }
+            statusCounts[record.job.status, default: 0] += 1
+            if record.job.status == .ready { pushReady(id, name: record.job.name) }
+            if previous == .ready { readyOrder[id] = nil }
+        }
+        jobs[id] = record
+        if dirtySet.insert(id).inserted { dirty.append(id) }
+    }
+
+    func remove(_ job: Job) {
+        statusCounts[job.status, default: 1] -= 1
+        jobs[job.id] = nil
+        readyOrder[job.id] = nil
+        if dirtySet.remove(job.id) != nil { dirty.removeAll { $0 == job.id } }
+        deleted.append(job.id)
+    }
+
+    func pushReady(_ id: String, name: String) {
+        readyCounter += 1
+        readyOrder[id] = readyCounter
+        readyQueues[name, default: ReadyQueue()].entries.append((readyCounter, id))
+    }
+
+    /// The oldest ready job whose name matches one of `patterns`, or nil.
+    func oldestReady(matching patterns: [Glob]) -> String? {
+        var best: (order: Int64, id: String, name: String)?
+        for name in Array(readyQueues.keys) where patterns.contains(where: { $0.matches(name) }) {
+            guard var queue = readyQueues[name] else { continue }
+            while !queue.isEmpty {
+                let entry = queue.entries[queue.head]
+                if readyOrder[entry.id] == entry.order { break }
+                queue.head += 1
+            }
+            if queue.isEmpty {
+                readyQueues[name] = nil
+                continue
+            }
+            queue.compact()
+            readyQueues[name] = queue
+            let entry = queue.entries[queue.head]
+            if best == nil || entry.order < best!.order { best = (entry.order, entry.id, name) }
+        }
+        return best?.id
+    }
+
+    // MARK: Events
+
+    /// Appends a job event to the log and the publish queue.
+    func emit(_ topic: String, _ job: Job, extra: JSONObject = [:]) {
+        var payload = JSONObject()
+        payload["job"] = .string(job.name)
+        payload["domain"] = .string(job.type)
+        payload["operation"] = .string(job.operation)
+        payload["status"] = .string(job.status.rawValue)
+        payload["isPart"] = .bool(job.isPart)
+        payload["info"] = job.info.map(JSONValue.string) ?? .null
+        payload["input"] = job.input ?? .object([:])
+        payload["progress"] = .double(job.progress)
+        payload["attempt"] = .int(Int64(job.attempt))
+        payload["mode"] = .string(job.mode.rawValue)
+        if let eta = job.estimatedCompletionAt { payload["estimatedCompletionAt"] = JSONValue(eta) }
+        if let outcome = job.outcome { payload["outcome"] = .object(outcome.json) }
+        if let parentId = job.parentId {
+            payload["parentId"] = .string(parentId)
+            if let part = job.part { payload["part"] = .int(Int64(part)) }
+            if let partData = job.partData { payload["partData"] = partData }
+        }
+        for (key, value) in extra { payload[key] = value }
+        var context = JSONObject()
+        for (key, value) in [
+            ("environmentId", job.environmentId), ("spaceId", job.spaceId), ("workbookId", job.workbookId),
+            ("sheetId", job.sheetId), ("fileId", job.fileId), ("documentId", job.documentId),
+        ] {
+            if let value { context[key] = .string(value) }
+        }
+        context["jobId"] = .string(job.id)
+        if let actorId = job.actorId { context["actorId"] = .string(actorId) }
+        append(topic: topic, domain: "job", subject: job.name, context: context, payload: payload)
+    }
+
+    func append(topic: String, domain: String, subject: String, context: JSONObject, payload: JSONObject) {
+        seq += 1
+        let event = Event(
+            id: "us_evt_\(epoch)\(String(seq, radix: 36))", seq: seq, epoch: epoch, topic: topic, domain: domain,
+            context: context, payload: payload, createdAt: now)
+        let body = JSONCodec.encode(.object(event.json))
+        batch.events.append(StoredEvent(seq: seq, topic: topic, body: body))
+        publishQueue.append([TopicFrame.encode(topic: topic, subject: subject), body])
+    }
+
+    /// The heartbeat frames: not part of the log, no seq of their own.
+    func heartbeat() -> [[UInt8]] {
+        let event = Event(
+            id: "us_evt_hb\(BrokerCore.randomString(length: 10))", seq: nil, epoch: nil, topic: "broker:heartbeat",
+            domain: "broker", context: [:],
+            payload: ["seq": .int(seq), "epoch": .string(epoch), "startedAt": JSONValue(startedAt)],
+            createdAt: .now())
+        return [TopicFrame.encode(topic: "broker:heartbeat", subject: ""), JSONCodec.encode(.object(event.json))]
+    }
+
+    // MARK: The batch
+
+    func reply(_ caller: Caller, id: JSONValue, _ result: Result<JSONValue, ProtocolError>) {
+        outbox.append(OutgoingReply(route: caller.route, body: RPCResponse(id: id, result: result).bytes))
+    }
+
+    var hasPendingWrites: Bool { !dirty.isEmpty || !deleted.isEmpty || !batch.isEmpty }
+
+    /// Writes the batch's changes and events in one transaction.
+    ///
+    /// On failure the in-memory state is rebuilt from the store, every reply of the batch becomes an
+    /// internal error and no event is published: a failed commit changes nothing.
+    /// - Returns: the event messages to publish.
+    @discardableResult
+    func commit() -> Bool {
+        guard hasPendingWrites else {
+            outboxCommitted = outbox.count
+            publishCommitted = publishQueue.count
+            return true
+        }
+        for id in dirty { if let record = jobs[id] { batch.jobs.append(record) } }
+        batch.deletedJobs = deleted
+        batch.seq = seq
+        if seq - firstSeq + 1 > Int64(configuration.eventRetention) + 1024 {
+            let through = seq - Int64(configuration.eventRetention)
+            batch.pruneThrough = through
+        }
+        do {
+            try store.commit(batch)
+            if let through = batch.pruneThrough { firstSeq = through + 1 }
+            for id in dirty where jobs[id]?.job.status.isTerminal == true && parts[id] == nil { jobs[id] = nil }
+        } catch {
+            logger.error("commit failed; the batch is undone", metadata: ["error": "\(error)"])
+            let failedSeqStart = seq - Int64(batch.events.count)
+            seq = failedSeqStart
+            publishQueue.removeSubrange(publishCommitted...)
+            let failure = ProtocolError(.internalError, "the store could not write the change: \(error)")
+            for index in outboxCommitted..<outbox.count {
+                let id = (try? RPCResponse.decode(outbox[index].body))?.id ?? .null
+                outbox[index].body = RPCResponse(id: id, result: .failure(failure)).bytes
+            }
+            outboxCommitted = outbox.count
+            do {
+                try loadState()
+            } catch {
+                logger.critical("cannot reload the store after a failed commit", metadata: ["error": "\(error)"])
+            }
+            clearBatch()
+            return false
+        }
+        clearBatch()
+        outboxCommitted = outbox.count
+        publishCommitted = publishQueue.count
+        return true
+    }
+
+    /// Hands the committed replies and events to the server and empties both queues.
+    func takeOutput() -> (replies: [OutgoingReply], events: [[[UInt8]]]) {
+        let output = (outbox, publishQueue)
+        outbox.removeAll(keepingCapacity: true)
+        publishQueue.removeAll(keepingCapacity: true)
+        outboxCommitted = 0
+        publishCommitted = 0
+        return output
+    }
+
+    private func clearBatch() {
+        dirty.removeAll(keepingCapacity: true)
+        dirtySet.removeAll(keepingCapacity: true)
+        deleted.removeAll(keepingCapacity: true)
+        batch = JobStore.Batch()
+    }
+
+    /// Writes what is pending so that a read of the store sees it.
+    func flush() throws {
+        guard hasPendingWrites else { return }
+        // Replies of this batch stay in the outbox; only the store catches up.
+        if !commit() { throw ProtocolError(.internalError, "the store could not write pending changes") }
+    }
+
+    /// The next time the core has something to do on its own (lease expiry, runAt, claim timeout).
+    var nextDeadline: Timestamp? {
+        var next = leases.next
+        if let r = runAts.next { next = next.map { min($0, r) } ?? r }
+        for claim in waitingClaims { next = next.map { min($0, claim.deadline) } ?? claim.deadline }
+        return next
+    }
+
+    // MARK: Helpers
+
+    static func randomString(length: Int, alphabet: String = "0123456789abcdefghijklmnopqrstuvwxyz") -> String {
+        let characters = Array(alphabet)
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<length).map { _ in characters[Int(generator.next() % UInt64(characters.count))] })
+    }
+
+    static func newJobId() -> String { "us_jb_" + randomString(length: 12) }
+}
+
+extension ProtocolError {
+    /// Any error of a command as the JSON-RPC error to answer with.
+    static func from(_ error: any Error) -> ProtocolError {
+        switch error {
+        case let error as ProtocolError: error
+        case let error as FieldError: ProtocolError(error)
+        default: ProtocolError(.internalError, "internal error: \(error)")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import JobwireProtocol
+
+/// The checked params of `jobs.create`: everything is validated before anything changes.
+struct CreateFields {
+    var type: String
+    var operation: String
+    var source: String
+    var destination: String?
+    var trigger: JobTrigger
+    var mode: JobMode
+    var info: String?
+    var input: JSONValue?
+    var config: JSONValue?
+    var subject: JSONValue?
+    var metadata: JSONValue?
+    var predecessorIds: [String]
+    var runAt: Timestamp?
+    var leaseSeconds: Int
+    var maxAttempts: Int
+    var idempotencyKey: String?
+    var context: [String: String] = [:]
+    /// The params as given, for comparing a reused idempotency key.
+    var fingerprint: String
+
+    static let contextKeys = ["environmentId", "spaceId", "workbookId", "sheetId", "fileId", "documentId", "actorId"]
+
+    init(_ p: FieldReader, configuration: BrokerConfiguration) throws {
+        type = try CreateFields.name(p, "type")
+        operation = try CreateFields.name(p, "operation")
+        guard let source = try p.string("source") else { throw FieldError(field: "source", message: "source is required") }
+        self.source = source
+        destination = try p.string("destination")
+        trigger = try p.enumeration("trigger", as: JobTrigger.self) ?? .immediate
+        mode = try p.enumeration("mode", as: JobMode.self) ?? .background
+        info = try p.string("info")
+        input = p.value("input")
+        config = p.value("config")
+        subject = p.value("subject")
+        metadata = p.value("metadata")
+        predecessorIds = try p.stringArray("predecessorIds") ?? []
+        runAt = try p.timestamp("runAt")
+        leaseSeconds = Int(try p.int("leaseSeconds", in: 1...86_400) ?? Int64(configuration.leaseSeconds))
+        maxAttempts = Int(try p.int("maxAttempts", in: 1...1000) ?? Int64(configuration.maxAttempts))
+        idempotencyKey = try p.string("idempotencyKey")
+        for key in CreateFields.contextKeys {
+            if let value = try p.string(key) { context[key] = value }
+        }
+        var canonical = p.object
+        canonical["idempotencyKey"] = nil
+        canonical["status"] = nil
+        fingerprint = JSONCodec.string(CreateFields.sorted(.object(canonical)))
+    }
+
+    /// A job or operation name: required, and without `/`, which the topic frame reserves.
+    private static func name(_ p: FieldReader, _ key: String) throws -> String {
+        let value = try p.requiredString(key)
+        guard !value.contains("/") else { throw FieldError(field: key, message: "\(key) must not contain '/'") }
+        return value
+    }
+
+    private static func sorted(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let o):
+            var result = JSONObject()
+            for key in o.keys.sorted() { result[key] = sorted(o[key]!) }
+            return .object(result)
+        case .array(let a): return .array(a.map(sorted))
+        default: return value
+        }
+    }
+
+    func job(id: String, now: Timestamp) -> Job {
+        var job = Job(
+            id: id, type: type, operation: operation, source: source, trigger: trigger, mode: mode, createdAt: now,
+            maxAttempts: maxAttempts, leaseSeconds: leaseSeconds)
+        job.destination = destination
+        job.info = info
+        job.input = input
+        job.config = config
+        job.subject = subject
+        job.metadata = metadata
+        job.predecessorIds = predecessorIds
+        job.runAt = runAt
+        job.environmentId = context["environmentId"]
+        job.spaceId = context["spaceId"]
+        job.workbookId = context["workbookId"]
+        job.sheetId = context["sheetId"]
+        job.fileId = context["fileId"]
+        job.documentId = context["documentId"]
+        job.actorId = context["actorId"]
+        return job
+    }
+}

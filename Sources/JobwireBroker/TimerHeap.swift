@@ -1,0 +1,47 @@
+import JobwireProtocol
+
+/// A min-heap of (deadline, id): lease expiries and `runAt` times.
+///
+/// Entries are never updated in place; a renewed lease pushes a new entry, and the stale one is
+/// skipped when it comes up because the job's own deadline has moved on.
+struct TimerHeap {
+    private var items: [(deadline: Timestamp, id: String)] = []
+
+    var isEmpty: Bool { items.isEmpty }
+    var count: Int { items.count }
+    var next: Timestamp? { items.first?.deadline }
+
+    mutating func push(_ deadline: Timestamp, _ id: String) {
+        items.append((deadline, id))
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            guard items[child].deadline < items[parent].deadline else { break }
+            items.swapAt(child, parent)
+            child = parent
+        }
+    }
+
+    /// Removes and returns the earliest entry if it is due at `now`.
+    mutating func popDue(_ now: Timestamp) -> String? {
+        guard let first = items.first, first.deadline <= now else { return nil }
+        let last = items.removeLast()
+        if !items.isEmpty {
+            items[0] = last
+            var parent = 0
+            while true {
+                let left = 2 * parent + 1
+                let right = left + 1
+                var smallest = parent
+                if left < items.count, items[left].deadline < items[smallest].deadline { smallest = left }
+                if right < items.count, items[right].deadline < items[smallest].deadline { smallest = right }
+                if smallest == parent { break }
+                items.swapAt(parent, smallest)
+                parent = smallest
+            }
+        }
+        return first.id
+    }
+
+    mutating func removeAll() { items.removeAll() }
+}
