@@ -1,0 +1,83 @@
+public import ArgumentParser
+import JobwireBroker
+import Logging
+import ServiceLifecycle
+import UnixSignals
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run the broker: durable jobs, events on XPUB, commands on ROUTER."
+    )
+
+    @Option(name: .customLong("events"), help: "Where the events (XPUB) socket binds.")
+    var events = "tcp://127.0.0.1:7400"
+
+    @Option(name: .customLong("commands"), help: "Where the commands (ROUTER) socket binds.")
+    var commands = "tcp://127.0.0.1:7401"
+
+    @Option(name: .customLong("data"), help: "The folder of the SQLite store.")
+    var data = "./.jobwire"
+
+    @Flag(name: .customLong("in-memory"), help: "Keep everything in memory; nothing survives a restart.")
+    var inMemory = false
+
+    @Option(name: .customLong("lease-seconds"), help: "The default lease of an acked or claimed job, in seconds.")
+    var leaseSeconds = 30
+
+    @Option(name: .customLong("max-attempts"), help: "The default attempts before a lease expiry fails a job.")
+    var maxAttempts = 3
+
+    @Option(name: .customLong("max-message-size"), help: "The largest request accepted, in bytes.")
+    var maxMessageSize = 1 << 20
+
+    @Option(name: .customLong("event-retention"), help: "How many events the log keeps for replay.")
+    var eventRetention = 1_000_000
+
+    @Flag(
+        name: .customLong("no-fsync"),
+        help: "Commit without waiting for the disk: a crash of the broker loses nothing, a power cut may lose the last commits.")
+    var noFsync = false
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: Logger.Level = .info
+
+    func validate() throws {
+        guard leaseSeconds > 0 else { throw ValidationError("--lease-seconds must be at least 1") }
+        guard maxAttempts > 0 else { throw ValidationError("--max-attempts must be at least 1") }
+        guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
+        guard eventRetention > 0 else { throw ValidationError("--event-retention must be at least 1") }
+    }
+
+    func run() async throws {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "jobwire.broker")
+        let configuration = BrokerConfiguration(
+            eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data,
+            leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
+            eventRetention: eventRetention, fsync: !noFsync)
+        let store = inMemory ? "in memory" : data
+        let service = BrokerService(configuration: configuration, logger: logger) { server in
+            print("jobwire broker listening: events \(server.eventsEndpoint), commands \(server.commandsEndpoint), store \(store), epoch \(server.epoch)")
+            fflush(nil)
+        }
+        let group = ServiceGroup(
+            configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch let error as BrokerError {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
+extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -1,1 +1,0 @@
-print("jobwire: under construction")
