@@ -1308,7 +1308,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--commands", default=os.environ.get("JOBWIRE_COMMANDS", "tcp://127.0.0.1:7401"))
     parser.add_argument("--events", default=os.environ.get("JOBWIRE_EVENTS", "tcp://127.0.0.1:7400"))
-    parser.add_argument("--only", action="append", default=[], metavar="PATTERN", help="run rules whose name matches (glob or substring)")
+    parser.add_argument("--only", action="append", default=[], metavar="PATTERN", help="run only rules whose name matches (glob or substring) or whose group is PATTERN; repeatable")
     parser.add_argument("--skip-group", action="append", default=[], metavar="NAME", help="skip a group (e.g. extensions)")
     parser.add_argument("--list", action="store_true", help="list the rules and their groups, run nothing")
     args = parser.parse_args(argv)
@@ -1320,8 +1320,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         return 0
 
     def selected(fn: RuleFn) -> bool:
-        name = rule_name(fn)
-        return not args.only or any(fnmatch.fnmatch(name, p) or p in name for p in args.only)
+        name, group = rule_name(fn), fn.conformance_group  # type: ignore[attr-defined]
+        return not args.only or any(fnmatch.fnmatch(name, p) or p in name or p == group for p in args.only)
 
     context = zmq.Context()
     try:

@@ -549,7 +549,11 @@ class Listener:
         payload = heartbeat.get("payload") or {}
         cursor = self._cursor
         if not live or payload.get("epoch") != cursor.epoch:
-            self._catch_up(client, leases)
+            try:
+                self._catch_up(client, leases)
+            except (JobwireError, JobwireTimeout) as error:
+                log.warning("catching up failed, retrying on the next heartbeat: %s", error)
+                return False
             return True
         now = time.monotonic()
         quiet = now - max(cursor.last_event_at, cursor.last_replay_at) >= self.quiet_seconds

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import threading
 import time
 from typing import Optional
@@ -73,6 +74,7 @@ def main(argv: Optional[list[str]] = None) -> None:
             event.complete(details["outcome"], info=details["info"])
             logging.info("completed %s", event.job_id)
 
+    signal.signal(signal.SIGTERM, lambda *_: listener.stop())
     logging.info("listening for %s on %s / %s", args.job, args.events, args.commands)
     try:
         listener.run()
