@@ -70,10 +70,10 @@ extension BrokerCore {
                 throw ProtocolError(.notFound, "predecessorIds.\(index): job \(id) not found", field: "predecessorIds")
             }
         }
-        var job = fields.job(id: BrokerCore.newJobId(), now: now)
+        var job = fields.job(id: newJobId(), now: now)
         if let actorId { job.actorId = actorId }
         var record = JobRecord(job: job, idempotencyKey: fields.idempotencyKey, idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
-        save(record, previous: nil)
+        save(&record, previous: nil)
         emit("job:created", job)
         if job.trigger == .immediate {
             record = enqueue(record)
@@ -101,14 +101,14 @@ extension BrokerCore {
             record.job.status = .failed
             record.job.finishedAt = now
             record.job.outcome = Outcome(message: "predecessor \(blocker.id) \(blocker.status == .canceled ? "canceled" : "failed")")
-            save(record, previous: previous)
+            save(&record, previous: previous)
             emit("job:failed", record.job)
             jobEnded(record.job)
             return record
         }
         if mustWait(record.job) {
             record.job.status = .scheduled
-            save(record, previous: previous)
+            save(&record, previous: previous)
             if let runAt = record.job.runAt, runAt > now { runAts.push(runAt, record.job.id) }
             for predecessor in record.job.predecessorIds where status(of: predecessor) != .complete {
                 dependents[predecessor, default: []].append(record.job.id)
@@ -116,7 +116,7 @@ extension BrokerCore {
             emit("job:scheduled", record.job)
         } else {
             record.job.status = .ready
-            save(record, previous: previous)
+            save(&record, previous: previous)
             emit("job:ready", record.job)
             serveWaitingClaims()
         }
@@ -283,7 +283,7 @@ extension BrokerCore {
             default:
                 try checkOwner(record, listener: listener, verb: "ack")
             }
-            save(record, previous: previous)
+            save(&record, previous: previous)
             emit("job:updated", record.job)
             return record.job
         } catch {
@@ -326,7 +326,7 @@ extension BrokerCore {
         guard var record = jobs[id] else { fatalError("a ready job is always in memory") }
         if let info { record.job.info = info }
         takeLease(&record, owner: owner)
-        save(record, previous: .ready)
+        save(&record, previous: .ready)
         emit("job:updated", record.job)
         return record.job
     }
@@ -375,7 +375,7 @@ extension BrokerCore {
             if let metadata = p.value("metadata") { job.metadata = metadata }
             record.job = job
             if previous == .executing { renewLease(&record) }
-            save(record, previous: previous)
+            save(&record, previous: previous)
             emit("job:updated", record.job)
             return record.job
         } catch {
@@ -408,7 +408,7 @@ extension BrokerCore {
             if status == .complete { record.job.progress = 100 }
             record.job.lease = nil
             record.job.finishedAt = now
-            save(record, previous: .executing)
+            save(&record, previous: .executing)
             emit(status == .complete ? "job:completed" : "job:failed", record.job)
             jobEnded(record.job)
             return jobs[record.job.id]?.job ?? record.job
@@ -430,7 +430,7 @@ extension BrokerCore {
             record.job.attempt += 1
             if let info { record.job.info = info }
             record.job.status = .ready
-            save(record, previous: .executing)
+            save(&record, previous: .executing)
             emit("job:ready", record.job)
             serveWaitingClaims()
             return jobs[record.job.id]?.job ?? record.job
@@ -461,7 +461,7 @@ extension BrokerCore {
         record.job.lease = nil
         record.job.finishedAt = now
         if let info { record.job.info = info }
-        save(record, previous: previous)
+        save(&record, previous: previous)
         emit("job:updated", record.job)
         // Canceling a parent cancels its unfinished parts.
         for id in (activeParts[record.job.id] ?? [:]).sorted(by: { $0.key < $1.key }).map(\.value) {
@@ -503,7 +503,7 @@ extension BrokerCore {
             }
             if record.job.outcomeAcknowledgedAt != nil { return record.job }
             record.job.outcomeAcknowledgedAt = now
-            save(record, previous: status)
+            save(&record, previous: status)
             emit("job:outcome-acknowledged", record.job)
             return record.job
         } catch {
@@ -546,13 +546,13 @@ extension BrokerCore {
                 record.job.status = .failed
                 record.job.finishedAt = now
                 record.job.outcome = Outcome(message: "lease expired")
-                save(record, previous: .executing)
+                save(&record, previous: .executing)
                 emit("job:failed", record.job)
                 jobEnded(record.job)
             } else {
                 record.job.attempt += 1
                 record.job.status = .ready
-                save(record, previous: .executing)
+                save(&record, previous: .executing)
                 emit("job:ready", record.job)
                 serveWaitingClaims()
             }
@@ -582,7 +582,7 @@ extension BrokerCore {
                     failed.job.status = .failed
                     failed.job.finishedAt = now
                     failed.job.outcome = Outcome(message: "predecessor \(job.id) \(job.status == .canceled ? "canceled" : "failed")")
-                    save(failed, previous: .scheduled)
+                    save(&failed, previous: .scheduled)
                     emit("job:failed", failed.job)
                     jobEnded(failed.job)
                 }

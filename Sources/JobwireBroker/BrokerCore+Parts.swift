@@ -29,14 +29,14 @@ extension BrokerCore {
             }
             parent.job.partExecution = parallel ? .parallel : .sequential
             renewLease(&parent)
-            save(parent, previous: .executing)
+            save(&parent, previous: .executing)
             emit("job:updated", parent.job)
             parts[parent.job.id] = PartCounts(total: partData.count, sequential: !parallel)
             var created: [Job] = []
             created.reserveCapacity(partData.count)
             for (index, data) in partData.enumerated() {
                 var job = Job(
-                    id: BrokerCore.newJobId(), type: parent.job.type, operation: parent.job.operation,
+                    id: newJobId(), type: parent.job.type, operation: parent.job.operation,
                     source: parent.job.source, trigger: .immediate, mode: parent.job.mode, createdAt: now,
                     maxAttempts: parent.job.maxAttempts, leaseSeconds: parent.job.leaseSeconds)
                 job.parentId = parent.job.id
@@ -53,10 +53,10 @@ extension BrokerCore {
                 job.fileId = parent.job.fileId
                 job.documentId = parent.job.documentId
                 job.actorId = parent.job.actorId
-                let record = JobRecord(job: job)
-                save(record, previous: nil)
+                var record = JobRecord(job: job)
+                save(&record, previous: nil)
                 activeParts[parent.job.id, default: [:]][index] = job.id
-                emit("job:created", job)
+                emit("job:created", record.job)
                 created.append(enqueue(record).job)
             }
             return ["parts": .array(created.map { .object($0.json) })]
@@ -95,7 +95,7 @@ extension BrokerCore {
         if parent.job.status == .executing {
             // The parent's own lease starts again now that its parts have ended.
             renewLease(&parent)
-            save(parent, previous: .executing)
+            save(&parent, previous: .executing)
         }
         emit(
             "job:parts-completed", parent.job,

@@ -47,6 +47,8 @@ final class BrokerCore {
     var readyQueues: [String: ReadyQueue] = [:]
     var readyOrder: [String: Int64] = [:]
     var readyCounter: Int64 = 0
+    private var lastIdMillis: Int64 = 0
+    private var idCounter = 0
     var waitingClaims: [WaitingClaim] = []
     var leases = TimerHeap()
     var runAts = TimerHeap()
@@ -166,8 +168,7 @@ final class BrokerCore {
     }
 
     /// Records a changed job for the batch, keeping the status counts and ready queues right.
-    func save(_ record: JobRecord, previous: JobStatus?) {
-        var record = record
+    func save(_ record: inout JobRecord, previous: JobStatus?) {
         let id = record.job.id
         record.job.updatedAt = now
         if previous != record.job.status {
@@ -367,7 +368,17 @@ final class BrokerCore {
         return String((0..<length).map { _ in characters[Int(generator.next() % UInt64(characters.count))] })
     }
 
-    static func newJobId() -> String { "us_jb_" + randomString(length: 12) }
+    /// A new job id that sorts by creation: milliseconds and a counter in base 36, then random letters,
+    /// so that `jobs.list`'s order by `createdAt` then `id` is the order of creation.
+    func newJobId() -> String {
+        let ms = max(now.milliseconds, lastIdMillis)
+        if ms == lastIdMillis { idCounter += 1 } else { idCounter = 0 }
+        lastIdMillis = ms
+        let time = String(ms, radix: 36)
+        let counter = String(idCounter, radix: 36)
+        return "us_jb_" + time + String(repeating: "0", count: max(0, 3 - counter.count)) + counter
+            + BrokerCore.randomString(length: 6)
+    }
 }
 
 extension ProtocolError {

@@ -171,8 +171,9 @@ private final class Loop: @unchecked Sendable {
             core.tick()
             core.commit()
             let (replies, events) = core.takeOutput()
-            for reply in replies { send(reply) }
+            // Events first: a client that reads a reply usually finds the events it caused already sent.
             publish(events)
+            for reply in replies { send(reply) }
             if stopping { break }
             if server.stopRequested { stopping = true }
         }
