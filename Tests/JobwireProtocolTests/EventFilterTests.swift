@@ -132,10 +132,13 @@ import Testing
         #expect(EventFilter(["foo": 1]).matches(Self.job("a:b", extra: ["foo": 1.0])))
     }
 
-    @Test("Numbers print as JavaScript prints them", arguments: [
-        (1.0, "1"), (0.5, "0.5"), (-2.25, "-2.25"), (100.0, "100"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
-        (0.000001, "0.000001"), (1e-7, "1e-7"), (123.456, "123.456"), (1.5e-10, "1.5e-10"), (-0.0, "0"),
-    ])
+    @Test(
+        "Numbers print as JavaScript prints them",
+        arguments: [
+            (1.0, "1"), (0.5, "0.5"), (-2.25, "-2.25"), (100.0, "100"), (1e21, "1e+21"),
+            (1e20, "100000000000000000000"),
+            (0.000001, "0.000001"), (1e-7, "1e-7"), (123.456, "123.456"), (1.5e-10, "1.5e-10"), (-0.0, "0"),
+        ])
     func javaScriptNumbers(number: Double, text: String) {
         #expect(EventFilter(["n": .string(text)]).matches(Self.job("a:b", extra: ["n": .double(number)])))
     }

@@ -2,13 +2,15 @@ import JobwireProtocol
 import Testing
 
 @Suite struct GlobTests {
-    @Test("The topic table of the research spec §4.2 holds", arguments: [
-        ("**", "job:ready", true),
-        ("*", "job:ready", false),
-        ("job:*", "job:ready", true),
-        ("job:*", "job:parts-completed", true),
-        ("*:ready", "job:ready", true),
-    ])
+    @Test(
+        "The topic table of the research spec §4.2 holds",
+        arguments: [
+            ("**", "job:ready", true),
+            ("*", "job:ready", false),
+            ("job:*", "job:ready", true),
+            ("job:*", "job:parts-completed", true),
+            ("*:ready", "job:ready", true),
+        ])
     func flatfileTable(pattern: String, sample: String, expected: Bool) {
         #expect(Glob(pattern).matches(sample) == expected)
     }
@@ -28,36 +30,42 @@ import Testing
     }
 
     // wildcard-match's own test table, with `:` as the separator.
-    @Test("wildcard-match's matching cases match", arguments: [
-        ("one", "one"), ("one:two", "one:two"), ("one.two", "one.two"), ("one[].*+{}]  ][[..$", "one[].*+{}]  ][[..$"),
-        ("", ""), ("one::", "one::"), (":", ":"), (" ", " "), (":one:", ":one:"),
-        ("*", ""), ("*", "one"), ("*:*", "one:two"), ("*:*", "one:"), ("*:*:*", "one:two:three"), ("*:*:*", "::"),
-        ("**", ""), ("**", ":"), ("**", ":::"), ("**", "two:three"), ("**", "   :three:::"), ("**", "::three"),
-        ("*:**", ""), ("*:**", "two"), ("*:**", "two:three"), ("**:*", "one"), ("**:*", "one:two:three"),
-        ("*:**:*", "one:two"), ("*:**:*", "one:two:three:four:five"), ("*:**:*:**", "one:two"),
-        ("one:*", "one:two"), ("one:*", "one:*"), ("one:*", "one:"), ("one:**", "one"), ("one:**", "one:two"),
-        ("one:**", "one:two:three"), ("one:**", "one:"), ("one:*:**", "one:two"), ("one:*:**", "one:two:three:four"),
-        ("one:*:three", "one:two:three"), ("one:*:three:", "one:two:three:"), ("one:*:three:*", "one:two:three:"),
-        ("one:**:two", "one:two"), ("one:**:three", "one:two:three"), ("one:**:four", "one:two:three:four"),
-        ("one:**:three:*", "one:two:three:four"), ("one*", "one"), ("*two", "two"), ("one*three", "onetwothree"),
-        ("one*three", "onethree"), ("one:two*", "one:twothree"), ("*:", ":"), ("**:", ":one:"), ("*:one", ":one"),
-        ("**:one", ":one"), ("?", "a"), ("??", "ab"), ("o?e", "one"), ("on?", "one"), ("o?e:tw?", "one:two"),
-    ])
+    @Test(
+        "wildcard-match's matching cases match",
+        arguments: [
+            ("one", "one"), ("one:two", "one:two"), ("one.two", "one.two"),
+            ("one[].*+{}]  ][[..$", "one[].*+{}]  ][[..$"),
+            ("", ""), ("one::", "one::"), (":", ":"), (" ", " "), (":one:", ":one:"),
+            ("*", ""), ("*", "one"), ("*:*", "one:two"), ("*:*", "one:"), ("*:*:*", "one:two:three"), ("*:*:*", "::"),
+            ("**", ""), ("**", ":"), ("**", ":::"), ("**", "two:three"), ("**", "   :three:::"), ("**", "::three"),
+            ("*:**", ""), ("*:**", "two"), ("*:**", "two:three"), ("**:*", "one"), ("**:*", "one:two:three"),
+            ("*:**:*", "one:two"), ("*:**:*", "one:two:three:four:five"), ("*:**:*:**", "one:two"),
+            ("one:*", "one:two"), ("one:*", "one:*"), ("one:*", "one:"), ("one:**", "one"), ("one:**", "one:two"),
+            ("one:**", "one:two:three"), ("one:**", "one:"), ("one:*:**", "one:two"),
+            ("one:*:**", "one:two:three:four"),
+            ("one:*:three", "one:two:three"), ("one:*:three:", "one:two:three:"), ("one:*:three:*", "one:two:three:"),
+            ("one:**:two", "one:two"), ("one:**:three", "one:two:three"), ("one:**:four", "one:two:three:four"),
+            ("one:**:three:*", "one:two:three:four"), ("one*", "one"), ("*two", "two"), ("one*three", "onetwothree"),
+            ("one*three", "onethree"), ("one:two*", "one:twothree"), ("*:", ":"), ("**:", ":one:"), ("*:one", ":one"),
+            ("**:one", ":one"), ("?", "a"), ("??", "ab"), ("o?e", "one"), ("on?", "one"), ("o?e:tw?", "one:two"),
+        ])
     func wildcardMatchPositive(pattern: String, sample: String) {
         #expect(Glob(pattern).matches(sample), "\(pattern) should match \(sample)")
     }
 
-    @Test("wildcard-match's failing cases fail", arguments: [
-        ("one", "two"), ("one:two", "one:three"), ("one", "one.two"), ("", "one"), ("one", "one "), (" one", "one"),
-        ("", "**"), ("", "*"), (":", ""), (":", "one:"), (":", ":one"), ("one:two", "one:*"), ("one:two", "one:**"),
-        ("*", "one:two"), ("*", ":one"), ("*:**:*", "one"), ("one:*", ""),
-        ("one:*", "one:two:three"), ("one:*", "one"), ("one:*", ":one"), ("one:**", ""), ("one:**", ":"),
-        ("one:**", "two"), ("one:**", ":one"), ("one:*:**", "one"), ("*:one", "one:two:three"), ("*:one", "one"),
-        ("**:one", ""), ("**:one", "two"), ("*:**:one", "one"), ("*:**:one", "two:one:two"),
-        ("*two", "one:two"), ("**two", "one:two"), ("**:", ":one"), ("?", ""), ("?", ":"), ("?", "on"),
-        ("??", "one"), ("??", "o"), ("o?e", "oe"), ("on?", "on:"), ("?one", "one"), ("o??", "o:e"),
-        ("one:t?o", "one:to"), ("one:tw?", "one:tw:"), ("o?e:tw?", "onetwo"),
-    ])
+    @Test(
+        "wildcard-match's failing cases fail",
+        arguments: [
+            ("one", "two"), ("one:two", "one:three"), ("one", "one.two"), ("", "one"), ("one", "one "), (" one", "one"),
+            ("", "**"), ("", "*"), (":", ""), (":", "one:"), (":", ":one"), ("one:two", "one:*"), ("one:two", "one:**"),
+            ("*", "one:two"), ("*", ":one"), ("*:**:*", "one"), ("one:*", ""),
+            ("one:*", "one:two:three"), ("one:*", "one"), ("one:*", ":one"), ("one:**", ""), ("one:**", ":"),
+            ("one:**", "two"), ("one:**", ":one"), ("one:*:**", "one"), ("*:one", "one:two:three"), ("*:one", "one"),
+            ("**:one", ""), ("**:one", "two"), ("*:**:one", "one"), ("*:**:one", "two:one:two"),
+            ("*two", "one:two"), ("**two", "one:two"), ("**:", ":one"), ("?", ""), ("?", ":"), ("?", "on"),
+            ("??", "one"), ("??", "o"), ("o?e", "oe"), ("on?", "on:"), ("?one", "one"), ("o??", "o:e"),
+            ("one:t?o", "one:to"), ("one:tw?", "one:tw:"), ("o?e:tw?", "onetwo"),
+        ])
     func wildcardMatchNegative(pattern: String, sample: String) {
         #expect(!Glob(pattern).matches(sample), "\(pattern) should not match \(sample)")
     }
@@ -149,11 +157,13 @@ import Testing
         #expect(Glob(String(repeating: "*a", count: 40) + "*b").matches(sample))
     }
 
-    @Test("The literal prefix stops at the first wildcard", arguments: [
-        ("job:ready", "job:ready", true), ("job:*", "job:", false), ("*:ready", "", false), ("**", "", false),
-        ("job:**", "job", false), ("workbook:exp*", "workbook:exp", false), ("sheet:**:submit", "sheet:", false),
-        (#"a\*b"#, "a*b", true), ("job:?", "job:", false),
-    ])
+    @Test(
+        "The literal prefix stops at the first wildcard",
+        arguments: [
+            ("job:ready", "job:ready", true), ("job:*", "job:", false), ("*:ready", "", false), ("**", "", false),
+            ("job:**", "job", false), ("workbook:exp*", "workbook:exp", false), ("sheet:**:submit", "sheet:", false),
+            (#"a\*b"#, "a*b", true), ("job:?", "job:", false),
+        ])
     func literalPrefix(pattern: String, prefix: String, isLiteral: Bool) {
         #expect(Glob(pattern).literalPrefix == prefix)
         #expect(Glob(pattern).isLiteral == isLiteral)

@@ -36,13 +36,18 @@ import Testing
         let tooDeep = String(repeating: "[", count: 129) + String(repeating: "]", count: 129)
         let error = try #require(throws: JSONParseError.self) { try parse(tooDeep) }
         #expect(error.reason.contains("128"))
-        #expect(throws: JSONParseError.self) { try parse(String(repeating: #"{"a":"#, count: 129) + "1" + String(repeating: "}", count: 129)) }
+        #expect(throws: JSONParseError.self) {
+            try parse(String(repeating: #"{"a":"#, count: 129) + "1" + String(repeating: "}", count: 129))
+        }
     }
 
-    @Test("Bytes after the document, or no document at all, are rejected", arguments: [
-        "{} {}", "1 2", "[]]", "nullx", "", "   ", "\n", "01", "-", "1.", ".5", "+1", "1e", "tru", "[1,]", #"{"a":1,}"#,
-        #"{"a" 1}"#, "{a:1}", "'a'", "\"unterminated", "\"tab\there\"", "NaN", "Infinity",
-    ])
+    @Test(
+        "Bytes after the document, or no document at all, are rejected",
+        arguments: [
+            "{} {}", "1 2", "[]]", "nullx", "", "   ", "\n", "01", "-", "1.", ".5", "+1", "1e", "tru", "[1,]",
+            #"{"a":1,}"#,
+            #"{"a" 1}"#, "{a:1}", "'a'", "\"unterminated", "\"tab\there\"", "NaN", "Infinity",
+        ])
     func malformed(text: String) {
         #expect(throws: JSONParseError.self) { try JSONCodec.parse(text) }
     }

@@ -35,10 +35,12 @@ import Testing
 
     @Test("A heartbeat has no seq and an empty subject")
     func heartbeat() throws {
-        let event = try Event(json: json("""
-            {"id":"us_evt_h","topic":"broker:heartbeat","domain":"broker",
-             "payload":{"seq":7,"epoch":"e","startedAt":"2026-11-29T00:00:00.000Z"},"createdAt":"2026-11-29T02:00:00.000Z"}
-            """))
+        let event = try Event(
+            json: json(
+                """
+                {"id":"us_evt_h","topic":"broker:heartbeat","domain":"broker",
+                 "payload":{"seq":7,"epoch":"e","startedAt":"2026-11-29T00:00:00.000Z"},"createdAt":"2026-11-29T02:00:00.000Z"}
+                """))
         #expect(event.seq == nil)
         #expect(event.json["seq"] == nil)
         #expect(event.frames[0] == Array("broker:heartbeat//".utf8))
@@ -91,7 +93,10 @@ import Testing
 
     @Test("A minimal job gets its defaults and writes explicit nulls")
     func minimalJob() throws {
-        let job = try Job(json: json(#"{"id":"j","type":"file","operation":"extract","status":"ready","createdAt":"2026-11-29T02:00:00.000Z"}"#))
+        let job = try Job(
+            json: json(
+                #"{"id":"j","type":"file","operation":"extract","status":"ready","createdAt":"2026-11-29T02:00:00.000Z"}"#
+            ))
         #expect(job.trigger == .immediate)
         #expect(job.mode == .background)
         #expect(job.attempt == 1 && job.maxAttempts == 3 && job.leaseSeconds == 30)
@@ -114,20 +119,22 @@ import Testing
         #expect(throws: FieldError.self) { job = try Job(json: json(text)) }
     }
 
-    @Test("Wrong fields are named by their dotted path", arguments: [
-        (#""next":{"type":"url""#, #""next":{"kind":"url""#, "outcome.next.type"),
-        (#""next":{"type":"url""#, #""next":{"type":"teleport""#, "outcome.next.type"),
-        (#""next":{"type":"url""#, #""next":{"type":7"#, "outcome.next.type"),
-        (#""expiresAt":"2026-11-29T02:01:00.500Z""#, #""expiresAt":"soon""#, "lease.expiresAt"),
-        (#""expiresAt":"2026-11-29T02:01:00.500Z""#, #""expiry":"2026-11-29T02:01:00.500Z""#, "lease.expiresAt"),
-        (#""owner":"exports-1""#, #""owner":1"#, "lease.owner"),
-        (#""acknowledge":true"#, #""acknowledge":"yes""#, "outcome.acknowledge"),
-        (#""mode":"toolbarBlocking""#, #""mode":"loud""#, "mode"),
-        (#""part":3"#, #""part":3.5"#, "part"),
-        (#""predecessorIds":["us_jb_a","us_jb_b"]"#, #""predecessorIds":["us_jb_a",2]"#, "predecessorIds.1"),
-        (#""progress":42.5"#, #""progress":"half""#, "progress"),
-        (#""lease":{"#, #""lease":7,"x":{"#, "lease"),
-    ])
+    @Test(
+        "Wrong fields are named by their dotted path",
+        arguments: [
+            (#""next":{"type":"url""#, #""next":{"kind":"url""#, "outcome.next.type"),
+            (#""next":{"type":"url""#, #""next":{"type":"teleport""#, "outcome.next.type"),
+            (#""next":{"type":"url""#, #""next":{"type":7"#, "outcome.next.type"),
+            (#""expiresAt":"2026-11-29T02:01:00.500Z""#, #""expiresAt":"soon""#, "lease.expiresAt"),
+            (#""expiresAt":"2026-11-29T02:01:00.500Z""#, #""expiry":"2026-11-29T02:01:00.500Z""#, "lease.expiresAt"),
+            (#""owner":"exports-1""#, #""owner":1"#, "lease.owner"),
+            (#""acknowledge":true"#, #""acknowledge":"yes""#, "outcome.acknowledge"),
+            (#""mode":"toolbarBlocking""#, #""mode":"loud""#, "mode"),
+            (#""part":3"#, #""part":3.5"#, "part"),
+            (#""predecessorIds":["us_jb_a","us_jb_b"]"#, #""predecessorIds":["us_jb_a",2]"#, "predecessorIds.1"),
+            (#""progress":42.5"#, #""progress":"half""#, "progress"),
+            (#""lease":{"#, #""lease":7,"x":{"#, "lease"),
+        ])
     func fieldErrors(original: String, replacement: String, field: String) throws {
         let text = Self.fullJob.replacing(original, with: replacement)
         #expect(text != Self.fullJob)
@@ -136,20 +143,24 @@ import Testing
         #expect(error.message.contains(field))
     }
 
-    @Test("Every outcome next variant round-trips", arguments: [
-        #"{"type":"id","id":"us_sh_1","label":"Go","path":"/sheets","query":"a=1"}"#,
-        #"{"type":"url","url":"https://example.com","label":"Open"}"#,
-        #"{"type":"download","url":"https://example.com/f.csv","label":"Get","fileName":"f.csv"}"#,
-        #"{"type":"files","files":[{"fileId":"us_fl_1","label":"A"},{"fileId":"us_fl_2"}],"label":"Files"}"#,
-        #"{"type":"snapshot","snapshotId":"us_ss_1","sheetId":"us_sh_1","label":"Restore"}"#,
-        #"{"type":"view","sheetId":"us_sh_1","hiddenColumns":["a","b"],"label":"View"}"#,
-        #"{"type":"retry","label":"Again"}"#,
-        #"{"type":"wait","fade":true,"confetti":true}"#,
-        #"{"type":"wait"}"#,
-        #"{"type":"clearFilters","label":"Clear"}"#,
-    ])
+    @Test(
+        "Every outcome next variant round-trips",
+        arguments: [
+            #"{"type":"id","id":"us_sh_1","label":"Go","path":"/sheets","query":"a=1"}"#,
+            #"{"type":"url","url":"https://example.com","label":"Open"}"#,
+            #"{"type":"download","url":"https://example.com/f.csv","label":"Get","fileName":"f.csv"}"#,
+            #"{"type":"files","files":[{"fileId":"us_fl_1","label":"A"},{"fileId":"us_fl_2"}],"label":"Files"}"#,
+            #"{"type":"snapshot","snapshotId":"us_ss_1","sheetId":"us_sh_1","label":"Restore"}"#,
+            #"{"type":"view","sheetId":"us_sh_1","hiddenColumns":["a","b"],"label":"View"}"#,
+            #"{"type":"retry","label":"Again"}"#,
+            #"{"type":"wait","fade":true,"confetti":true}"#,
+            #"{"type":"wait"}"#,
+            #"{"type":"clearFilters","label":"Clear"}"#,
+        ])
     func outcomeNext(next: String) throws {
-        let value = try json(#"{"message":"m","heading":"h","acknowledge":false,"buttonText":"b","hideDefaultButton":true,"next":"# + next + "}")
+        let value = try json(
+            #"{"message":"m","heading":"h","acknowledge":false,"buttonText":"b","hideDefaultButton":true,"next":"#
+                + next + "}")
         let outcome = try Outcome(json: value)
         #expect(outcome.next.map { OutcomeNext.types.contains($0.type) } == true)
         #expect(try normalized(outcome.json) == value)
@@ -165,7 +176,8 @@ import Testing
 
     @Test("An action round-trips and lists its required inputs")
     func action() throws {
-        let value = try json("""
+        let value = try json(
+            """
             {"id":"us_ac_1","domain":"workbook","resourceId":"us_wb_1","operation":"export","label":"Export",
              "mode":"foreground","description":"Export it","tooltip":"tip","primary":true,"confirm":false,
              "inputForm":{"type":"simple","fields":[{"key":"email","label":"Email","type":"string",

@@ -44,10 +44,13 @@ import Testing
         #expect(failure.id == .null)
     }
 
-    @Test("A missing or empty method is an invalid request answered to the id", arguments: [
-        #"{"jsonrpc":"2.0","id":3}"#, #"{"jsonrpc":"2.0","id":3,"method":""}"#, #"{"jsonrpc":"2.0","id":3,"method":1}"#,
-        #"{"id":3,"method":"jobs.get"}"#, #"{"jsonrpc":"1.0","id":3,"method":"jobs.get"}"#,
-    ])
+    @Test(
+        "A missing or empty method is an invalid request answered to the id",
+        arguments: [
+            #"{"jsonrpc":"2.0","id":3}"#, #"{"jsonrpc":"2.0","id":3,"method":""}"#,
+            #"{"jsonrpc":"2.0","id":3,"method":1}"#,
+            #"{"id":3,"method":"jobs.get"}"#, #"{"jsonrpc":"1.0","id":3,"method":"jobs.get"}"#,
+        ])
     func missingMethod(text: String) throws {
         let failure = try failure(text)
         #expect(failure.error.code.rawValue == -32600)
@@ -89,7 +92,8 @@ import Testing
 
     @Test("The error response of PROTOCOL.md §4 decodes and re-encodes equal")
     func errorResponse() throws {
-        let text = #"{"jsonrpc":"2.0","id":7,"error":{"code":-32002,"message":"cannot complete us_jb_8f2k: it is ready, not executing","data":{"type":"invalid_transition"}}}"#
+        let text =
+            #"{"jsonrpc":"2.0","id":7,"error":{"code":-32002,"message":"cannot complete us_jb_8f2k: it is ready, not executing","data":{"type":"invalid_transition"}}}"#
         let decoded = try RPCResponse.decode(Array(text.utf8))
         guard case .failure(let error) = decoded.result else {
             Issue.record("not an error")
@@ -100,13 +104,16 @@ import Testing
         #expect(try JSONCodec.parse(decoded.bytes) == JSONCodec.parse(text))
     }
 
-    @Test("Every error code of PROTOCOL.md §4 round-trips with its data.type", arguments: [
-        (ProtocolError.Code.parseError, -32700, nil), (.invalidRequest, -32600, nil), (.methodNotFound, -32601, nil),
-        (.invalidParams, -32602, nil), (.internalError, -32603, nil), (.notFound, -32001, "not_found"),
-        (.invalidTransition, -32002, "invalid_transition"), (.conflict, -32003, "conflict"),
-        (.leaseExpired, -32004, "lease_expired"), (.gone, -32005, "gone"), (.unauthorized, -32006, "unauthorized"),
-        (.overloaded, -32007, "overloaded"),
-    ] as [(ProtocolError.Code, Int, String?)])
+    @Test(
+        "Every error code of PROTOCOL.md §4 round-trips with its data.type",
+        arguments: [
+            (ProtocolError.Code.parseError, -32700, nil), (.invalidRequest, -32600, nil),
+            (.methodNotFound, -32601, nil),
+            (.invalidParams, -32602, nil), (.internalError, -32603, nil), (.notFound, -32001, "not_found"),
+            (.invalidTransition, -32002, "invalid_transition"), (.conflict, -32003, "conflict"),
+            (.leaseExpired, -32004, "lease_expired"), (.gone, -32005, "gone"), (.unauthorized, -32006, "unauthorized"),
+            (.overloaded, -32007, "overloaded"),
+        ] as [(ProtocolError.Code, Int, String?)])
     func codes(code: ProtocolError.Code, raw: Int, type: String?) throws {
         #expect(code.rawValue == raw)
         #expect(code.type == type)

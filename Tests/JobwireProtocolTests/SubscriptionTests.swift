@@ -2,26 +2,30 @@ import JobwireProtocol
 import Testing
 
 @Suite struct SubscriptionTests {
-    @Test("Each row of PROTOCOL.md §2's subscription table", arguments: [
-        ("job:ready", "workbook:export", "job:ready/workbook:export/"),
-        ("job:ready", "workbook:*", "job:ready/workbook:"),
-        ("job:ready", nil, "job:ready/"),
-        ("job:*", nil, "job:"),
-        ("**", nil, ""),
-    ] as [(String, String?, String)])
+    @Test(
+        "Each row of PROTOCOL.md §2's subscription table",
+        arguments: [
+            ("job:ready", "workbook:export", "job:ready/workbook:export/"),
+            ("job:ready", "workbook:*", "job:ready/workbook:"),
+            ("job:ready", nil, "job:ready/"),
+            ("job:*", nil, "job:"),
+            ("**", nil, ""),
+        ] as [(String, String?, String)])
     func protocolTable(topic: String, jobName: String?, prefix: String) {
         #expect(Subscription.prefixes(topics: [topic], jobName: jobName) == [prefix])
     }
 
-    @Test("Globs subscribe to their literal prefix and ignore the job", arguments: [
-        ("*:ready", "workbook:export", ""),
-        ("job:*", "workbook:export", "job:"),
-        ("job:**", nil, "job"),
-        ("job:parts-*", nil, "job:parts-"),
-        ("job:ready", "sheet:**", "job:ready/sheet"),
-        ("job:ready", "*:export", "job:ready/"),
-        ("job:ready", "sheet:*:submit", "job:ready/sheet:"),
-    ] as [(String, String?, String)])
+    @Test(
+        "Globs subscribe to their literal prefix and ignore the job",
+        arguments: [
+            ("*:ready", "workbook:export", ""),
+            ("job:*", "workbook:export", "job:"),
+            ("job:**", nil, "job"),
+            ("job:parts-*", nil, "job:parts-"),
+            ("job:ready", "sheet:**", "job:ready/sheet"),
+            ("job:ready", "*:export", "job:ready/"),
+            ("job:ready", "sheet:*:submit", "job:ready/sheet:"),
+        ] as [(String, String?, String)])
     func globs(topic: String, jobName: String?, prefix: String) {
         #expect(Subscription.prefixes(topics: [topic], jobName: jobName) == [prefix])
     }
