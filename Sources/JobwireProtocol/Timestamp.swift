@@ -110,7 +110,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
                 i += 1
             }
             guard digits > 0 else { return nil }
-            for _ in digits..<3 where digits < 3 { millis *= 10 }
+            // `digits..<3` would trap for microseconds and finer: scale only short fractions.
+            if digits < 3 {
+                for _ in digits..<3 { millis *= 10 }
+            }
         }
         var offsetMinutes: Int64 = 0
         guard i < b.count else { return nil }
@@ -118,7 +121,8 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             i += 1
         } else if b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") {
             let sign: Int64 = b[i] == UInt8(ascii: "+") ? 1 : -1
-            guard let oh = num(i + 1, 2), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"), let om = num(i + 4, 2)
+            guard let oh = num(i + 1, 2), i + 3 < b.count, b[i + 3] == UInt8(ascii: ":"), let om = num(i + 4, 2),
+                oh < 24, om < 60
             else { return nil }
             offsetMinutes = sign * (oh * 60 + om)
             i += 6
@@ -126,6 +130,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
             return nil
         }
         guard i == b.count else { return nil }
+        // Reject days the month does not have (February 30th), which days_from_civil would roll over.
+        let isLeapYear = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+        let daysInMonth: Int64 = switch month {
+        case 2: isLeapYear ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
+        guard day <= daysInMonth else { return nil }
         // days_from_civil
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400

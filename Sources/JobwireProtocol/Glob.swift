@@ -1,0 +1,223 @@
+/// A Flatfile topic glob: the pattern language of `wildcard-match` v5, which `@flatfile/listener` uses for
+/// topics (separator `:`), filter keys (separator `.`) and filter values (separator `:`).
+///
+/// - `*` matches any run of characters within one segment, also an empty one.
+/// - `?` matches one character (one Unicode scalar) within a segment.
+/// - `**` as a whole segment matches any number of segments, none included; inside a segment (`a**`) it is
+///   just two `*`.
+/// - `\` makes the next character literal. The pattern is split at separators first, so `\:` does not
+///   escape a separator, and a `\` at the end of a segment is dropped.
+/// - Matching is case-sensitive and covers the whole sample.
+/// - A separator in the pattern matches one or more separators in the sample (`a:b` matches `a::b`); a
+///   pattern without a trailing separator also matches samples that have trailing separators (`a:b`
+///   matches `a:b:`); a pattern with one requires at least one (`a:b:` does not match `a:b`).
+///
+/// These follow `wildcard-match`'s `transform()` to the letter, including one surprise: the separator
+/// before a trailing `**` is optional there, so `job:**` matches `job`, `job:ready` and also `jobs:ready`.
+///
+/// The pattern is compiled once; ``matches(_:)`` walks the sample's UTF-8 bytes once per pattern step, so
+/// it takes time proportional to the pattern's length times the sample's, never exponential.
+public struct Glob: Sendable, Hashable, CustomStringConvertible {
+    /// The pattern as written.
+    public let pattern: String
+    /// The segment separator, an ASCII byte.
+    public let separator: UInt8
+    let steps: [Step]
+
+    /// One step of the compiled pattern; each mirrors a piece of the regular expression `transform()` builds.
+    enum Step: Hashable {
+        /// The byte itself.
+        case byte(UInt8)
+        /// `?`: one character that is not a separator.
+        case one
+        /// `*`: any run of characters that are not separators.
+        case star
+        /// A separator: one or more (`required`) or any number (`!required`) of them.
+        case separators(required: Bool)
+        /// `**` as a segment: any run of segments, each followed by one or more separators (`required`), or
+        /// simply anything at all (`!required`).
+        case segments(required: Bool)
+    }
+
+    /// Compiles a pattern.
+    /// - Parameters:
+    ///   - pattern: The glob.
+    ///   - separator: The ASCII byte that separates segments: `:` for topics and values, `.` for key paths.
+    public init(_ pattern: String, separator: UInt8 = UInt8(ascii: ":")) {
+        precondition(separator < 0x80, "the separator must be an ASCII byte")
+        self.pattern = pattern
+        self.separator = separator
+        self.steps = Glob.compile(Array(pattern.utf8), separator: separator)
+    }
+
+    public var description: String { pattern }
+
+    /// Whether the whole sample matches the pattern.
+    public func matches(_ sample: String) -> Bool {
+        var sample = sample
+        return sample.withUTF8 { matches(bytes: $0) }
+    }
+
+    /// Whether the whole sample, as UTF-8 bytes, matches the pattern.
+    public func matches(bytes sample: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = sample.count
+        if steps.isEmpty { return count == 0 }
+        // Two rows of "can the pattern so far end at byte offset i" flags; small samples stay on the stack.
+        return withUnsafeTemporaryAllocation(of: Bool.self, capacity: 2 * (count + 1)) { buffer in
+            var current = UnsafeMutableBufferPointer(rebasing: buffer[0...count])
+            var next = UnsafeMutableBufferPointer(rebasing: buffer[(count + 1)...])
+            current.initialize(repeating: false)
+            next.initialize(repeating: false)
+            current[0] = true
+            for step in steps {
+                advance(step, sample: sample, from: current, to: next)
+                swap(&current, &next)
+                if !current.contains(true) { return false }
+            }
+            return current[count]
+        }
+    }
+
+    private func advance(
+        _ step: Step, sample: UnsafeBufferPointer<UInt8>, from current: UnsafeMutableBufferPointer<Bool>,
+        to next: UnsafeMutableBufferPointer<Bool>
+    ) {
+        let count = sample.count
+        let separator = self.separator
+        switch step {
+        case .byte(let byte):
+            next[0] = false
+            for i in stride(from: 1, through: count, by: 1) {
+                next[i] = current[i - 1] && sample[i - 1] == byte
+            }
+        case .one:
+            next.update(repeating: false)
+            var i = 0
+            while i < count {
+                let lead = sample[i]
+                var end = i + 1
+                // A character is a whole scalar: the lead byte and its continuation bytes.
+                while end < count, sample[end] & 0xC0 == 0x80 { end += 1 }
+                if current[i], lead != separator, lead & 0xC0 != 0x80 { next[end] = true }
+                i += 1
+            }
+        case .star:
+            next[0] = current[0]
+            for i in stride(from: 1, through: count, by: 1) {
+                next[i] = current[i] || (next[i - 1] && sample[i - 1] != separator)
+            }
+        case .separators(let required):
+            next[0] = required ? false : current[0]
+            for i in stride(from: 1, through: count, by: 1) {
+                let isSeparator = sample[i - 1] == separator
+                next[i] =
+                    required
+                    ? isSeparator && (current[i - 1] || next[i - 1])
+                    : current[i] || (isSeparator && next[i - 1])
+            }
+        case .segments(let required):
+            var reached = false
+            for i in 0...count {
+                // Without separators a run of segments is anything; with them, anything that ends in one.
+                next[i] = current[i] || (reached && (!required || sample[i - 1] == separator))
+                reached = reached || current[i]
+            }
+        }
+    }
+
+    static func compile(_ pattern: [UInt8], separator: UInt8) -> [Step] {
+        let segments = pattern.split(separator: separator, omittingEmptySubsequences: false)
+        let globstar: ArraySlice<UInt8> = [UInt8(ascii: "*"), UInt8(ascii: "*")]
+        var steps: [Step] = []
+        for (s, segment) in segments.enumerated() {
+            if segment.isEmpty && s > 0 { continue }
+            // nil: no separator step (the next segment is `**`, which brings its own).
+            let separatorRequired: Bool?
+            if s == segments.count - 1 {
+                separatorRequired = false
+            } else if segments[s + 1] != globstar {
+                separatorRequired = true
+            } else {
+                separatorRequired = nil
+            }
+            if segment == globstar {
+                if let separatorRequired {
+                    if s != 0 { steps.append(.separators(required: separatorRequired)) }
+                    steps.append(.segments(required: separatorRequired))
+                }
+                continue
+            }
+            var index = segment.startIndex
+            while index < segment.endIndex {
+                let byte = segment[index]
+                switch byte {
+                case UInt8(ascii: "\\"):
+                    if index + 1 < segment.endIndex {
+                        steps.append(.byte(segment[index + 1]))
+                        index += 1
+                    }
+                case UInt8(ascii: "?"): steps.append(.one)
+                case UInt8(ascii: "*"): steps.append(.star)
+                default: steps.append(.byte(byte))
+                }
+                index += 1
+            }
+            if let separatorRequired { steps.append(.separators(required: separatorRequired)) }
+        }
+        return steps
+    }
+}
+
+extension Glob {
+    /// The text every match starts with, assuming samples never repeat a separator (`job:*` → `job:`,
+    /// `*:ready` → empty, `job:**` → `job`, since `**` may match no segment at all).
+    public var literalPrefix: String {
+        var bytes: [UInt8] = []
+        for step in steps {
+            switch step {
+            case .byte(let byte): bytes.append(byte)
+            case .separators(required: true): bytes.append(separator)
+            case .separators(required: false), .one, .star, .segments:
+                return String(decoding: bytes, as: UTF8.self)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Whether the pattern has no wildcard, so it matches one name only (up to repeated or trailing
+    /// separators, which names do not have). ``literalPrefix`` is then that name.
+    public var isLiteral: Bool {
+        steps.allSatisfy { step in
+            switch step {
+            case .byte, .separators: true
+            case .one, .star, .segments: false
+            }
+        }
+    }
+}
+
+/// Several globs that match a sample when any of them does, as `on(["job:ready", "job:failed"], …)`.
+///
+/// An empty set matches nothing, as `wildcard-match` with an empty array matches no non-empty sample.
+/// (Flatfile's listener turns a *missing* query into `**`; a caller that wants that passes `["**"]`.)
+public struct GlobSet: Sendable, Hashable, CustomStringConvertible {
+    public let globs: [Glob]
+
+    /// Compiles each pattern.
+    /// - Parameters:
+    ///   - patterns: The globs, any of which may match.
+    ///   - separator: The ASCII byte that separates segments.
+    public init(_ patterns: [String], separator: UInt8 = UInt8(ascii: ":")) {
+        globs = patterns.map { Glob($0, separator: separator) }
+    }
+
+    public var isEmpty: Bool { globs.isEmpty }
+
+    /// Whether any of the globs matches the whole sample.
+    public func matches(_ sample: String) -> Bool {
+        var sample = sample
+        return sample.withUTF8 { bytes in globs.contains { $0.matches(bytes: bytes) } }
+    }
+
+    public var description: String { globs.map(\.pattern).description }
+}
