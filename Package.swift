@@ -56,13 +56,26 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "JobwireTestSupport",
+            dependencies: ["ZeroMQ", "JobwireProtocol"],
+            path: "Tests/JobwireTestSupport",
+            swiftSettings: strict
+        ),
         .testTarget(name: "ZeroMQTests", dependencies: ["ZeroMQ"], swiftSettings: strict),
         .testTarget(name: "JobwireProtocolTests", dependencies: ["JobwireProtocol"], swiftSettings: strict),
         .testTarget(
             name: "JobwireBrokerTests",
-            dependencies: ["JobwireBroker", "JobwireProtocol", "ZeroMQ", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "JobwireBroker", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
-        .testTarget(name: "JobwireTests", dependencies: ["Jobwire", "JobwireBroker", "JobwireProtocol"], swiftSettings: strict),
+        .testTarget(
+            name: "JobwireTests",
+            dependencies: ["Jobwire", "JobwireBroker", "JobwireProtocol", "JobwireTestSupport"],
+            swiftSettings: strict
+        ),
     ]
 )
