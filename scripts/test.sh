@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, runs the Swift tests, then the
+# protocol conformance suite (Python, pyzmq) against a real `jobwire broker` process.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+swift build --build-tests
+swift test --skip-build --parallel
+
+py=$(scripts/python-env.sh | tail -n1)
+data=$(mktemp -d)
+out=$(mktemp)
+.build/debug/jobwire broker --data "$data" --events 'tcp://127.0.0.1:*' --commands 'tcp://127.0.0.1:*' >"$out" 2>"$data/broker.log" &
+broker=$!
+trap 'kill $broker 2>/dev/null; wait $broker 2>/dev/null; rm -rf "$data" "$out"' EXIT
+for _ in $(seq 100); do grep -q listening "$out" && break; sleep 0.1; done
+line=$(head -n1 "$out")
+events=$(sed -E 's/.*events ([^,]+),.*/\1/' <<<"$line")
+commands=$(sed -E 's/.*commands ([^,]+),.*/\1/' <<<"$line")
+echo "conformance suite against $commands / $events"
+"$py" conformance/conformance.py --commands "$commands" --events "$events"
