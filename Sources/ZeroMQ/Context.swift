@@ -2,9 +2,9 @@ internal import CZeroMQ
 import Synchronization
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// A libzmq context: the I/O threads and the `inproc://` namespace that sockets share.

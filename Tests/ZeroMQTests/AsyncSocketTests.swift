@@ -30,9 +30,9 @@ import ZeroMQ
 
     @Test("concurrent sends from many tasks all arrive", .timeLimit(.minutes(1)))
     func concurrentSends() async throws {
-        let pull = try bound(context, .pull)
-        let endpoint = try pull.lastEndpoint
-        let push = try AsyncSocket(context: context, type: .push) { try $0.connect(endpoint) }
+        let name = "inproc://\(uniqueName("async-concurrent"))"
+        let pull = try AsyncSocket(context: context, type: .pull) { try $0.bind(name) }
+        let push = try AsyncSocket(context: context, type: .push) { try $0.connect(name) }
         let tasks = 32
         let perTask = 100
         await withTaskGroup(of: Void.self) { group in
@@ -45,17 +45,20 @@ import ZeroMQ
             }
         }
         var perSender: [String: [String]] = [:]
-        for _ in 0..<(tasks * perTask) {
-            let frames = try receive(pull)
+        var received = 0
+        for try await frames in pull.messages {
             perSender[frames[0].text, default: []].append(frames[1].text)
+            received += 1
+            if received == tasks * perTask { break }
         }
         #expect(perSender.count == tasks)
         for (_, values) in perSender {
             // Each task's messages keep their order.
             #expect(values == (0..<perTask).map(String.init))
         }
-        #expect(try pull.receiveMultipart(dontWait: true) == nil)
+        #expect(try await pull.withSocket { try $0.hasPendingInput } == false)
         await push.close()
+        await pull.close()
     }
 
     @Test("sends queue while the peer is missing and flow once it binds", .timeLimit(.minutes(1)))
@@ -63,11 +66,15 @@ import ZeroMQ
         let name = "inproc://\(uniqueName("late-bind"))"
         let push = try AsyncSocket(context: context, type: .push) { try $0.connect(name) }
         for i in 0..<10 { push.send(["\(i)".bytes]) }
-        let pull = try bound(context, .pull, transport: name)
-        for i in 0..<10 {
-            #expect(try receive(pull) == ["\(i)".bytes])
+        let pull = try AsyncSocket(context: context, type: .pull) { try $0.bind(name) }
+        var received: [[[UInt8]]] = []
+        for try await frames in pull.messages {
+            received.append(frames)
+            if received.count == 10 { break }
         }
+        #expect(received == (0..<10).map { ["\($0)".bytes] })
         await push.close()
+        await pull.close()
     }
 
     @Test("withSocket runs on the I/O thread: subscribing at runtime changes what arrives", .timeLimit(.minutes(1)))
@@ -138,7 +145,7 @@ import ZeroMQ
             for n in 0..<16 {
                 group.addTask {
                     var x = UInt64(n)
-                    for i in 0..<10_000 { x = x &* 6364136223846793005 &+ UInt64(i) }
+                    for i in 0..<10_000 { x = x &* 6_364_136_223_846_793_005 &+ UInt64(i) }
                     await Task.yield()
                     return x == 42 ? 2 : 1
                 }

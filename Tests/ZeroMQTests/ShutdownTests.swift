@@ -10,8 +10,9 @@ func onThread<R: Sendable>(_ body: @escaping @Sendable () -> R) async -> R {
 }
 
 @Suite struct ShutdownTests {
-    @Test("terminating a context with a blocked receive and a waiting AsyncSocket does not hang",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "terminating a context with a blocked receive and a waiting AsyncSocket does not hang",
+        .timeLimit(.minutes(1)))
     func terminateWhileWaiting() async throws {
         let context = try Context()
         let waiting = try AsyncSocket(context: context, type: .sub) { socket in
@@ -47,8 +48,9 @@ func onThread<R: Sendable>(_ body: @escaping @Sendable () -> R) async -> R {
         await waiting.close()  // already finished: returns at once
     }
 
-    @Test("shutdown wakes blocked calls with contextTerminated and new sockets are refused",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "shutdown wakes blocked calls with contextTerminated and new sockets are refused",
+        .timeLimit(.minutes(1)))
     func shutdownWakesBlockedCalls() async throws {
         let context = try Context()
         let name = "inproc://\(uniqueName("shutdown"))"
