@@ -196,8 +196,11 @@ private final class Core: Sendable {
 
     /// The I/O thread's loop: runs until closed, or until the socket fails (e.g. context terminated).
     func run(_ socket: consuming Socket) {
+        // PUB and PUSH cannot receive: libzmq fails the call with ENOTSUP.
+        let receives = socket.type != .pub && socket.type != .push
+        let idle: PollEvents = receives ? .readable : []
         var poller = Poller()
-        let socketIndex = poller.add(socket, events: .readable)
+        let socketIndex = poller.add(socket, events: idle)
         poller.add(fileDescriptor: wake.fileDescriptor, events: .readable)
         var pending: [[[UInt8]]] = []
         var head = 0
@@ -239,14 +242,14 @@ private final class Core: Sendable {
                 }
 
                 var received = 0
-                while received < receiveBatch, let frames = try socket.receiveMultipart(dontWait: true) {
+                while receives, received < receiveBatch, let frames = try socket.receiveMultipart(dontWait: true) {
                     continuation.yield(frames)
                     received += 1
                 }
                 // A full batch means more may be waiting: go round again without sleeping in poll.
                 if received == receiveBatch { continue }
 
-                poller.setEvents(head < pending.count ? [.readable, .writable] : .readable, at: socketIndex)
+                poller.setEvents(head < pending.count ? idle.union(.writable) : idle, at: socketIndex)
                 try poller.poll(timeout: nil)
             } catch .interrupted {
                 continue

@@ -2,9 +2,9 @@ internal import CZeroMQ
 import Synchronization
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// A libzmq context: the I/O threads and the `inproc://` namespace that sockets share.
@@ -51,8 +51,20 @@ public final class Context: @unchecked Sendable {
     /// Sockets stay open: their owners see `contextTerminated` and close them. Safe to call more than once.
     /// The corresponding libzmq call is `zmq_ctx_shutdown`.
     public func shutdown() {
-        if terminated.withLock({ $0 }) { return }
-        zmq_ctx_shutdown(handle)
+        terminated.withLock { done in
+            if !done { zmq_ctx_shutdown(handle) }
+        }
+    }
+
+    /// Runs `body` with the handle unless ``terminate()`` has begun; the lock makes a socket
+    /// either exist before the shutdown (so `zmq_ctx_term` waits for it) or never touch a freed context.
+    func withLiveHandle<R>(_ body: (UnsafeMutableRawPointer) -> R?) throws(ZMQError) -> R {
+        let result: Result<R, ZMQError> = terminated.withLock { done in
+            if done { return .failure(.contextTerminated) }
+            guard let value = body(handle) else { return .failure(ZMQError(code: zmq_errno())) }
+            return .success(value)
+        }
+        return try result.get()
     }
 
     /// Shuts the context down and waits until every socket of it is closed, then frees it.
@@ -63,6 +75,8 @@ public final class Context: @unchecked Sendable {
     public func terminate() {
         let first = terminated.withLock { done in
             defer { done = true }
+            // Shut down inside the lock, so no socket is created between this and `zmq_ctx_term`.
+            if !done { zmq_ctx_shutdown(handle) }
             return !done
         }
         guard first else { return }

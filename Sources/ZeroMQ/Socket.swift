@@ -39,9 +39,7 @@ public struct Socket: ~Copyable, @unchecked Sendable {
     ///   - type: the messaging pattern.
     /// - Throws: ``ZMQError``, e.g. ``ZMQError/contextTerminated`` or ``ZMQError/tooManyOpenFiles``.
     public init(_ context: Context, type: SocketType) throws(ZMQError) {
-        guard let handle = zmq_socket(context.handle, type.rawValue) else {
-            throw ZMQError(code: zmq_errno())
-        }
+        let handle = try context.withLiveHandle { zmq_socket($0, type.rawValue) }
         var linger: Int32 = 0
         let rc = zmq_setsockopt(handle, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
         if rc == -1 {

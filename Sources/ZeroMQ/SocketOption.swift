@@ -18,11 +18,15 @@ public struct SocketOption<Value>: Sendable {
 }
 
 enum RawOptionKind: Sendable {
-    case int32, int64, bytes(capacity: Int), string(capacity: Int)
+    case int32, int64
+    case bytes(capacity: Int)
+    case string(capacity: Int)
 }
 
 enum RawOptionValue: Sendable {
-    case int32(Int32), int64(Int64), bytes([UInt8])
+    case int32(Int32)
+    case int64(Int64)
+    case bytes([UInt8])
 
     var int32: Int32 { if case .int32(let v) = self { v } else { 0 } }
     var int64: Int64 { if case .int64(let v) = self { v } else { 0 } }
@@ -169,7 +173,9 @@ extension SocketOption where Value == Duration? {
 extension SocketOption where Value == [UInt8] {
     /// The identity a ROUTER peer sees for this socket, 1 to 255 bytes, not starting with 0 (`ZMQ_ROUTING_ID`).
     public static var routingId: Self {
-        Self(id: ZMQ_ROUTING_ID, name: "routingId", encode: { .bytes($0) }, decode: { $0.bytes }, kind: .bytes(capacity: 255))
+        Self(
+            id: ZMQ_ROUTING_ID, name: "routingId", encode: { .bytes($0) }, decode: { $0.bytes },
+            kind: .bytes(capacity: 255))
     }
 }
 

@@ -1,9 +1,9 @@
 internal import CZeroMQ
 
 #if canImport(Glibc)
-internal import Glibc
+    internal import Glibc
 #elseif canImport(Darwin)
-internal import Darwin
+    internal import Darwin
 #endif
 
 /// A file descriptor that another thread makes readable to wake a ``Poller``: an `eventfd` on
@@ -18,19 +18,19 @@ final class WakeSignal: Sendable {
 
     init() throws(ZMQError) {
         #if os(Linux)
-        let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
-        guard fd >= 0 else { throw ZMQError(code: errno) }
-        fileDescriptor = fd
-        writeEnd = fd
+            let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+            guard fd >= 0 else { throw ZMQError(code: errno) }
+            fileDescriptor = fd
+            writeEnd = fd
         #else
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ZMQError(code: errno) }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-        }
-        fileDescriptor = fds[0]
-        writeEnd = fds[1]
+            var fds: [Int32] = [0, 0]
+            guard pipe(&fds) == 0 else { throw ZMQError(code: errno) }
+            for fd in fds {
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+                _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            }
+            fileDescriptor = fds[0]
+            writeEnd = fds[1]
         #endif
     }
 
@@ -43,11 +43,11 @@ final class WakeSignal: Sendable {
     /// write loses nothing.
     func signal() {
         #if os(Linux)
-        var one: UInt64 = 1
-        _ = write(writeEnd, &one, 8)
+            var one: UInt64 = 1
+            _ = write(writeEnd, &one, 8)
         #else
-        var one: UInt8 = 1
-        _ = write(writeEnd, &one, 1)
+            var one: UInt8 = 1
+            _ = write(writeEnd, &one, 1)
         #endif
     }
 

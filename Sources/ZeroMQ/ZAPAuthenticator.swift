@@ -30,10 +30,11 @@ public final class ZAPAuthenticator: Sendable {
         let core = try Core(allowed: Set(allowedClientKeys))
         let handoff = Handoff(socket)
         self.core = core
-        self.thread = Mutex(try IOThread {
-            guard let socket = handoff.take() else { return }
-            core.run(socket)
-        })
+        self.thread = Mutex(
+            try IOThread {
+                guard let socket = handoff.take() else { return }
+                core.run(socket)
+            })
     }
 
     deinit {

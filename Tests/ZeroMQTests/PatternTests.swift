@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import ZeroMQ
 
@@ -82,7 +83,7 @@ import ZeroMQ
             #expect(request.count == 3)
             #expect(request[0] == "client-7".bytes)
             #expect(request[1] == [])
-            try router.send([request[0], [], "rep-" .bytes + request[2].dropFirst(4)])
+            try router.send([request[0], [], "rep-".bytes + request[2].dropFirst(4)])
         }
         var replies = Set<String>()
         for _ in 0..<count {
@@ -166,8 +167,6 @@ import ZeroMQ
         #expect(try receive(pull) == [[1, 2, 3, 4]])
     }
 }
-
-import Synchronization
 
 final class FreedFlag: Sendable {
     private let flag = Mutex(false)
