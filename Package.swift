@@ -48,7 +48,7 @@ let package = Package(
         .executableTarget(
             name: "jobwire",
             dependencies: [
-                "JobwireBroker", "Jobwire", "JobwireProtocol",
+                "JobwireBroker", "Jobwire", "JobwireProtocol", "ZeroMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

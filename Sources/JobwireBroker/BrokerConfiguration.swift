@@ -25,6 +25,13 @@ public struct BrokerConfiguration: Sendable {
     public var fsync: Bool
     /// The most requests taken off the socket before one group commit.
     public var maxBatch: Int
+    /// The broker's CURVE secret key (Z85). With it both sockets require CURVE and only
+    /// ``authorizedKeys`` may connect; the lease owner is then the client's authenticated key.
+    public var curveSecretKey: String?
+    /// The client public keys (Z85) admitted under CURVE.
+    public var authorizedKeys: [String]
+    /// Whether the broker may listen on other than loopback addresses without CURVE.
+    public var allowInsecureRemote: Bool
 
     public init(
         eventsEndpoint: String = "tcp://127.0.0.1:7400",
@@ -37,7 +44,10 @@ public struct BrokerConfiguration: Sendable {
         heartbeatInterval: Duration = .seconds(1),
         sendHighWaterMark: Int = 100_000,
         fsync: Bool = true,
-        maxBatch: Int = 512
+        maxBatch: Int = 512,
+        curveSecretKey: String? = nil,
+        authorizedKeys: [String] = [],
+        allowInsecureRemote: Bool = false
     ) {
         self.eventsEndpoint = eventsEndpoint
         self.commandsEndpoint = commandsEndpoint
@@ -50,5 +60,17 @@ public struct BrokerConfiguration: Sendable {
         self.sendHighWaterMark = sendHighWaterMark
         self.fsync = fsync
         self.maxBatch = maxBatch
+        self.curveSecretKey = curveSecretKey
+        self.authorizedKeys = authorizedKeys
+        self.allowInsecureRemote = allowInsecureRemote
+    }
+
+    /// Whether an endpoint only reaches this machine: loopback TCP, ipc or inproc.
+    public static func isLocal(_ endpoint: String) -> Bool {
+        if endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") { return true }
+        guard endpoint.hasPrefix("tcp://") else { return false }
+        var host = endpoint.dropFirst("tcp://".count)
+        if let colon = host.lastIndex(of: ":") { host = host[..<colon] }
+        return host.hasPrefix("127.") || host == "localhost" || host == "[::1]" || host == "::1"
     }
 }

@@ -16,6 +16,8 @@ public final class BrokerServer: Sendable {
     public let commandsEndpoint: String
     /// The store's epoch.
     public let epoch: String
+    /// The broker's CURVE public key, which clients need; `nil` without CURVE.
+    public let publicKey: String?
 
     private let control: Mutex<Control>
     private let stopped: Mutex<Stopped>
@@ -34,7 +36,27 @@ public final class BrokerServer: Sendable {
     public static func start(configuration: BrokerConfiguration, logger: Logger) throws -> BrokerServer {
         let store = try JobStore(directory: configuration.dataDirectory, fsync: configuration.fsync)
         let core = try BrokerCore(configuration: configuration, store: store, logger: logger)
+        if configuration.curveSecretKey == nil && !configuration.allowInsecureRemote {
+            for endpoint in [configuration.commandsEndpoint, configuration.eventsEndpoint]
+            where !BrokerConfiguration.isLocal(endpoint) {
+                throw BrokerError(
+                    message: "refusing to listen on \(endpoint) without CURVE: anyone who can reach it could run and read jobs. "
+                        + "Use a loopback address, turn on CURVE (--curve-secret-key, --authorized-keys), "
+                        + "or pass --insecure-allow-remote")
+            }
+        }
         let context = try Context()
+        // The ZAP handler must exist before a CURVE socket accepts anyone: without one libzmq admits every key.
+        var authenticator: ZAPAuthenticator?
+        var publicKey: String?
+        if let secret = configuration.curveSecretKey {
+            do {
+                publicKey = try CurveKeyPair.publicKey(forSecret: secret)
+            } catch {
+                throw BrokerError(message: "the CURVE secret key is not a 40-character Z85 key: \(error)")
+            }
+            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: configuration.authorizedKeys)
+        }
         let router = try Socket(context, type: .router)
         try router.set(.routerMandatory, true)
         try router.set(.linger, .seconds(1))
@@ -46,6 +68,10 @@ public final class BrokerServer: Sendable {
         let xpub = try Socket(context, type: .xpub)
         try xpub.set(.linger, .zero)
         try xpub.set(.sendHighWaterMark, configuration.sendHighWaterMark)
+        if let secret = configuration.curveSecretKey {
+            try secure(router, secretKey: secret)
+            try secure(xpub, secretKey: secret)
+        }
         do {
             try router.bind(configuration.commandsEndpoint)
         } catch {
@@ -57,18 +83,27 @@ public final class BrokerServer: Sendable {
             throw BrokerError(message: "cannot publish events on \(configuration.eventsEndpoint): \(error)")
         }
         let server = BrokerServer(
-            events: try xpub.lastEndpoint, commands: try router.lastEndpoint, epoch: core.epoch)
-        let loop = Loop(core: core, context: context, router: router, xpub: xpub, server: server, logger: logger)
+            events: try xpub.lastEndpoint, commands: try router.lastEndpoint, epoch: core.epoch, publicKey: publicKey)
+        let loop = Loop(
+            core: core, context: context, router: router, xpub: xpub, authenticator: authenticator, server: server,
+            logger: logger)
         let thread = Thread { loop.run() }
         thread.name = "jobwire-broker"
         thread.start()
         return server
     }
 
-    private init(events: String, commands: String, epoch: String) {
+    private static func secure(_ socket: borrowing Socket, secretKey: String) throws {
+        try socket.set(.curveServer, true)
+        try socket.set(.curveSecretKey, secretKey)
+        try socket.set(.zapDomain, "jobwire")
+    }
+
+    private init(events: String, commands: String, epoch: String, publicKey: String?) {
         eventsEndpoint = events
         commandsEndpoint = commands
         self.epoch = epoch
+        self.publicKey = publicKey
         control = Mutex(Control())
         stopped = Mutex(Stopped())
     }
@@ -121,12 +156,16 @@ private final class Loop: @unchecked Sendable {
     let context: Context
     var router: Socket?
     var xpub: Socket?
+    let authenticator: ZAPAuthenticator?
     let server: BrokerServer
     let logger: Logger
     let maxRequest: Int
 
-    init(core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket, server: BrokerServer,
-         logger: Logger) {
+    init(
+        core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket,
+        authenticator: ZAPAuthenticator?, server: BrokerServer, logger: Logger
+    ) {
+        self.authenticator = authenticator
         self.core = core
         self.context = context
         self.router = .some(router)
@@ -164,8 +203,8 @@ private final class Loop: @unchecked Sendable {
             core.now = now
             if poller.events(at: routerIndex).contains(.readable) || stopping {
                 for _ in 0..<core.configuration.maxBatch {
-                    guard let frames = receiveRequest() else { break }
-                    handle(frames)
+                    guard let (frames, key) = receiveRequest() else { break }
+                    handle(frames, authenticatedKey: key)
                 }
             }
             core.tick()
@@ -180,13 +219,17 @@ private final class Loop: @unchecked Sendable {
         logger.info("broker stopped", metadata: ["broker.seq": "\(core.seq)"])
         router = nil  // closes the socket (Socket.deinit)
         xpub = nil
+        authenticator?.stop()
         context.terminate()
         server.markStopped()
     }
 
-    private func receiveRequest() -> [[UInt8]]? {
+    private func receiveRequest() -> (frames: [[UInt8]], key: String?)? {
         do {
-            return try router!.receiveMultipart(dontWait: true)
+            if authenticator != nil {
+                return try router!.receiveMultipart(dontWait: true, metadata: "User-Id").map { ($0.frames, $0.property) }
+            }
+            return try router!.receiveMultipart(dontWait: true).map { ($0, nil) }
         } catch {
             logger.warning("receive failed", metadata: ["error": "\(error)"])
             return nil
@@ -200,9 +243,9 @@ private final class Loop: @unchecked Sendable {
     }
 
     /// Checks the framing of one ROUTER message and applies the request in it.
-    private func handle(_ frames: [[UInt8]]) {
+    private func handle(_ frames: [[UInt8]], authenticatedKey: String?) {
         guard let route = frames.first else { return }
-        let caller = Caller(route: route, authenticatedKey: nil)
+        let caller = Caller(route: route, authenticatedKey: authenticatedKey)
         let rest = frames.dropFirst()
         guard let first = rest.first else { return }
         if !first.isEmpty {

@@ -99,9 +99,16 @@ extension Socket {
         -> (frames: [[UInt8]], property: String?)?
     {
         guard try receiveFrame(dontWait: dontWait) else { return nil }
-        // Read it from the first frame, before the scratch message is reused for the next one.
-        let value = zmq_msg_gets(scratch, property).map { String(cString: $0) }
-        return (try collectFrames(), value)
+        // A ROUTER makes the routing-id frame itself, without the connection's metadata: read the
+        // property from the first frame that has it, each before the scratch message is reused.
+        var value = zmq_msg_gets(scratch, property).map { String(cString: $0) }
+        var frames = [copyScratch()]
+        while zmq_msg_more(scratch) != 0 {
+            try check(zmq_msg_recv(scratch, handle, 0))
+            if value == nil { value = zmq_msg_gets(scratch, property).map { String(cString: $0) } }
+            frames.append(copyScratch())
+        }
+        return (frames, value)
     }
 
     /// Receives one frame.

@@ -43,6 +43,21 @@ struct BrokerCommand: AsyncParsableCommand {
         help: "Commit without waiting for the disk: a crash of the broker loses nothing, a power cut may lose the last commits.")
     var noFsync = false
 
+    @Option(
+        name: .customLong("curve-secret-key"),
+        help: "Turn on CURVE with this secret key (Z85), or the path of a file holding it (jobwire keys generate).")
+    var curveSecretKey: String?
+
+    @Option(
+        name: .customLong("authorized-keys"),
+        help: "With CURVE: a folder of client public keys (*.pub files); only these may connect.")
+    var authorizedKeys: String?
+
+    @Flag(
+        name: .customLong("insecure-allow-remote"),
+        help: "Allow listening on non-loopback addresses without CURVE.")
+    var insecureAllowRemote = false
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
@@ -51,6 +66,9 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxAttempts > 0 else { throw ValidationError("--max-attempts must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard eventRetention > 0 else { throw ValidationError("--event-retention must be at least 1") }
+        if authorizedKeys != nil && curveSecretKey == nil {
+            throw ValidationError("--authorized-keys needs --curve-secret-key")
+        }
     }
 
     func run() async throws {
@@ -64,19 +82,21 @@ struct BrokerCommand: AsyncParsableCommand {
         let configuration = BrokerConfiguration(
             eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data,
             leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
-            eventRetention: eventRetention, fsync: !noFsync)
+            eventRetention: eventRetention, fsync: !noFsync,
+            curveSecretKey: try curveSecretKey.map(KeyFiles.readKey),
+            authorizedKeys: try authorizedKeys.map(KeyFiles.publicKeys(in:)) ?? [],
+            allowInsecureRemote: insecureAllowRemote)
         let store = inMemory ? "in memory" : data
         let service = BrokerService(configuration: configuration, logger: logger) { server in
-            print("jobwire broker listening: events \(server.eventsEndpoint), commands \(server.commandsEndpoint), store \(store), epoch \(server.epoch)")
+            let curve = server.publicKey.map { ", curve public key \($0)" } ?? ""
+            print(
+                "jobwire broker listening: events \(server.eventsEndpoint), commands \(server.commandsEndpoint), "
+                    + "store \(store), epoch \(server.epoch)\(curve)")
             fflush(nil)
         }
         let group = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch let error as BrokerError {
-            throw ValidationError(error.message)
-        }
+        try await group.run()
     }
 }
 

@@ -13,9 +13,15 @@ public final class RawClient: Sendable {
         var closed = false
     }
 
-    public init(context: Context, endpoint: String) throws {
+    /// Connects a DEALER, with CURVE when `curve` names the broker's public key and the client's key pair.
+    public init(context: Context, endpoint: String, curve: (serverKey: String, client: CurveKeyPair)? = nil) throws {
         let socket = try AsyncSocket(context: context, type: .dealer) { socket in
             try socket.set(.linger, .zero)
+            if let curve {
+                try socket.set(.curveServerKey, curve.serverKey)
+                try socket.set(.curvePublicKey, curve.client.publicKey)
+                try socket.set(.curveSecretKey, curve.client.secretKey)
+            }
             try socket.connect(endpoint)
         }
         self.socket = socket

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import ZeroMQ
+
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys",
+        abstract: "CURVE keys for the broker and its clients.",
+        subcommands: [Generate.self]
+    )
+
+    struct Generate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a CURVE key pair: NAME.key (secret, mode 600) and NAME.pub (public).",
+            discussion: """
+                Give the broker its secret key with --curve-secret-key broker.key and put each client's
+                .pub file in the folder named by --authorized-keys.
+                """)
+
+        @Option(help: "The name of the key files.")
+        var name = "jobwire"
+
+        @Option(help: "The folder to write them to.")
+        var output = "."
+
+        @Flag(help: "Print the keys as JSON instead of writing files.")
+        var json = false
+
+        func run() throws {
+            let pair = try CurveKeyPair.generate()
+            if json {
+                print(#"{"publicKey":"\#(pair.publicKey)","secretKey":"\#(pair.secretKey)"}"#)
+                return
+            }
+            let secretPath = "\(output)/\(name).key"
+            let publicPath = "\(output)/\(name).pub"
+            guard !FileManager.default.fileExists(atPath: secretPath) else {
+                throw ValidationError("\(secretPath) exists already; choose another --name")
+            }
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            guard
+                FileManager.default.createFile(
+                    atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8),
+                    attributes: [.posixPermissions: 0o600])
+            else { throw ValidationError("cannot write \(secretPath)") }
+            try Data((pair.publicKey + "\n").utf8).write(to: URL(fileURLWithPath: publicPath))
+            print("public key \(pair.publicKey)")
+            print("wrote \(secretPath) (secret) and \(publicPath) (public)")
+        }
+    }
+}
+
+/// Reading CURVE keys from the command line: a key itself, or a file that holds one.
+enum KeyFiles {
+    static func readKey(_ keyOrPath: String) throws -> String {
+        if FileManager.default.fileExists(atPath: keyOrPath) {
+            guard let text = try? String(contentsOfFile: keyOrPath, encoding: .utf8),
+                let key = firstKey(in: text)
+            else { throw ValidationError("\(keyOrPath) holds no 40-character Z85 key") }
+            return key
+        }
+        guard keyOrPath.count == 40 else {
+            throw ValidationError("\(keyOrPath) is neither a key file nor a 40-character Z85 key")
+        }
+        return keyOrPath
+    }
+
+    /// Every public key in the `*.pub` files of a folder.
+    static func publicKeys(in folder: String) throws -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
+            throw ValidationError("cannot read the folder \(folder)")
+        }
+        return try names.filter { $0.hasSuffix(".pub") }.sorted().map { name in
+            try readKey("\(folder)/\(name)")
+        }
+    }
+
+    static func firstKey(in text: String) -> String? {
+        text.split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .first { $0.count == 40 && !$0.hasPrefix("#") }
+    }
+}
