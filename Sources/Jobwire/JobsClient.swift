@@ -1,0 +1,293 @@
+public import Logging
+internal import ZeroMQ
+import Synchronization
+
+/// An async client for every command of the broker (PROTOCOL.md §4) over one DEALER connection.
+///
+/// Requests are pipelined: many may be in flight at once (a `jobs.claim` that waits a minute does not hold
+/// up a `jobs.get`), and replies are matched to requests by id. libzmq reconnects on its own with backoff
+/// (``Configuration/reconnectInterval`` up to ``Configuration/reconnectIntervalMax``); a request whose reply
+/// was lost times out, and calls that are safe to repeat (reads, and creates, which carry an
+/// `idempotencyKey`) are retried.
+/// ```swift
+/// let client = try JobsClient(commands: "tcp://127.0.0.1:7401")
+/// let job = try await client.create(type: "workbook", operation: "export", source: "us_wb_1")
+/// ```
+public final class JobsClient: Sendable {
+    /// How a client connects and how long it waits.
+    public struct Configuration: Sendable {
+        /// How long a request waits for its reply (a `jobs.claim` waits this much longer than its `wait`).
+        public var requestTimeout: Duration
+        /// The `listenerId` sent with acks, claims, updates, completes, fails, releases and splits; `nil`
+        /// acts as an operator.
+        public var listenerId: String?
+        /// How many times a call that is safe to repeat is sent before its timeout is thrown.
+        public var attempts: Int
+        /// The first reconnect delay after the connection drops.
+        public var reconnectInterval: Duration
+        /// The longest reconnect delay; delays double up to it.
+        public var reconnectIntervalMax: Duration
+        /// CURVE keys, when the broker requires them.
+        public var curve: CurveConfiguration?
+
+        public init(
+            requestTimeout: Duration = .seconds(10), listenerId: String? = nil, attempts: Int = 3,
+            reconnectInterval: Duration = .milliseconds(100), reconnectIntervalMax: Duration = .seconds(5),
+            curve: CurveConfiguration? = nil
+        ) {
+            self.requestTimeout = requestTimeout
+            self.listenerId = listenerId
+            self.attempts = attempts
+            self.reconnectInterval = reconnectInterval
+            self.reconnectIntervalMax = reconnectIntervalMax
+            self.curve = curve
+        }
+    }
+
+    /// CURVE keys of a client, as Z85 strings of 40 characters.
+    public struct CurveConfiguration: Sendable {
+        /// The broker's public key.
+        public var serverPublicKey: String
+        /// This client's public key (on the broker's allow-list).
+        public var publicKey: String
+        /// This client's secret key.
+        public var secretKey: String
+
+        public init(serverPublicKey: String, publicKey: String, secretKey: String) {
+            self.serverPublicKey = serverPublicKey
+            self.publicKey = publicKey
+            self.secretKey = secretKey
+        }
+    }
+
+    /// The commands endpoint.
+    public let endpoint: String
+    /// How this client connects and waits.
+    public let configuration: Configuration
+    let logger: Logger
+    private let socket: AsyncSocket
+    private let pending: Pending
+    private let reader: Task<Void, Never>
+
+    /// Connects (lazily: libzmq connects in the background and queues requests meanwhile).
+    /// - Parameters:
+    ///   - commands: the broker's commands endpoint.
+    ///   - configuration: timeouts, listener id, reconnect and CURVE.
+    ///   - logger: where the client logs retries and dropped replies.
+    /// - Throws: ``ZMQError`` when the endpoint is malformed or the socket cannot be made.
+    public init(
+        commands: String = "tcp://127.0.0.1:7401", configuration: Configuration = .init(),
+        logger: Logger = Logger(label: "jobwire.client")
+    ) throws {
+        self.endpoint = commands
+        self.configuration = configuration
+        self.logger = logger
+        let socket = try AsyncSocket(context: SharedContext.context, type: .dealer) { socket in
+            try socket.set(.linger, .zero)
+            try socket.set(.reconnectInterval, configuration.reconnectInterval)
+            try socket.set(.reconnectIntervalMax, configuration.reconnectIntervalMax)
+            if let curve = configuration.curve {
+                try socket.set(.curveServerKey, curve.serverPublicKey)
+                try socket.set(.curvePublicKey, curve.publicKey)
+                try socket.set(.curveSecretKey, curve.secretKey)
+            }
+            try socket.connect(commands)
+        }
+        self.socket = socket
+        let pending = Pending()
+        self.pending = pending
+        reader = Task { [logger] in
+            do {
+                for try await frames in socket.messages {
+                    guard let body = frames.last, let response = try? RPCResponse.decode(body),
+                        let id = response.id.intValue
+                    else {
+                        logger.debug("dropped a reply that is not JSON-RPC")
+                        continue
+                    }
+                    pending.deliver(id: id, response.result)
+                }
+            } catch {
+                logger.debug("commands socket ended", metadata: ["error": "\(error)"])
+            }
+            pending.closeAll(JobwireError(.closed, "the client for \(commands) was closed"))
+        }
+    }
+
+    deinit {
+        reader.cancel()
+    }
+
+    /// Closes the connection; calls in flight and later calls throw ``JobwireError/Code/closed``.
+    public func close() async {
+        pending.closeAll(JobwireError(.closed, "the client for \(endpoint) was closed"))
+        await socket.close()
+    }
+
+    /// Sends any JSON-RPC request and returns its result.
+    /// - Parameters:
+    ///   - method: e.g. `jobs.get`.
+    ///   - params: the request's `params` object.
+    ///   - timeout: how long to wait for the reply; the configuration's ``Configuration/requestTimeout``
+    ///     when `nil`.
+    ///   - retry: whether to send it again (with a new id) after a timeout; only for calls safe to repeat.
+    /// - Returns: the `result` of the reply.
+    /// - Throws: ``ProtocolError`` for an error reply, ``JobwireError`` when no reply comes.
+    public func call(method: String, params: JSONObject = [:], timeout: Duration? = nil, retry: Bool = false)
+        async throws -> JSONValue
+    {
+        try await call(method: method, params: params, timeout: timeout, retry: retry, orphan: nil)
+    }
+
+    /// `orphan` runs with a reply that arrives after its caller gave up (cancelled): a claim answered
+    /// after a shutdown holds a job that must be released.
+    func call(
+        method: String, params: JSONObject, timeout: Duration?, retry: Bool,
+        orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+    ) async throws -> JSONValue {
+        let timeout = timeout ?? configuration.requestTimeout
+        let attempts = retry ? max(1, configuration.attempts) : 1
+        var attempt = 1
+        while true {
+            do {
+                return try await send(method: method, params: params, timeout: timeout, orphan: orphan)
+            } catch let error as JobwireError where error.code != .closed && attempt < attempts {
+                attempt += 1
+                logger.debug(
+                    "retrying after a timeout",
+                    metadata: ["rpc.method": "\(method)", "rpc.attempt": "\(attempt)", "zmq.endpoint": "\(endpoint)"])
+            }
+        }
+    }
+
+    private func send(
+        method: String, params: JSONObject, timeout: Duration,
+        orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+    ) async throws -> JSONValue {
+        let pending = self.pending
+        let id = pending.nextId()
+        let body = RPCRequest(id: .int(id), method: method, params: params).bytes
+        let endpoint = self.endpoint
+        let result: Result<JSONValue, ProtocolError> = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let timer = Task {
+                    try? await Task.sleep(for: timeout)
+                    if Task.isCancelled { return }
+                    let error =
+                        pending.hasEverReplied
+                        ? JobwireError(.timeout, "no reply to \(method) from \(endpoint) within \(timeout)")
+                        : JobwireError(.brokerUnreachable, "the broker at \(endpoint) does not answer (\(method))")
+                    pending.fail(id: id, error)
+                }
+                switch pending.register(id: id, continuation: continuation, timer: timer, orphan: orphan) {
+                case .registered:
+                    socket.send([[], body])
+                case .cancelled:
+                    timer.cancel()
+                    continuation.resume(throwing: CancellationError())
+                case .closed:
+                    timer.cancel()
+                    continuation.resume(throwing: JobwireError(.closed, "the client for \(endpoint) was closed"))
+                }
+            }
+        } onCancel: {
+            pending.cancel(id: id)
+        }
+        return try result.get()
+    }
+}
+
+/// One libzmq context for every client and listener of the process: a context costs an I/O thread.
+enum SharedContext {
+    // A failure here means the process cannot open file descriptors at all.
+    static let context: Context = try! Context()
+}
+
+/// The requests waiting for replies, by id.
+final class Pending: Sendable {
+    enum Registration { case registered, cancelled, closed }
+
+    struct Waiter {
+        var continuation: CheckedContinuation<Result<JSONValue, ProtocolError>, any Error>
+        var timer: Task<Void, Never>
+        var orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+    }
+
+    struct State: ~Copyable {
+        var nextId: Int64 = 1
+        var waiting: [Int64: Waiter] = [:]
+        /// Ids cancelled before they were registered.
+        var cancelled: Set<Int64> = []
+        /// Ids whose caller gave up but whose late reply still matters.
+        var orphans: [Int64: @Sendable (Result<JSONValue, ProtocolError>) -> Void] = [:]
+        var closed: JobwireError?
+        var everReplied = false
+    }
+
+    private let state = Mutex(State())
+
+    func nextId() -> Int64 {
+        state.withLock { s in
+            defer { s.nextId += 1 }
+            return s.nextId
+        }
+    }
+
+    var hasEverReplied: Bool { state.withLock { $0.everReplied } }
+
+    func register(
+        id: Int64, continuation: CheckedContinuation<Result<JSONValue, ProtocolError>, any Error>,
+        timer: Task<Void, Never>, orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+    ) -> Registration {
+        state.withLock { s in
+            if s.closed != nil { return .closed }
+            if s.cancelled.remove(id) != nil { return .cancelled }
+            s.waiting[id] = Waiter(continuation: continuation, timer: timer, orphan: orphan)
+            return .registered
+        }
+    }
+
+    func deliver(id: Int64, _ result: Result<JSONValue, ProtocolError>) {
+        let (waiter, orphan) = state.withLock { s in
+            s.everReplied = true
+            return (s.waiting.removeValue(forKey: id), s.orphans.removeValue(forKey: id))
+        }
+        if let waiter {
+            waiter.timer.cancel()
+            waiter.continuation.resume(returning: result)
+        }
+        orphan?(result)
+    }
+
+    func fail(id: Int64, _ error: JobwireError) {
+        let waiter = state.withLock { $0.waiting.removeValue(forKey: id) }
+        waiter?.continuation.resume(throwing: error)
+    }
+
+    func cancel(id: Int64) {
+        let waiter = state.withLock { s -> Waiter? in
+            guard let waiter = s.waiting.removeValue(forKey: id) else {
+                s.cancelled.insert(id)
+                return nil
+            }
+            if let orphan = waiter.orphan { s.orphans[id] = orphan }
+            return waiter
+        }
+        if let waiter {
+            waiter.timer.cancel()
+            waiter.continuation.resume(throwing: CancellationError())
+        }
+    }
+
+    func closeAll(_ error: JobwireError) {
+        let waiters = state.withLock { s in
+            if s.closed == nil { s.closed = error }
+            defer { s.waiting = [:] }
+            return s.waiting
+        }
+        for waiter in waiters.values {
+            waiter.timer.cancel()
+            waiter.continuation.resume(throwing: error)
+        }
+    }
+}
