@@ -73,6 +73,11 @@ let package = Package(
             swiftSettings: strict
         ),
         .testTarget(
+            name: "JobwireCLITests",
+            dependencies: ["Jobwire", "JobwireProtocol", "JobwireTestSupport"],
+            swiftSettings: strict
+        ),
+        .testTarget(
             name: "JobwireTests",
             dependencies: ["Jobwire", "JobwireBroker", "JobwireProtocol", "JobwireTestSupport"],
             swiftSettings: strict
