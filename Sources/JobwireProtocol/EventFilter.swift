@@ -100,14 +100,18 @@ public struct EventFilter: Sendable, Hashable {
 
     /// Whether an already flattened object matches every key of the filter; flatten once to test many.
     public func matches(_ flat: FlatJSONObject) -> Bool {
-        clauses.allSatisfy { clause in
-            var selectedAny = false
-            for entry in flat.entries where clause.keyGlob.matches(entry.path) {
-                selectedAny = true
-                if clause.values.contains(where: { EventFilter.value(entry.value, matches: $0) }) { return true }
-            }
-            return !selectedAny && clause.values.contains(.null)
+        // Plain loops: Swift 6.3's optimizer crashes (CopyPropagation) on the nested-closure form.
+        for clause in clauses where !EventFilter.clause(clause, matches: flat) { return false }
+        return true
+    }
+
+    private static func clause(_ clause: Clause, matches flat: FlatJSONObject) -> Bool {
+        var selectedAny = false
+        for entry in flat.entries where clause.keyGlob.matches(entry.path) {
+            selectedAny = true
+            for matcher in clause.values where value(entry.value, matches: matcher) { return true }
         }
+        return !selectedAny && clause.values.contains(.null)
     }
 
     static func matcher(_ value: JSONValue) -> ValueMatcher {
