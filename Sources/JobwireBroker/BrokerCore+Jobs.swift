@@ -519,6 +519,13 @@ extension BrokerCore {
             }
             remove(record.job)
             emit("job:deleted", record.job)
+            if !record.job.status.isTerminal {
+                // A job deleted before it ended never ends: to the jobs waiting on it (its dependents,
+                // the next sequential part, a parent counting its parts) it ended as canceled.
+                var ended = record.job
+                ended.status = .canceled
+                jobEnded(ended)
+            }
             return ["success": true]
         } catch {
             throw ProtocolError.from(error)
