@@ -577,6 +577,12 @@ extension BrokerCore {
         }
     }
 
+    /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
+    func answerWaitingClaims() {
+        for claim in waitingClaims { reply(claim.caller, id: claim.requestId, .success(["job": .null])) }
+        waitingClaims.removeAll()
+    }
+
     /// What follows a job's end: dependents, the next sequential part, and the parent's part count.
     func jobEnded(_ job: Job) {
         if let waiting = dependents.removeValue(forKey: job.id) {
