@@ -58,62 +58,100 @@ import ZeroMQ
 
     static let cases: [Case] = [
         Case(name: "no delimiter frame", frames: { _ in [request("broker.info", [:])] }, code: -32600, bare: true),
-        Case(name: "two body frames", frames: { _ in [[], request("broker.info", [:]), Array("{}".utf8)] }, code: -32600),
+        Case(
+            name: "two body frames", frames: { _ in [[], request("broker.info", [:]), Array("{}".utf8)] }, code: -32600),
         Case(name: "empty body", frames: { _ in [[], []] }, code: -32700),
         Case(name: "a delimiter only", frames: { _ in [[]] }, code: -32700),
         Case(name: "non-UTF-8 bytes", frames: { _ in [[], [0x7B, 0xFF, 0xFE, 0x22, 0x7D]] }, code: -32700),
         Case(name: "not JSON", frames: { _ in [[], Array("jobs.get us_jb_1".utf8)] }, code: -32700),
-        Case(name: "truncated JSON", frames: { _ in [[], Array(#"{"jsonrpc":"2.0","id":1,"method":"#.utf8)] }, code: -32700),
-        Case(name: "a JSON array", frames: { _ in [[], Array(#"[{"jsonrpc":"2.0","id":1,"method":"broker.info"}]"#.utf8)] },
-             code: -32600),
-        Case(name: "no jsonrpc version", frames: { _ in [[], Array(#"{"id":1,"method":"broker.info"}"#.utf8)] },
-             code: -32600, echoesId: true),
-        Case(name: "params an array", frames: { _ in [[], Array(#"{"jsonrpc":"2.0","id":1,"method":"jobs.get","params":[1]}"#.utf8)] },
-             code: -32602, field: "params", echoesId: true),
-        Case(name: "unknown method", frames: { _ in [[], request("jobs.explode", [:])] }, code: -32601, echoesId: true),
-        Case(name: "unknown job", frames: { _ in [[], request("jobs.cancel", ["jobId": "us_jb_nope"])] }, code: -32001,
-             echoesId: true),
-        Case(name: "jobId a number", frames: { _ in [[], request("jobs.cancel", ["jobId": 5])] }, code: -32602,
-             field: "jobId", echoesId: true),
-        Case(name: "jobId missing", frames: { _ in [[], request("jobs.complete", ["listenerId": "w1"])] }, code: -32602,
-             field: "jobId", echoesId: true),
-        Case(name: "create without type", frames: { _ in [[], request("jobs.create", ["operation": "x", "source": "s"])] },
-             code: -32602, field: "type", echoesId: true),
-        Case(name: "create with a type of the wrong kind",
-             frames: { _ in [[], request("jobs.create", ["type": ["x"], "operation": "x", "source": "s"])] },
-             code: -32602, field: "type", echoesId: true),
-        Case(name: "an unknown outcome.next.type",
-             frames: { id in
-                 [[], request("jobs.complete", ["jobId": id.json, "listenerId": "w1",
-                                                "outcome": ["message": "m", "next": ["type": "teleport"]]])]
-             }, code: -32602, field: "outcome.next.type", echoesId: true),
-        Case(name: "progress 101",
-             frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "progress": 101])] },
-             code: -32602, field: "progress", echoesId: true),
-        Case(name: "progress -1 on ack",
-             frames: { id in [[], request("jobs.ack", ["jobId": id.json, "listenerId": "w1", "progress": -1, "info": "x"])] },
-             code: -32602, field: "progress", echoesId: true),
-        Case(name: "progress a string",
-             frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "progress": "50"])] },
-             code: -32602, field: "progress", echoesId: true),
-        Case(name: "an illegal transition",
-             frames: { id in [[], request("jobs.retry", ["jobId": id.json])] }, code: -32002, echoesId: true),
-        Case(name: "another listener's call", frames: { id in [[], request("jobs.complete", ["jobId": id.json, "listenerId": "w2"])] },
-             code: -32003, echoesId: true),
-        Case(name: "update with status ready",
-             frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "status": "ready"])] },
-             code: -32602, field: "status", echoesId: true),
-        Case(name: "an unknown status filter", frames: { _ in [[], request("jobs.list", ["status": "done"])] },
-             code: -32602, field: "status", echoesId: true),
-        Case(name: "a mount without action.operation",
-             frames: { _ in [[], request("actions.mount", ["domain": "workbook", "resourceId": "r", "action": ["label": "L"]])] },
-             code: -32602, field: "action.operation", echoesId: true),
-        Case(name: "events.list since a string", frames: { _ in [[], request("events.list", ["since": "0"])] },
-             code: -32602, field: "since", echoesId: true),
+        Case(
+            name: "truncated JSON", frames: { _ in [[], Array(#"{"jsonrpc":"2.0","id":1,"method":"#.utf8)] },
+            code: -32700),
+        Case(
+            name: "a JSON array",
+            frames: { _ in [[], Array(#"[{"jsonrpc":"2.0","id":1,"method":"broker.info"}]"#.utf8)] },
+            code: -32600),
+        Case(
+            name: "no jsonrpc version", frames: { _ in [[], Array(#"{"id":1,"method":"broker.info"}"#.utf8)] },
+            code: -32600, echoesId: true),
+        Case(
+            name: "params an array",
+            frames: { _ in [[], Array(#"{"jsonrpc":"2.0","id":1,"method":"jobs.get","params":[1]}"#.utf8)] },
+            code: -32602, field: "params", echoesId: true),
+        Case(
+            name: "unknown method", frames: { _ in [[], request("jobs.explode", [:])] }, code: -32601, echoesId: true),
+        Case(
+            name: "unknown job", frames: { _ in [[], request("jobs.cancel", ["jobId": "us_jb_nope"])] }, code: -32001,
+            echoesId: true),
+        Case(
+            name: "jobId a number", frames: { _ in [[], request("jobs.cancel", ["jobId": 5])] }, code: -32602,
+            field: "jobId", echoesId: true),
+        Case(
+            name: "jobId missing", frames: { _ in [[], request("jobs.complete", ["listenerId": "w1"])] }, code: -32602,
+            field: "jobId", echoesId: true),
+        Case(
+            name: "create without type",
+            frames: { _ in [[], request("jobs.create", ["operation": "x", "source": "s"])] },
+            code: -32602, field: "type", echoesId: true),
+        Case(
+            name: "create with a type of the wrong kind",
+            frames: { _ in [[], request("jobs.create", ["type": ["x"], "operation": "x", "source": "s"])] },
+            code: -32602, field: "type", echoesId: true),
+        Case(
+            name: "an unknown outcome.next.type",
+            frames: { id in
+                [
+                    [],
+                    request(
+                        "jobs.complete",
+                        [
+                            "jobId": id.json, "listenerId": "w1",
+                            "outcome": ["message": "m", "next": ["type": "teleport"]],
+                        ]),
+                ]
+            }, code: -32602, field: "outcome.next.type", echoesId: true),
+        Case(
+            name: "progress 101",
+            frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "progress": 101])] },
+            code: -32602, field: "progress", echoesId: true),
+        Case(
+            name: "progress -1 on ack",
+            frames: { id in
+                [[], request("jobs.ack", ["jobId": id.json, "listenerId": "w1", "progress": -1, "info": "x"])]
+            },
+            code: -32602, field: "progress", echoesId: true),
+        Case(
+            name: "progress a string",
+            frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "progress": "50"])] },
+            code: -32602, field: "progress", echoesId: true),
+        Case(
+            name: "an illegal transition",
+            frames: { id in [[], request("jobs.retry", ["jobId": id.json])] }, code: -32002, echoesId: true),
+        Case(
+            name: "another listener's call",
+            frames: { id in [[], request("jobs.complete", ["jobId": id.json, "listenerId": "w2"])] },
+            code: -32003, echoesId: true),
+        Case(
+            name: "update with status ready",
+            frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "status": "ready"])] },
+            code: -32602, field: "status", echoesId: true),
+        Case(
+            name: "an unknown status filter", frames: { _ in [[], request("jobs.list", ["status": "done"])] },
+            code: -32602, field: "status", echoesId: true),
+        Case(
+            name: "a mount without action.operation",
+            frames: { _ in
+                [[], request("actions.mount", ["domain": "workbook", "resourceId": "r", "action": ["label": "L"]])]
+            },
+            code: -32602, field: "action.operation", echoesId: true),
+        Case(
+            name: "events.list since a string", frames: { _ in [[], request("events.list", ["since": "0"])] },
+            code: -32602, field: "since", echoesId: true),
     ]
 
-    @Test("a bad request gets its JSON-RPC error, changes nothing, and the broker serves on",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a bad request gets its JSON-RPC error, changes nothing, and the broker serves on",
+        .timeLimit(.minutes(1)))
     func badRequests() async throws {
         // One broker for the whole table: every case must leave it as it was for the next one.
         let scene = try await Scene.make()
@@ -149,14 +187,18 @@ import ZeroMQ
         await scene.close()
     }
 
-    @Test("an oversize request gets -32600, a far larger one loses its connection; others are served",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "an oversize request gets -32600, a far larger one loses its connection; others are served",
+        .timeLimit(.minutes(1)))
     func oversize() async throws {
         let scene = try await Scene.make(arguments: ["--max-message-size", "2048"])
         func padded(_ size: Int) -> [UInt8] {
-            RPCRequest(id: 1, method: "jobs.update", params: [
-                "jobId": scene.jobId.json, "listenerId": "w1", "info": .string(String(repeating: "x", count: size)),
-            ]).bytes
+            RPCRequest(
+                id: 1, method: "jobs.update",
+                params: [
+                    "jobId": scene.jobId.json, "listenerId": "w1", "info": .string(String(repeating: "x", count: size)),
+                ]
+            ).bytes
         }
         // Just under the limit is fine (and is a change, so take a new baseline after).
         let (_, small) = try await scene.dealer.exchange([[], padded(1900)])

@@ -5,8 +5,9 @@ import Testing
 import ZeroMQ
 
 @Suite struct ConcurrencyTests {
-    @Test("200 DEALER connections with several requests each in flight all get their own replies",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "200 DEALER connections with several requests each in flight all get their own replies",
+        .timeLimit(.minutes(1)))
     func manyClients() async throws {
         let harness = try await Harness()
         let clients = try (0..<200).map { _ in try harness.newClient() }

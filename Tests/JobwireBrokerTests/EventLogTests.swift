@@ -52,8 +52,9 @@ import ZeroMQ
         try await harness.call("jobs.ack", ["jobId": a.json, "listenerId": "w1"])
         try await harness.call("jobs.update", ["jobId": a.json, "listenerId": "w1", "progress": 50])
         try await harness.call("jobs.complete", ["jobId": a.json, "listenerId": "w1"])
-        let b = try #require(try await harness.create(["trigger": "manual"], type: "sheet", operation: "validate")
-            .string("id"))
+        let b = try #require(
+            try await harness.create(["trigger": "manual"], type: "sheet", operation: "validate")
+                .string("id"))
         try await harness.call("jobs.cancel", ["jobId": b.json])
         try await harness.call("jobs.delete", ["jobId": b.json])
         let seq = try await harness.seq()
@@ -109,7 +110,8 @@ import ZeroMQ
         await harness.close()
     }
 
-    @Test("a create with an idempotency key runs once; the key with other fields is a conflict", .timeLimit(.minutes(1)))
+    @Test(
+        "a create with an idempotency key runs once; the key with other fields is a conflict", .timeLimit(.minutes(1)))
     func idempotency() async throws {
         let harness = try await Harness()
         let first = try await harness.create(["idempotencyKey": "k", "info": "x"])
@@ -118,10 +120,11 @@ import ZeroMQ
         try await harness.call("jobs.ack", ["jobId": first["id"]!, "listenerId": "w1"])
         let seqAfterAck = try await harness.seq()
         let other = try harness.newClient()
-        let again = try #require(try await other.result(
-            "jobs.create",
-            ["type": "workbook", "operation": "export", "source": "us_wb_1", "idempotencyKey": "k", "info": "x"]
-        ).objectValue)
+        let again = try #require(
+            try await other.result(
+                "jobs.create",
+                ["type": "workbook", "operation": "export", "source": "us_wb_1", "idempotencyKey": "k", "info": "x"]
+            ).objectValue)
         #expect(again["id"] == first["id"])
         #expect(again.string("status") == "executing")
         #expect(try await harness.seq() == seqAfterAck)
@@ -135,8 +138,14 @@ import ZeroMQ
         // Many creates with one key in one batch: one job.
         let replies = try await withThrowingTaskGroup(of: JSONValue.self) { group in
             for _ in 0..<20 {
-                group.addTask { try await other.result("jobs.create", ["type": "a", "operation": "b", "source": "s",
-                                                                       "idempotencyKey": "batch"]) }
+                group.addTask {
+                    try await other.result(
+                        "jobs.create",
+                        [
+                            "type": "a", "operation": "b", "source": "s",
+                            "idempotencyKey": "batch",
+                        ])
+                }
             }
             return try await group.reduce(into: [JSONValue]()) { $0.append($1) }
         }

@@ -9,13 +9,17 @@ import ZeroMQ
     func split(_ harness: Harness, count: Int, parallel: Bool) async throws -> (String, [String]) {
         let parent = try await harness.job(in: .executing)
         let result = try await harness.call(
-            "jobs.split", ["jobId": parent.json, "listenerId": "w1", "parts": .int(Int64(count)),
-                           "runInParallel": .bool(parallel)])
+            "jobs.split",
+            [
+                "jobId": parent.json, "listenerId": "w1", "parts": .int(Int64(count)),
+                "runInParallel": .bool(parallel),
+            ])
         return (parent, (result["parts"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue })
     }
 
-    @Test("deleting an unfinished part ends it for its parent: the next sequential part runs, parts-completed fires",
-          .timeLimit(.minutes(1)), arguments: [true, false])
+    @Test(
+        "deleting an unfinished part ends it for its parent: the next sequential part runs, parts-completed fires",
+        .timeLimit(.minutes(1)), arguments: [true, false])
     func deletePart(parallel: Bool) async throws {
         let harness = try await Harness()
         let (parent, parts) = try await split(harness, count: 2, parallel: parallel)
@@ -25,7 +29,8 @@ import ZeroMQ
         try await harness.call("jobs.ack", ["jobId": parts[1].json, "listenerId": "p"])
         try await harness.call("jobs.complete", ["jobId": parts[1].json, "listenerId": "p"])
         let log = try await harness.events(since: seq)
-        let done = try #require(log.last { $0.string("topic") == "job:parts-completed" }, "\(log.compactMap { $0.string("topic") })")
+        let done = try #require(
+            log.last { $0.string("topic") == "job:parts-completed" }, "\(log.compactMap { $0.string("topic") })")
         #expect(done["context"]?["jobId"] == parent.json)
         #expect(done["payload"]?["parts"] == ["total": 2, "completed": 1, "failed": 0, "canceled": 1])
         // The same after a restart: the parent is not waiting for anything.
@@ -34,8 +39,9 @@ import ZeroMQ
         await harness.close()
     }
 
-    @Test("deleting a waiting job's predecessor fails the waiting job instead of leaving it scheduled forever",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "deleting a waiting job's predecessor fails the waiting job instead of leaving it scheduled forever",
+        .timeLimit(.minutes(1)))
     func deletePredecessor() async throws {
         let harness = try await Harness()
         let first = try #require(try await harness.create(["trigger": "manual"]).string("id"))

@@ -34,7 +34,9 @@ import ZeroMQ
             "jobs.complete",
             [
                 "jobId": done.json, "listenerId": "w1",
-                "outcome": ["message": "Exported", "next": ["type": "url", "url": "https://x.test/a", "label": "Open"]],
+                "outcome": [
+                    "message": "Exported", "next": ["type": "url", "url": "https://x.test/a", "label": "Open"],
+                ],
             ])
         try await harness.call("jobs.ackOutcome", ["jobId": done.json])
         ids.append(done)
@@ -102,8 +104,9 @@ import ZeroMQ
         await harness.close()
     }
 
-    @Test("a lease timer survives a SIGKILL: the job is requeued after the lease would have expired",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a lease timer survives a SIGKILL: the job is requeued after the lease would have expired",
+        .timeLimit(.minutes(1)))
     func leaseSurvivesKill() async throws {
         let harness = try await Harness()
         // One lease runs out while the broker is down, the other after it is back.
@@ -145,8 +148,9 @@ import ZeroMQ
         await harness.close()
     }
 
-    @Test("kill -9 during pipelined creates from several clients loses no acknowledged create",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "kill -9 during pipelined creates from several clients loses no acknowledged create",
+        .timeLimit(.minutes(1)))
     func killDuringCreates() async throws {
         let harness = try await Harness()
         let clients = try (0..<4).map { _ in try harness.newClient() }
