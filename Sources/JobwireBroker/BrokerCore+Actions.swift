@@ -101,10 +101,11 @@ extension BrokerCore {
             throw ProtocolError.from(error)
         }
         try flush()
-        if since < firstSeq - 1 {
+        let start = replayStart
+        if since < start - 1 {
             throw ProtocolError(
-                .gone, "events after \(since) are no longer kept; the log starts at seq \(firstSeq)",
-                data: ["firstSeq": .int(firstSeq)])
+                .gone, "events after \(since) are no longer kept; the log starts at seq \(start)",
+                data: ["firstSeq": .int(start)])
         }
         var events: [JSONValue] = []
         var cursor = since

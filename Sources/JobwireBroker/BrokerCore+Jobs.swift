@@ -519,6 +519,13 @@ extension BrokerCore {
             }
             remove(record.job)
             emit("job:deleted", record.job)
+            if !record.job.status.isTerminal {
+                // A job deleted before it ended never ends: to the jobs waiting on it (its dependents,
+                // the next sequential part, a parent counting its parts) it ended as canceled.
+                var ended = record.job
+                ended.status = .canceled
+                jobEnded(ended)
+            }
             return ["success": true]
         } catch {
             throw ProtocolError.from(error)
@@ -568,6 +575,12 @@ extension BrokerCore {
                 return true
             }
         }
+    }
+
+    /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
+    func answerWaitingClaims() {
+        for claim in waitingClaims { reply(claim.caller, id: claim.requestId, .success(["job": .null])) }
+        waitingClaims.removeAll()
     }
 
     /// What follows a job's end: dependents, the next sequential part, and the parent's part count.

@@ -36,7 +36,12 @@ final class BrokerCore {
     let epoch: String
     let startedAt: Timestamp
     private(set) var seq: Int64
+    /// The oldest seq the store still holds (pruning lags the retention window by up to 1024 events).
     private(set) var firstSeq: Int64
+
+    /// The oldest seq `events.list` replays: exactly the last `eventRetention` events, so that whether
+    /// an ask is `gone` does not depend on when the store last pruned.
+    var replayStart: Int64 { max(firstSeq, seq - Int64(configuration.eventRetention) + 1) }
 
     /// Every job that has not ended, and any job touched by the current batch.
     var jobs: [String: JobRecord] = [:]
@@ -295,6 +300,8 @@ final class BrokerCore {
         for id in dirty { if let record = jobs[id] { batch.jobs.append(record) } }
         batch.deletedJobs = deleted
         batch.seq = seq
+        // Rows are deleted in steps of 1024, not on every commit, to keep the hot path to inserts; the
+        // window that `events.list` answers from is `replayStart`, exact whatever was deleted so far.
         if seq - firstSeq + 1 > Int64(configuration.eventRetention) + 1024 {
             let through = seq - Int64(configuration.eventRetention)
             batch.pruneThrough = through

@@ -208,6 +208,8 @@ private final class Loop: @unchecked Sendable {
                 }
             }
             core.tick()
+            // The last round: a claim still waiting would never be answered.
+            if stopping { core.answerWaitingClaims() }
             core.commit()
             let (replies, events) = core.takeOutput()
             // Events first: a client that reads a reply usually finds the events it caused already sent.
