@@ -72,7 +72,9 @@ extension BrokerCore {
         }
         var job = fields.job(id: newJobId(), now: now)
         if let actorId { job.actorId = actorId }
-        var record = JobRecord(job: job, idempotencyKey: fields.idempotencyKey, idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
+        var record = JobRecord(
+            job: job, idempotencyKey: fields.idempotencyKey, idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
+        if let key = fields.idempotencyKey { pendingKeys[key] = job.id }
         save(&record, previous: nil)
         emit("job:created", job)
         if job.trigger == .immediate {
@@ -82,7 +84,7 @@ extension BrokerCore {
     }
 
     private func existingJob(idempotencyKey key: String) throws -> JobRecord? {
-        if let inMemory = jobs.values.first(where: { $0.idempotencyKey == key }) { return inMemory }
+        if let id = pendingKeys[key], let pending = jobs[id] { return pending }
         do {
             guard let stored = try store.job(idempotencyKey: key), !deleted.contains(stored.job.id) else { return nil }
             return jobs[stored.job.id] ?? stored

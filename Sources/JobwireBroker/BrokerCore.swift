@@ -65,6 +65,10 @@ final class BrokerCore {
     var activeParts: [String: [Int: String]] = [:]
 
     // The batch in flight.
+    /// Ended jobs read from the store during the batch; dropped from memory after the commit.
+    var loadedFromStore: [String] = []
+    /// Idempotency keys of the jobs created since the last commit (the store knows the older ones).
+    var pendingKeys: [String: String] = [:]
     var dirty: [String] = []
     var dirtySet: Set<String> = []
     var deleted: [String] = []
@@ -163,7 +167,9 @@ final class BrokerCore {
         if deleted.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
         do {
             if let record = try store.job(id: id) {
+                // Kept until the batch commits (a verb may change it), then let go if it has ended.
                 jobs[id] = record
+                loadedFromStore.append(id)
                 return record
             }
         } catch {
@@ -310,6 +316,9 @@ final class BrokerCore {
             try store.commit(batch)
             if let through = batch.pruneThrough { firstSeq = through + 1 }
             for id in dirty where jobs[id]?.job.status.isTerminal == true && parts[id] == nil { jobs[id] = nil }
+            for id in loadedFromStore where jobs[id]?.job.status.isTerminal == true && parts[id] == nil {
+                jobs[id] = nil
+            }
         } catch {
             logger.error("commit failed; the batch is undone", metadata: ["error": "\(error)"])
             let failedSeqStart = seq - Int64(batch.events.count)
@@ -346,6 +355,8 @@ final class BrokerCore {
     }
 
     private func clearBatch() {
+        loadedFromStore.removeAll(keepingCapacity: true)
+        pendingKeys.removeAll(keepingCapacity: true)
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
         deleted.removeAll(keepingCapacity: true)
