@@ -233,22 +233,22 @@ final class BrokerCore {
     /// Appends a job event to the log and the publish queue.
     func emit(_ topic: String, _ job: Job, extra: JSONObject = [:]) {
         var payload = JSONObject()
-        payload["job"] = .string(job.name)
-        payload["domain"] = .string(job.type)
-        payload["operation"] = .string(job.operation)
-        payload["status"] = .string(job.status.rawValue)
-        payload["isPart"] = .bool(job.isPart)
-        payload["info"] = job.info.map(JSONValue.string) ?? .null
-        payload["input"] = job.input ?? .object([:])
-        payload["progress"] = .double(job.progress)
-        payload["attempt"] = .int(Int64(job.attempt))
-        payload["mode"] = .string(job.mode.rawValue)
-        if let eta = job.estimatedCompletionAt { payload["estimatedCompletionAt"] = JSONValue(eta) }
-        if let outcome = job.outcome { payload["outcome"] = .object(outcome.json) }
+        payload.append("job", .string(job.name))
+        payload.append("domain", .string(job.type))
+        payload.append("operation", .string(job.operation))
+        payload.append("status", .string(job.status.rawValue))
+        payload.append("isPart", .bool(job.isPart))
+        payload.append("info", job.info.map(JSONValue.string) ?? .null)
+        payload.append("input", job.input ?? .object([:]))
+        payload.append("progress", .double(job.progress))
+        payload.append("attempt", .int(Int64(job.attempt)))
+        payload.append("mode", .string(job.mode.rawValue))
+        if let eta = job.estimatedCompletionAt { payload.append("estimatedCompletionAt", JSONValue(eta)) }
+        if let outcome = job.outcome { payload.append("outcome", .object(outcome.json)) }
         if let parentId = job.parentId {
-            payload["parentId"] = .string(parentId)
-            if let part = job.part { payload["part"] = .int(Int64(part)) }
-            if let partData = job.partData { payload["partData"] = partData }
+            payload.append("parentId", .string(parentId))
+            if let part = job.part { payload.append("part", .int(Int64(part))) }
+            if let partData = job.partData { payload.append("partData", partData) }
         }
         for (key, value) in extra { payload[key] = value }
         var context = JSONObject()
@@ -256,10 +256,10 @@ final class BrokerCore {
             ("environmentId", job.environmentId), ("spaceId", job.spaceId), ("workbookId", job.workbookId),
             ("sheetId", job.sheetId), ("fileId", job.fileId), ("documentId", job.documentId),
         ] {
-            if let value { context[key] = .string(value) }
+            if let value { context.append(key, .string(value)) }
         }
-        context["jobId"] = .string(job.id)
-        if let actorId = job.actorId { context["actorId"] = .string(actorId) }
+        context.append("jobId", .string(job.id))
+        if let actorId = job.actorId { context.append("actorId", .string(actorId)) }
         append(topic: topic, domain: "job", subject: job.name, context: context, payload: payload)
     }
 

@@ -40,14 +40,14 @@ extension Event {
     /// The envelope as its wire JSON object.
     public var json: JSONObject {
         var o = JSONObject()
-        o["id"] = .string(id)
-        if let seq { o["seq"] = .int(seq) }
-        if let epoch { o["epoch"] = .string(epoch) }
-        o["topic"] = .string(topic)
-        o["domain"] = .string(domain)
-        o["context"] = .object(context)
-        o["payload"] = .object(payload)
-        o["createdAt"] = JSONValue(createdAt)
+        o.append("id", .string(id))
+        if let seq { o.append("seq", .int(seq)) }
+        if let epoch { o.append("epoch", .string(epoch)) }
+        o.append("topic", .string(topic))
+        o.append("domain", .string(domain))
+        o.append("context", .object(context))
+        o.append("payload", .object(payload))
+        o.append("createdAt", JSONValue(createdAt))
         return o
     }
 

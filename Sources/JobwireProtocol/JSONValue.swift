@@ -30,6 +30,18 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
         for (key, value) in elements { self[key] = value }
     }
 
+    /// Appends a member whose key is not in the object yet, without looking for it: for building
+    /// objects whose keys are known to be distinct (a job, an event).
+    public mutating func append(_ key: String, _ value: JSONValue) {
+        assert(position(of: key) == nil, "duplicate key \(key)")
+        entries.append((key, value))
+        if index != nil {
+            index![key] = entries.count - 1
+        } else if entries.count > JSONObject.indexThreshold {
+            buildIndex()
+        }
+    }
+
     /// Reserves room for `count` members.
     public mutating func reserveCapacity(_ count: Int) { entries.reserveCapacity(count) }
 

@@ -75,44 +75,44 @@ extension Job {
     /// The job as its wire JSON object.
     public var json: JSONObject {
         var o = JSONObject()
-        o["id"] = .string(id)
-        o["type"] = .string(type)
-        o["operation"] = .string(operation)
-        o["source"] = .string(source)
-        if let destination { o["destination"] = .string(destination) }
-        o["trigger"] = .string(trigger.rawValue)
-        o["mode"] = .string(mode.rawValue)
-        o["status"] = .string(status.rawValue)
-        o["progress"] = .double(progress)
-        o["estimatedCompletionAt"] = estimatedCompletionAt.map(JSONValue.init) ?? .null
-        o["info"] = info.map(JSONValue.string) ?? .null
-        if let input { o["input"] = input }
-        if let config { o["config"] = config }
-        if let subject { o["subject"] = subject }
-        if let metadata { o["metadata"] = metadata }
-        o["outcome"] = outcome.map { .object($0.json) } ?? .null
-        if let parentId { o["parentId"] = .string(parentId) }
-        if let part { o["part"] = .int(Int64(part)) }
-        if let partData { o["partData"] = partData }
-        if let partExecution { o["partExecution"] = .string(partExecution.rawValue) }
-        if !predecessorIds.isEmpty { o["predecessorIds"] = .array(predecessorIds.map(JSONValue.string)) }
-        if let runAt { o["runAt"] = JSONValue(runAt) }
-        o["isPart"] = .bool(isPart)
-        o["attempt"] = .int(Int64(attempt))
-        o["maxAttempts"] = .int(Int64(maxAttempts))
-        o["leaseSeconds"] = .int(Int64(leaseSeconds))
-        o["lease"] = lease.map { ["owner": .string($0.owner), "expiresAt": JSONValue($0.expiresAt)] } ?? .null
+        o.append("id", .string(id))
+        o.append("type", .string(type))
+        o.append("operation", .string(operation))
+        o.append("source", .string(source))
+        if let destination { o.append("destination", .string(destination)) }
+        o.append("trigger", .string(trigger.rawValue))
+        o.append("mode", .string(mode.rawValue))
+        o.append("status", .string(status.rawValue))
+        o.append("progress", .double(progress))
+        o.append("estimatedCompletionAt", estimatedCompletionAt.map(JSONValue.init) ?? .null)
+        o.append("info", info.map(JSONValue.string) ?? .null)
+        if let input { o.append("input", input) }
+        if let config { o.append("config", config) }
+        if let subject { o.append("subject", subject) }
+        if let metadata { o.append("metadata", metadata) }
+        o.append("outcome", outcome.map { .object($0.json) } ?? .null)
+        if let parentId { o.append("parentId", .string(parentId)) }
+        if let part { o.append("part", .int(Int64(part))) }
+        if let partData { o.append("partData", partData) }
+        if let partExecution { o.append("partExecution", .string(partExecution.rawValue)) }
+        if !predecessorIds.isEmpty { o.append("predecessorIds", .array(predecessorIds.map(JSONValue.string))) }
+        if let runAt { o.append("runAt", JSONValue(runAt)) }
+        o.append("isPart", .bool(isPart))
+        o.append("attempt", .int(Int64(attempt)))
+        o.append("maxAttempts", .int(Int64(maxAttempts)))
+        o.append("leaseSeconds", .int(Int64(leaseSeconds)))
+        o.append("lease", lease.map { ["owner": .string($0.owner), "expiresAt": JSONValue($0.expiresAt)] } ?? .null)
         for (key, value) in [
             ("environmentId", environmentId), ("spaceId", spaceId), ("workbookId", workbookId),
             ("sheetId", sheetId), ("fileId", fileId), ("documentId", documentId), ("actorId", actorId),
         ] {
-            if let value { o[key] = .string(value) }
+            if let value { o.append(key, .string(value)) }
         }
-        o["createdAt"] = JSONValue(createdAt)
-        o["updatedAt"] = JSONValue(updatedAt)
-        o["startedAt"] = startedAt.map(JSONValue.init) ?? .null
-        o["finishedAt"] = finishedAt.map(JSONValue.init) ?? .null
-        o["outcomeAcknowledgedAt"] = outcomeAcknowledgedAt.map(JSONValue.init) ?? .null
+        o.append("createdAt", JSONValue(createdAt))
+        o.append("updatedAt", JSONValue(updatedAt))
+        o.append("startedAt", startedAt.map(JSONValue.init) ?? .null)
+        o.append("finishedAt", finishedAt.map(JSONValue.init) ?? .null)
+        o.append("outcomeAcknowledgedAt", outcomeAcknowledgedAt.map(JSONValue.init) ?? .null)
         return o
     }
 

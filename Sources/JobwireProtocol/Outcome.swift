@@ -67,12 +67,12 @@ extension Outcome {
     /// The outcome as its wire JSON object.
     public var json: JSONObject {
         var o = JSONObject()
-        if let message { o["message"] = .string(message) }
-        if let heading { o["heading"] = .string(heading) }
-        if let acknowledge { o["acknowledge"] = .bool(acknowledge) }
-        if let buttonText { o["buttonText"] = .string(buttonText) }
-        if let hideDefaultButton { o["hideDefaultButton"] = .bool(hideDefaultButton) }
-        if let next { o["next"] = .object(next.json) }
+        if let message { o.append("message", .string(message)) }
+        if let heading { o.append("heading", .string(heading)) }
+        if let acknowledge { o.append("acknowledge", .bool(acknowledge)) }
+        if let buttonText { o.append("buttonText", .string(buttonText)) }
+        if let hideDefaultButton { o.append("hideDefaultButton", .bool(hideDefaultButton)) }
+        if let next { o.append("next", .object(next.json)) }
         return o
     }
 
