@@ -118,8 +118,15 @@ final class Runtime: Sendable {
         let epoch = heartbeat.payload["epoch"]?.stringValue
         let seq = heartbeat.payload["seq"]?.intValue ?? 0
         if !cursor.live || epoch != cursor.epoch {
-            if cursor.epoch != nil { logger.info("broker heartbeats resumed: catching up") }
-            if await catchUp(&cursor) { cursor.live = true }
+            if cursor.epoch != nil {
+                logger.info("broker heartbeats resumed: catching up")
+                // A claim sent to the broker's former process would wait out its timeout: send it again.
+                interruptClaims()
+            }
+            if await catchUp(&cursor) {
+                cursor.live = true
+                logger.info("listener live", metadata: ["event.seq": "\(cursor.confirmed ?? 0)"])
+            }
             return
         }
         guard let confirmed = cursor.confirmed, seq > confirmed else { return }
@@ -365,7 +372,8 @@ enum JobRunner {
                 return
             }
             if runtime.isStopping && Task.isCancelled {
-                _ = try? await client.release(jobId: jobId, info: "listener shutting down")
+                // This task is cancelled: the release runs in one of its own so that it is still sent.
+                await Task { _ = try? await client.release(jobId: jobId, info: "listener shutting down") }.value
                 logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
                 return
             }

@@ -153,15 +153,16 @@ public final class Listener: Service, Sendable {
         intake.cancel()
         claimers.forEach { $0.cancel() }
         runtime.interruptClaims()
-        await intake.value
-        for claimer in claimers { await claimer.value }
-        let deadline = Task {
+        let deadline = Task { [logger, configuration] in
             try? await Task.sleep(for: configuration.shutdownGracePeriod)
             if !Task.isCancelled {
                 logger.info("shutdown deadline reached: cancelling running handlers")
                 tracker.cancelAll()
             }
         }
+        await intake.value
+        // A claimer may wait for a slot that a running job holds until it ends or the deadline cancels it.
+        for claimer in claimers { await claimer.value }
         await tracker.waitUntilIdle()
         deadline.cancel()
         await leases.releaseAll()

@@ -1,3 +1,5 @@
+public import Logging
+
 /// An event as a handler sees it, with helpers that act on its job.
 public struct ListenerEvent: Sendable {
     /// The envelope as received (or as rebuilt from the store for a job found waiting).
@@ -14,6 +16,15 @@ public struct ListenerEvent: Sendable {
         self.isReplay = isReplay
         self.client = client
         self.runtime = runtime
+    }
+
+    /// The listener's logger, with the event's topic, seq and job in its metadata.
+    public var logger: Logger {
+        var logger = runtime?.logger ?? client.logger
+        logger[metadataKey: "event.topic"] = "\(topic)"
+        if let seq { logger[metadataKey: "event.seq"] = "\(seq)" }
+        if let jobId { logger[metadataKey: "job.id"] = "\(jobId)" }
+        return logger
     }
 
     /// `job:ready`, `job:updated`, …
