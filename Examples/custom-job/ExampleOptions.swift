@@ -25,7 +25,8 @@ struct ExampleOptions: Sendable {
             case "--events": events = arguments.next() ?? events
             case "--name": name = arguments.next() ?? name
             default:
-                FileHandle.standardError.write(Data("unknown option \(argument); use --commands, --events, --name\n".utf8))
+                FileHandle.standardError.write(
+                    Data("unknown option \(argument); use --commands, --events, --name\n".utf8))
                 exit(64)
             }
         }

@@ -34,5 +34,6 @@ let listener = Listener(
 }
 
 try await ServiceGroup(
-    configuration: .init(services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "custom-job"))
+    configuration: .init(
+        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "custom-job"))
 ).run()

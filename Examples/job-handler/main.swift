@@ -27,7 +27,8 @@ let listener = Listener(
         let steps = 4
         for step in 1...steps {
             try await Task.sleep(for: workTime / steps)
-            try await tick(Double(step * 100 / steps - 1), "Exported \(step) of \(steps) sheets",
+            try await tick(
+                Double(step * 100 / steps - 1), "Exported \(step) of \(steps) sheets",
                 estimatedCompletionAt: .now() + workTime / steps * (steps - step))
         }
         if let message = event.input?["fail"]?.stringValue { throw ExportError(description: message) }
@@ -35,10 +36,13 @@ let listener = Listener(
         return JobCompletion(
             outcome: Outcome(
                 message: "Exported \(workbook) by \(options.name)", heading: "Export ready",
-                next: .download(url: "https://files.example.com/\(workbook).xlsx", label: "Download", fileName: "\(workbook).xlsx")))
+                next: .download(
+                    url: "https://files.example.com/\(workbook).xlsx", label: "Download", fileName: "\(workbook).xlsx"))
+        )
     }
 }
 
 try await ServiceGroup(
-    configuration: .init(services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "job-handler"))
+    configuration: .init(
+        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "job-handler"))
 ).run()

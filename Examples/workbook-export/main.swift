@@ -24,7 +24,8 @@ let listener = Listener(
         try await event.ack(progress: 0, info: "Starting the export", estimatedCompletionAt: eta)
         for step in 1..<steps {
             try await Task.sleep(for: stepTime)
-            try await event.update(progress: Double(step * 100 / steps), info: "Exported \(step) of \(steps) sheets",
+            try await event.update(
+                progress: Double(step * 100 / steps), info: "Exported \(step) of \(steps) sheets",
                 estimatedCompletionAt: eta)
         }
         try await Task.sleep(for: stepTime)
@@ -32,10 +33,13 @@ let listener = Listener(
         try await event.complete(
             outcome: Outcome(
                 message: "Exported \(workbook)", heading: "Export ready",
-                next: .download(url: "https://files.example.com/\(workbook).xlsx", label: "Download", fileName: "\(workbook).xlsx")))
+                next: .download(
+                    url: "https://files.example.com/\(workbook).xlsx", label: "Download", fileName: "\(workbook).xlsx"))
+        )
     }
 }
 
 try await ServiceGroup(
-    configuration: .init(services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "workbook-export"))
+    configuration: .init(
+        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "workbook-export"))
 ).run()

@@ -50,7 +50,8 @@ struct JobHandlerSpec: Sendable {
 ///   - concurrency: how many of these jobs this listener runs at once.
 ///   - body: the work; `tick(progress, info)` reports progress.
 public func jobHandler(_ job: String, concurrency: Int = 1, _ body: @escaping JobHandlerBody) -> ListenerComponent {
-    ListenerComponent(kind: .jobHandler(JobHandlerSpec(selector: .job(job), concurrency: max(1, concurrency), body: body)))
+    ListenerComponent(
+        kind: .jobHandler(JobHandlerSpec(selector: .job(job), concurrency: max(1, concurrency), body: body)))
 }
 
 /// A `jobHandler` whose body returns nothing: the job completes with `Job complete`.

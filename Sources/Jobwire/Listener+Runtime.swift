@@ -1,6 +1,6 @@
 import Logging
-internal import ZeroMQ
 import Synchronization
+internal import ZeroMQ
 
 /// The running state of a ``Listener``: its connection, leases and handler tasks.
 final class Runtime: Sendable {
@@ -66,7 +66,8 @@ final class Runtime: Sendable {
                 try socket.connect(endpoint)
             }
         } catch {
-            logger.error("cannot open the events socket", metadata: ["zmq.endpoint": "\(endpoint)", "error": "\(error)"])
+            logger.error(
+                "cannot open the events socket", metadata: ["zmq.endpoint": "\(endpoint)", "error": "\(error)"])
             return
         }
         logger.debug("subscribed", metadata: ["zmq.prefixes": "\(prefixes)"])
@@ -90,7 +91,8 @@ final class Runtime: Sendable {
             case .tick:
                 if cursor.live, ContinuousClock.now - cursor.lastHeartbeat > configuration.heartbeatTimeout {
                     cursor.live = false
-                    logger.warning("no heartbeat from the broker: waiting for it", metadata: ["zmq.endpoint": "\(endpoint)"])
+                    logger.warning(
+                        "no heartbeat from the broker: waiting for it", metadata: ["zmq.endpoint": "\(endpoint)"])
                 }
             case .frames(let frames):
                 guard frames.count >= 2, let (topic, _) = TopicFrame.decode(frames[0]),
@@ -283,7 +285,8 @@ final class Runtime: Sendable {
                     onAbandoned: { job in
                         // Claimed for us after we stopped waiting: give it back at once.
                         Task { _ = try? await client.release(jobId: job.id, info: "claim abandoned") }
-                        logger.debug("released a job claimed after its claim was abandoned", metadata: ["job.id": "\(job.id)"])
+                        logger.debug(
+                            "released a job claimed after its claim was abandoned", metadata: ["job.id": "\(job.id)"])
                     })
             }
             claims.withLock { $0[key] = claim }
@@ -302,7 +305,8 @@ final class Runtime: Sendable {
                 }
                 tracker.spawn(jobId: job.id) {
                     defer { slots.release() }
-                    let event = ListenerEvent(event: Event(readyJob: job), isReplay: false, client: client, runtime: self)
+                    let event = ListenerEvent(
+                        event: Event(readyJob: job), isReplay: false, client: client, runtime: self)
                     await JobRunner.run(job, event: event, spec: worker.spec, runtime: self)
                 }
             case .success(nil):
@@ -359,12 +363,9 @@ enum JobRunner {
             _ = try await client.update(jobId: jobId, progress: progress, info: info, estimatedCompletionAt: eta)
         }
         logger.debug("running a job", metadata: ["job.id": "\(jobId)", "job.name": "\(job.name)"])
+        let completion: JobCompletion?
         do {
-            let completion = try await spec.body(event, tick)
-            runtime.leases.drop(jobId)
-            if tracker.wasCanceled(jobId) { return }
-            _ = try await client.complete(
-                jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info)
+            completion = try await spec.body(event, tick)
         } catch {
             runtime.leases.drop(jobId)
             if tracker.wasCanceled(jobId) {
@@ -379,11 +380,41 @@ enum JobRunner {
             }
             let message = String(describing: error)
             logger.info("job failed", metadata: ["job.id": "\(jobId)", "error": "\(message)"])
-            do {
-                _ = try await client.fail(jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message)
-            } catch {
-                logger.warning("could not fail a job", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+            await finish(jobId, runtime: runtime, "jobs.fail") {
+                _ = try await client.fail(
+                    jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message)
             }
+            return
         }
+        runtime.leases.drop(jobId)
+        if tracker.wasCanceled(jobId) { return }
+        await finish(jobId, runtime: runtime, "jobs.complete") {
+            _ = try await client.complete(
+                jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info)
+        }
+    }
+
+    /// Sends a complete or fail, again after a lost reply (the broker may be restarting); a repeat that
+    /// finds the job already ended means the first one arrived.
+    static func finish(
+        _ jobId: String, runtime: Runtime, _ method: String, _ send: @escaping @Sendable () async throws -> Void
+    )
+        async
+    {
+        await Task {
+            for attempt in 1...5 {
+                do {
+                    try await send()
+                    return
+                } catch let error as JobwireError where attempt < 5 {
+                    runtime.logger.info("retrying \(method)", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                } catch ProtocolError.Code.invalidTransition where attempt > 1 {
+                    return
+                } catch {
+                    runtime.logger.warning("\(method) failed", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                    return
+                }
+            }
+        }.value
     }
 }

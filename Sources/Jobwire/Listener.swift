@@ -1,7 +1,7 @@
 public import Logging
 public import ServiceLifecycle
-internal import ZeroMQ
 import Synchronization
+internal import ZeroMQ
 
 /// Event handlers and job workers against one broker, as a `Service`: ``run()`` returns after a
 /// graceful shutdown.
@@ -41,7 +41,8 @@ public final class Listener: Service, Sendable {
         public var curve: JobsClient.CurveConfiguration?
 
         public init(
-            maxConcurrentEvents: Int = 8, requestTimeout: Duration = .seconds(10), heartbeatTimeout: Duration = .seconds(3),
+            maxConcurrentEvents: Int = 8, requestTimeout: Duration = .seconds(10),
+            heartbeatTimeout: Duration = .seconds(3),
             quietPeriod: Duration = .seconds(2), claimWait: Duration = .seconds(20),
             shutdownGracePeriod: Duration = .seconds(10), curve: JobsClient.CurveConfiguration? = nil
         ) {
@@ -104,7 +105,8 @@ public final class Listener: Service, Sendable {
         var prefixes = routes.flatMap(\.prefixes)
         for worker in claimWorkers {
             // Cancel notices for the jobs it runs.
-            prefixes += Subscription.prefixes(topics: ["job:updated"], jobName: worker.claimGlobs?.count == 1 ? worker.claimGlobs?[0] : nil)
+            prefixes += Subscription.prefixes(
+                topics: ["job:updated"], jobName: worker.claimGlobs?.count == 1 ? worker.claimGlobs?[0] : nil)
         }
         return Subscription.minimal(prefixes) + ["broker:heartbeat/"]
     }
@@ -128,7 +130,8 @@ public final class Listener: Service, Sendable {
     public func run() async throws {
         let client = try JobsClient(
             commands: commands,
-            configuration: .init(requestTimeout: configuration.requestTimeout, listenerId: name, curve: configuration.curve),
+            configuration: .init(
+                requestTimeout: configuration.requestTimeout, listenerId: name, curve: configuration.curve),
             logger: logger)
         let leases = LeaseKeeper(client: client, logger: logger)
         let tracker = TaskTracker()
@@ -151,7 +154,7 @@ public final class Listener: Service, Sendable {
         logger.info("listener stopping: no new events or jobs")
         runtime.stopping.store(true, ordering: .relaxed)
         intake.cancel()
-        claimers.forEach { $0.cancel() }
+        for claimer in claimers { claimer.cancel() }
         runtime.interruptClaims()
         let deadline = Task { [logger, configuration] in
             try? await Task.sleep(for: configuration.shutdownGracePeriod)

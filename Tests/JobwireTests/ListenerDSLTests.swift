@@ -1,6 +1,7 @@
-@testable import Jobwire
 import JobwireTestSupport
 import Testing
+
+@testable import Jobwire
 
 @Suite struct ListenerDSLTests {
     /// An event as the broker publishes it.

@@ -12,9 +12,13 @@ import Testing
         defer { Task { await listener.stop() } }
         let client = try JobsClient(commands: broker.commands)
         let job = try await client.create(
-            JobCreateRequest(type: "workbook", operation: "export", source: "us_wb_1", context: ["workbookId": "us_wb_1"]))
+            JobCreateRequest(
+                type: "workbook", operation: "export", source: "us_wb_1", context: ["workbookId": "us_wb_1"]))
         let done = try await client.waitFor(job.id, .complete)
-        #expect(done.outcome?.next == .download(url: "https://files.example.com/us_wb_1.xlsx", label: "Download", fileName: "us_wb_1.xlsx"))
+        #expect(
+            done.outcome?.next
+                == .download(url: "https://files.example.com/us_wb_1.xlsx", label: "Download", fileName: "us_wb_1.xlsx")
+        )
         let updates = try await client.events(since: 0, topics: ["job:updated"]).events
         #expect(updates.contains { $0.payload["estimatedCompletionAt"].map { !$0.isNull } ?? false })
         #expect(updates.contains { $0.payload["progress"]?.doubleValue == 50 })
@@ -54,7 +58,8 @@ import Testing
         #expect(failed.outcome == Outcome(message: "disk full", acknowledge: true))
     }
 
-    @Test("jobHandler renews the lease of a job longer than the lease, and stops a canceled job", .timeLimit(.minutes(1)))
+    @Test(
+        "jobHandler renews the lease of a job longer than the lease, and stops a canceled job", .timeLimit(.minutes(1)))
     func leaseAndCancel() async throws {
         let broker = try await BrokerProcess.start()
         defer { Task { await broker.stop() } }
@@ -98,16 +103,25 @@ import Testing
         #expect(try await client.endings() == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }))
     }
 
-    @Test("after a broker restart mid-stream the listener reconnects and every job completes once", .timeLimit(.minutes(1)))
+    @Test(
+        "after a broker restart mid-stream the listener reconnects and every job completes once",
+        .timeLimit(.minutes(1)))
     func brokerRestart() async throws {
         let first = try await BrokerProcess.start()
-        let claimer = try ListenerProcess("job-handler", broker: first)
+        let claimer = try ListenerProcess("job-handler", broker: first, environment: ["JOBWIRE_WORK_MS": "600"])
         let acker = try ListenerProcess("workbook-export", broker: first)
+        try await claimer.waitUntilLive()
+        try await acker.waitUntilLive()
         var client = try JobsClient(commands: first.commands)
         var ids: [String] = []
         for index in 0..<4 {
-            ids.append(try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)").id)
+            let request = JobCreateRequest(
+                type: "workbook", operation: "export", source: "us_wb_\(index)", leaseSeconds: 3)
+            ids.append(try await client.create(request).id)
         }
+        _ = try await client.waitFor(ids[0], .executing)
+        // Killed while jobs run: replies are lost, and events published meanwhile are never sent live.
+        await first.kill(SIGKILL)
         let broker = try await first.restart()
         defer { Task { await broker.stop() } }
         await client.close()
@@ -121,13 +135,16 @@ import Testing
         #expect(await acker.stop() == 0)
     }
 
-    @Test("on SIGTERM a listener takes no new jobs and releases the ones still running at the deadline", .timeLimit(.minutes(1)))
+    @Test(
+        "on SIGTERM a listener takes no new jobs and releases the ones still running at the deadline",
+        .timeLimit(.minutes(1)))
     func gracefulShutdown() async throws {
         let broker = try await BrokerProcess.start()
         defer { Task { await broker.stop() } }
         let listener = try ListenerProcess("job-handler", broker: broker, environment: ["JOBWIRE_GRACE_MS": "300"])
         let client = try JobsClient(commands: broker.commands)
-        let job = try await client.create(type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 60000])
+        let job = try await client.create(
+            type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 60000])
         _ = try await client.waitFor(job.id, .executing)
         #expect(await listener.stop() == 0)
         let released = try await client.get(jobId: job.id)

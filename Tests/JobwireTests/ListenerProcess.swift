@@ -13,7 +13,8 @@ final class ListenerProcess: Sendable {
     init(_ example: String, broker: BrokerProcess, name: String? = nil, environment: [String: String] = [:]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try TestPaths.executable(example))
-        process.arguments = ["--commands", broker.commands, "--events", broker.events] + (name.map { ["--name", $0] } ?? [])
+        process.arguments =
+            ["--commands", broker.commands, "--events", broker.events] + (name.map { ["--name", $0] } ?? [])
         var env = ProcessInfo.processInfo.environment
         env["JOBWIRE_LOG_LEVEL"] = "debug"
         env["JOBWIRE_WORK_MS"] = "200"
