@@ -11,7 +11,8 @@ extension JobsClient {
     public func create(_ request: JobCreateRequest) async throws -> Job {
         var params = request.json
         if params["idempotencyKey"] == nil { params["idempotencyKey"] = .string(UUID().uuidString) }
-        return try Job(json: try await call(method: "jobs.create", params: params, timeout: nil, retry: true, orphan: nil))
+        return try Job(
+            json: try await call(method: "jobs.create", params: params, timeout: nil, retry: true, orphan: nil))
     }
 
     /// Creates a job from its most used fields; see ``create(_:)``.
@@ -21,7 +22,8 @@ extension JobsClient {
     ) async throws -> Job {
         try await create(
             JobCreateRequest(
-                type: type, operation: operation, source: source, trigger: trigger, mode: mode, input: input, info: info,
+                type: type, operation: operation, source: source, trigger: trigger, mode: mode, input: input,
+                info: info,
                 idempotencyKey: idempotencyKey))
     }
 

@@ -1,6 +1,6 @@
 public import Logging
-internal import ZeroMQ
 import Synchronization
+internal import ZeroMQ
 
 /// An async client for every command of the broker (PROTOCOL.md §4) over one DEALER connection.
 ///

@@ -1,0 +1,44 @@
+import Foundation
+import Jobwire
+import Logging
+
+/// Endpoints and knobs shared by the examples, from options or the environment.
+struct ExampleOptions: Sendable {
+    var commands: String
+    var events: String
+    var name: String
+    /// How long one job's simulated work takes (`JOBWIRE_WORK_MS`, default 400).
+    var workTime: Duration
+    var logLevel: Logger.Level
+    /// The listener's settings; `JOBWIRE_GRACE_MS` sets how long running jobs may finish on SIGTERM.
+    var configuration: Listener.Configuration
+
+    init(defaultName: String) {
+        let environment = ProcessInfo.processInfo.environment
+        var commands = environment["JOBWIRE_COMMANDS"] ?? "tcp://127.0.0.1:7401"
+        var events = environment["JOBWIRE_EVENTS"] ?? "tcp://127.0.0.1:7400"
+        var name = environment["JOBWIRE_LISTENER"] ?? defaultName
+        var arguments = CommandLine.arguments.dropFirst().makeIterator()
+        while let argument = arguments.next() {
+            switch argument {
+            case "--commands": commands = arguments.next() ?? commands
+            case "--events": events = arguments.next() ?? events
+            case "--name": name = arguments.next() ?? name
+            default:
+                FileHandle.standardError.write(
+                    Data("unknown option \(argument); use --commands, --events, --name\n".utf8))
+                exit(64)
+            }
+        }
+        self.commands = commands
+        self.events = events
+        self.name = name
+        self.workTime = .milliseconds(Int(environment["JOBWIRE_WORK_MS"] ?? "") ?? 400)
+        self.logLevel = Logger.Level(rawValue: environment["JOBWIRE_LOG_LEVEL"] ?? "info") ?? .info
+        var configuration = Listener.Configuration()
+        if let grace = environment["JOBWIRE_GRACE_MS"].flatMap({ Int($0) }) {
+            configuration.shutdownGracePeriod = .milliseconds(grace)
+        }
+        self.configuration = configuration
+    }
+}

@@ -1,0 +1,188 @@
+import Logging
+import Synchronization
+
+/// Renews the leases of the jobs this listener holds while their handlers run.
+final class LeaseKeeper: Sendable {
+    struct Held {
+        var renewEvery: Duration
+        var lastRenewed: ContinuousClock.Instant
+        var onLost: (@Sendable (any Error) -> Void)?
+    }
+
+    private let client: JobsClient
+    private let logger: Logger
+    private let held = Mutex<[String: Held]>([:])
+
+    init(client: JobsClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Starts renewing `job`'s lease, a third of its lease time apart.
+    func hold(_ job: Job, onLost: (@Sendable (any Error) -> Void)? = nil) {
+        let every = Duration.milliseconds(max(200, job.leaseSeconds * 1000 / 3))
+        held.withLock { $0[job.id] = Held(renewEvery: every, lastRenewed: .now, onLost: onLost) }
+    }
+
+    func drop(_ jobId: String) {
+        _ = held.withLock { $0.removeValue(forKey: jobId) }
+    }
+
+    var heldJobIds: [String] { held.withLock { Array($0.keys) } }
+
+    /// Renews due leases until cancelled.
+    func run() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(200))
+            let now = ContinuousClock.now
+            let due = held.withLock { held in
+                held.filter { now - $0.value.lastRenewed >= $0.value.renewEvery }.map(\.key)
+            }
+            for jobId in due {
+                held.withLock { $0[jobId]?.lastRenewed = now }
+                do {
+                    _ = try await client.ack(jobId: jobId)
+                    logger.trace("renewed a lease", metadata: ["job.id": "\(jobId)"])
+                } catch let error as ProtocolError {
+                    // The job ended, was canceled or moved on: stop renewing and tell its runner.
+                    let lost = held.withLock { $0.removeValue(forKey: jobId) }
+                    logger.info("lost a lease", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                    lost?.onLost?(error)
+                } catch {
+                    logger.debug("could not renew a lease yet", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    /// Releases every job still held, so that another listener runs it.
+    func releaseAll() async {
+        let jobIds = held.withLock { held in
+            defer { held = [:] }
+            return Array(held.keys)
+        }
+        for jobId in jobIds {
+            do {
+                _ = try await client.release(jobId: jobId, info: "listener shutting down")
+                logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
+            } catch {
+                logger.info("could not release a job", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// An async counting semaphore: waiting suspends, never blocks a thread.
+final class AsyncSemaphore: Sendable {
+    private struct State {
+        var permits: Int
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var head = 0
+    }
+
+    private let state: Mutex<State>
+
+    init(permits: Int) {
+        state = Mutex(State(permits: permits))
+    }
+
+    func acquire() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let granted = state.withLock { s in
+                if s.permits > 0 {
+                    s.permits -= 1
+                    return true
+                }
+                s.waiters.append(continuation)
+                return false
+            }
+            if granted { continuation.resume() }
+        }
+    }
+
+    func release() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if s.head < s.waiters.count {
+                let next = s.waiters[s.head]
+                s.head += 1
+                if s.head == s.waiters.count {
+                    s.waiters.removeAll()
+                    s.head = 0
+                }
+                return next
+            }
+            s.permits += 1
+            return nil
+        }
+        waiter?.resume()
+    }
+}
+
+/// The handler tasks a listener runs, so that shutdown can wait for them or cancel them.
+final class TaskTracker: Sendable {
+    private struct State {
+        var tasks: [Int: Task<Void, Never>] = [:]
+        var jobs: [String: Int] = [:]
+        var canceledJobs: Set<String> = []
+        var nextKey = 0
+        var idleWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Runs `work` in a task of its own; `jobId` lets ``cancelJob(_:)`` find it.
+    func spawn(jobId: String? = nil, _ work: @escaping @Sendable () async -> Void) {
+        state.withLock { s in
+            let key = s.nextKey
+            s.nextKey += 1
+            let task = Task {
+                await work()
+                self.finished(key: key, jobId: jobId)
+            }
+            s.tasks[key] = task
+            if let jobId { s.jobs[jobId] = key }
+        }
+    }
+
+    private func finished(key: Int, jobId: String?) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.tasks[key] = nil
+            if let jobId, s.jobs[jobId] == key {
+                s.jobs[jobId] = nil
+                s.canceledJobs.remove(jobId)
+            }
+            guard s.tasks.isEmpty else { return [] }
+            defer { s.idleWaiters = [] }
+            return s.idleWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Cancels the task running `jobId`, because the job was canceled.
+    func cancelJob(_ jobId: String) {
+        let task = state.withLock { s -> Task<Void, Never>? in
+            guard let key = s.jobs[jobId] else { return nil }
+            s.canceledJobs.insert(jobId)
+            return s.tasks[key]
+        }
+        task?.cancel()
+    }
+
+    func wasCanceled(_ jobId: String) -> Bool { state.withLock { $0.canceledJobs.contains(jobId) } }
+
+    func cancelAll() {
+        let tasks = state.withLock { Array($0.tasks.values) }
+        for task in tasks { task.cancel() }
+    }
+
+    func waitUntilIdle() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let idle = state.withLock { s in
+                if s.tasks.isEmpty { return true }
+                s.idleWaiters.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+}

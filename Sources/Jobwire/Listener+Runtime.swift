@@ -1,0 +1,420 @@
+import Logging
+import Synchronization
+internal import ZeroMQ
+
+/// The running state of a ``Listener``: its connection, leases and handler tasks.
+final class Runtime: Sendable {
+    let listener: Listener
+    let client: JobsClient
+    let leases: LeaseKeeper
+    let tracker: TaskTracker
+    let semaphore: AsyncSemaphore
+    let stopping = Atomic<Bool>(false)
+    private let claims = Mutex<[Int: Task<Job?, any Error>]>([:])
+    private let claimKeys = Atomic<Int>(0)
+    var logger: Logger { listener.logger }
+
+    init(listener: Listener, client: JobsClient, leases: LeaseKeeper, tracker: TaskTracker) {
+        self.listener = listener
+        self.client = client
+        self.leases = leases
+        self.tracker = tracker
+        self.semaphore = AsyncSemaphore(permits: max(1, listener.configuration.maxConcurrentEvents))
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    // MARK: Events
+
+    enum Input: Sendable {
+        case frames([[UInt8]])
+        case tick
+    }
+
+    /// What the listener knows of the log.
+    struct Cursor {
+        var epoch: String?
+        /// Every event up to this seq has been seen (live or by replay); nil before the first catch-up.
+        var confirmed: Int64?
+        /// Seqs above `confirmed` already dispatched.
+        var seen: Set<Int64> = []
+        /// `jobId#attempt` of job:ready already dispatched (an event and a stored ready job are one).
+        var readySeen: Set<String> = []
+        var live = false
+        var lastHeartbeat: ContinuousClock.Instant = .now
+        var lastEvent: ContinuousClock.Instant = .now
+        var lastReplay: ContinuousClock.Instant = .now
+    }
+
+    func eventLoop() async {
+        let configuration = listener.configuration
+        let prefixes = listener.subscriptionPrefixes
+        let endpoint = listener.events
+        let subscriber: AsyncSocket
+        do {
+            subscriber = try AsyncSocket(context: SharedContext.context, type: .sub) { socket in
+                try socket.set(.linger, .zero)
+                try socket.set(.reconnectInterval, .milliseconds(100))
+                try socket.set(.reconnectIntervalMax, .seconds(2))
+                if let curve = configuration.curve {
+                    try socket.set(.curveServerKey, curve.serverPublicKey)
+                    try socket.set(.curvePublicKey, curve.publicKey)
+                    try socket.set(.curveSecretKey, curve.secretKey)
+                }
+                // Heartbeats subscribed last: the first one proves the broker has every other subscription.
+                for prefix in prefixes { try socket.subscribe(prefix) }
+                try socket.connect(endpoint)
+            }
+        } catch {
+            logger.error(
+                "cannot open the events socket", metadata: ["zmq.endpoint": "\(endpoint)", "error": "\(error)"])
+            return
+        }
+        logger.debug("subscribed", metadata: ["zmq.prefixes": "\(prefixes)"])
+        let (inputs, continuation) = AsyncStream.makeStream(of: Input.self)
+        let pump = Task {
+            do {
+                for try await frames in subscriber.messages { continuation.yield(.frames(frames)) }
+            } catch {}
+            continuation.finish()
+        }
+        let ticker = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(500))
+                continuation.yield(.tick)
+            }
+        }
+        var cursor = Cursor()
+        for await input in inputs {
+            if Task.isCancelled || isStopping { break }
+            switch input {
+            case .tick:
+                if cursor.live, ContinuousClock.now - cursor.lastHeartbeat > configuration.heartbeatTimeout {
+                    cursor.live = false
+                    logger.warning(
+                        "no heartbeat from the broker: waiting for it", metadata: ["zmq.endpoint": "\(endpoint)"])
+                }
+            case .frames(let frames):
+                guard frames.count >= 2, let (topic, _) = TopicFrame.decode(frames[0]),
+                    let event = try? Event(envelope: frames[1])
+                else { continue }
+                if topic == "broker:heartbeat" {
+                    await heartbeat(event, &cursor)
+                } else {
+                    if let epoch = event.epoch, let known = cursor.epoch, epoch != known {
+                        await catchUp(&cursor)
+                        continue
+                    }
+                    receive(event, replayed: false, &cursor)
+                }
+            }
+        }
+        pump.cancel()
+        ticker.cancel()
+        continuation.finish()
+        await subscriber.close()
+    }
+
+    private func heartbeat(_ heartbeat: Event, _ cursor: inout Cursor) async {
+        cursor.lastHeartbeat = .now
+        let epoch = heartbeat.payload["epoch"]?.stringValue
+        let seq = heartbeat.payload["seq"]?.intValue ?? 0
+        if !cursor.live || epoch != cursor.epoch {
+            if cursor.epoch != nil {
+                logger.info("broker heartbeats resumed: catching up")
+                // A claim sent to the broker's former process would wait out its timeout: send it again.
+                interruptClaims()
+            }
+            if await catchUp(&cursor) {
+                cursor.live = true
+                logger.info("listener live", metadata: ["event.seq": "\(cursor.confirmed ?? 0)"])
+            }
+            return
+        }
+        guard let confirmed = cursor.confirmed, seq > confirmed else { return }
+        let now = ContinuousClock.now
+        let quiet = now - cursor.lastEvent >= listener.configuration.quietPeriod
+        let stale = now - cursor.lastReplay >= .seconds(10)
+        if quiet || stale { _ = await replay(&cursor) }
+    }
+
+    /// On connect, reconnect and a new epoch: replay from the cursor, or start from the broker's seq and the
+    /// jobs already waiting. Returns false when the broker did not answer.
+    @discardableResult
+    private func catchUp(_ cursor: inout Cursor) async -> Bool {
+        let info: BrokerInfo
+        do {
+            info = try await client.brokerInfo()
+        } catch {
+            logger.warning("catching up failed, retrying on the next heartbeat", metadata: ["error": "\(error)"])
+            return false
+        }
+        if let epoch = cursor.epoch, epoch != info.epoch {
+            logger.info("new broker epoch: starting over", metadata: ["broker.epoch": "\(info.epoch)"])
+            cursor = Cursor(epoch: info.epoch, confirmed: 0)
+            return await replay(&cursor)
+        }
+        if cursor.confirmed == nil {
+            cursor.epoch = info.epoch
+            cursor.confirmed = info.seq
+            cursor.seen = cursor.seen.filter { $0 > info.seq }
+            return await dispatchWaitingJobs(&cursor)
+        }
+        return await replay(&cursor)
+    }
+
+    /// Dispatches the events after the cursor (`events.list`) that were not seen live.
+    private func replay(_ cursor: inout Cursor) async -> Bool {
+        let topics = listener.replayTopics
+        cursor.lastReplay = .now
+        while let since = cursor.confirmed {
+            let page: EventPage
+            do {
+                page = try await client.events(since: since, topics: topics, limit: 1000)
+            } catch ProtocolError.Code.gone {
+                logger.warning("the broker no longer keeps the events missed: taking the waiting jobs instead")
+                cursor.confirmed = nil
+                return await catchUp(&cursor)
+            } catch {
+                logger.warning("replay failed, retrying later", metadata: ["error": "\(error)"])
+                return false
+            }
+            if let epoch = cursor.epoch, epoch != page.epoch {
+                cursor = Cursor(epoch: page.epoch, confirmed: 0)
+                continue
+            }
+            for event in page.events { receive(event, replayed: true, &cursor) }
+            let reached = page.events.last?.seq ?? page.lastSeq
+            cursor.confirmed = page.events.count < 1000 ? max(page.lastSeq, reached) : reached
+            let confirmed = cursor.confirmed ?? 0
+            cursor.seen = cursor.seen.filter { $0 > confirmed }
+            if page.events.count < 1000 { break }
+        }
+        if cursor.readySeen.count > 50_000 { cursor.readySeen.removeAll() }
+        return true
+    }
+
+    /// A listener with no cursor finds the jobs already ready for it (PROTOCOL.md §5).
+    private func dispatchWaitingJobs(_ cursor: inout Cursor) async -> Bool {
+        guard listener.routes.contains(where: { $0.topicGlobs.matches("job:ready") }) else { return true }
+        do {
+            for job in try await client.listAll(JobQuery(status: .ready)) {
+                receive(Event(readyJob: job), replayed: true, &cursor)
+            }
+            return true
+        } catch {
+            logger.warning("listing waiting jobs failed, retrying later", metadata: ["error": "\(error)"])
+            cursor.confirmed = nil
+            return false
+        }
+    }
+
+    /// Drops what was already handled, then hands the event to its handlers.
+    private func receive(_ event: Event, replayed: Bool, _ cursor: inout Cursor) {
+        if let seq = event.seq {
+            if let confirmed = cursor.confirmed, seq <= confirmed, !replayed { return }
+            guard cursor.seen.insert(seq).inserted else { return }
+            cursor.lastEvent = .now
+        }
+        if event.topic == "job:ready", let jobId = event.context["jobId"]?.stringValue {
+            let key = "\(jobId)#\(event.payload["attempt"]?.intValue ?? 0)"
+            guard cursor.readySeen.insert(key).inserted else { return }
+        }
+        dispatch(event, replayed: replayed)
+    }
+
+    func dispatch(_ event: Event, replayed: Bool) {
+        if event.topic == "job:updated", event.payload["status"]?.stringValue == "canceled",
+            let jobId = event.context["jobId"]?.stringValue
+        {
+            tracker.cancelJob(jobId)
+        }
+        let matching = listener.routes.filter { $0.matches(event) }
+        guard !matching.isEmpty else { return }
+        let listenerEvent = ListenerEvent(event: event, isReplay: replayed, client: client, runtime: self)
+        tracker.spawn(jobId: nil) {
+            await self.semaphore.acquire()
+            defer { self.semaphore.release() }
+            if self.isStopping { return }
+            await Runtime.runHandlers(matching, listenerEvent, logger: self.logger)
+        }
+    }
+
+    /// Runs the handlers of one event in order; an error is logged with the event and the next runs.
+    static func runHandlers(_ routes: [Route], _ event: ListenerEvent, logger: Logger) async {
+        for route in routes {
+            do {
+                try await route.run(event)
+            } catch ProtocolError.Code.conflict {
+                logger.debug("another listener has the job", metadata: metadata(event))
+            } catch {
+                var metadata = metadata(event)
+                metadata["error"] = "\(error)"
+                logger.error("handler failed", metadata: metadata)
+            }
+        }
+    }
+
+    static func metadata(_ event: ListenerEvent) -> Logger.Metadata {
+        var metadata: Logger.Metadata = ["event.topic": "\(event.topic)"]
+        if let seq = event.seq { metadata["event.seq"] = "\(seq)" }
+        if let jobId = event.jobId { metadata["job.id"] = "\(jobId)" }
+        if let name = event.jobName { metadata["job.name"] = "\(name)" }
+        return metadata
+    }
+
+    // MARK: Claims
+
+    /// One `jobHandler`'s workers: claim, run, repeat, up to its concurrency.
+    func claimLoop(_ worker: Worker) async {
+        guard let globs = worker.claimGlobs else { return }
+        let slots = AsyncSemaphore(permits: worker.spec.concurrency)
+        let client = self.client
+        let logger = self.logger
+        while !Task.isCancelled && !isStopping {
+            await slots.acquire()
+            if Task.isCancelled || isStopping {
+                slots.release()
+                break
+            }
+            let key = claimKeys.add(1, ordering: .relaxed).newValue
+            let wait = listener.configuration.claimWait
+            let claim = Task {
+                try await client.claim(
+                    jobs: globs, wait: wait, info: nil,
+                    onAbandoned: { job in
+                        // Claimed for us after we stopped waiting: give it back at once.
+                        Task { _ = try? await client.release(jobId: job.id, info: "claim abandoned") }
+                        logger.debug(
+                            "released a job claimed after its claim was abandoned", metadata: ["job.id": "\(job.id)"])
+                    })
+            }
+            claims.withLock { $0[key] = claim }
+            let result = await withTaskCancellationHandler {
+                await claim.result
+            } onCancel: {
+                claim.cancel()
+            }
+            claims.withLock { $0[key] = nil }
+            switch result {
+            case .success(let job?):
+                if isStopping {
+                    _ = try? await client.release(jobId: job.id, info: "listener shutting down")
+                    slots.release()
+                    break
+                }
+                tracker.spawn(jobId: job.id) {
+                    defer { slots.release() }
+                    let event = ListenerEvent(
+                        event: Event(readyJob: job), isReplay: false, client: client, runtime: self)
+                    await JobRunner.run(job, event: event, spec: worker.spec, runtime: self)
+                }
+            case .success(nil):
+                slots.release()
+            case .failure(let error):
+                slots.release()
+                if error is CancellationError { continue }
+                logger.warning("jobs.claim failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    /// Cancels claims in flight (they are sent again): on shutdown, and after the broker came back, since
+    /// a claim sent to the old process will never be answered.
+    func interruptClaims() {
+        let tasks = claims.withLock { Array($0.values) }
+        for task in tasks { task.cancel() }
+    }
+}
+
+/// Runs one job through a `jobHandler` body.
+enum JobRunner {
+    /// An event-driven `jobHandler`: acks the job of a `job:ready` event, then runs it.
+    static func runFromEvent(_ event: ListenerEvent, spec: JobHandlerSpec) async throws {
+        guard let runtime = event.runtime, let jobId = event.jobId else { return }
+        if runtime.isStopping { return }
+        let job: Job
+        do {
+            job = try await event.client.ack(jobId: jobId, progress: 0, info: "Accepted")
+        } catch let error as ProtocolError where [.conflict, .leaseExpired, .invalidTransition].contains(error.code) {
+            runtime.logger.debug("job taken elsewhere", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+            return
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            runtime.tracker.spawn(jobId: jobId) {
+                await run(job, event: event, spec: spec, runtime: runtime)
+                continuation.resume()
+            }
+        }
+    }
+
+    static func run(_ job: Job, event: ListenerEvent, spec: JobHandlerSpec, runtime: Runtime) async {
+        let client = runtime.client
+        let logger = runtime.logger
+        let jobId = job.id
+        let tracker = runtime.tracker
+        runtime.leases.hold(job) { error in
+            // The lease is gone (canceled, or taken over after an expiry): the work is no longer ours.
+            logger.info("stopping a job whose lease is lost", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+            tracker.cancelJob(jobId)
+        }
+        let tick = Tick { progress, info, eta in
+            _ = try await client.update(jobId: jobId, progress: progress, info: info, estimatedCompletionAt: eta)
+        }
+        logger.debug("running a job", metadata: ["job.id": "\(jobId)", "job.name": "\(job.name)"])
+        let completion: JobCompletion?
+        do {
+            completion = try await spec.body(event, tick)
+        } catch {
+            runtime.leases.drop(jobId)
+            if tracker.wasCanceled(jobId) {
+                logger.info("job canceled: its handler stopped", metadata: ["job.id": "\(jobId)"])
+                return
+            }
+            if runtime.isStopping && Task.isCancelled {
+                // This task is cancelled: the release runs in one of its own so that it is still sent.
+                await Task { _ = try? await client.release(jobId: jobId, info: "listener shutting down") }.value
+                logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
+                return
+            }
+            let message = String(describing: error)
+            logger.info("job failed", metadata: ["job.id": "\(jobId)", "error": "\(message)"])
+            await finish(jobId, runtime: runtime, "jobs.fail") {
+                _ = try await client.fail(
+                    jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message)
+            }
+            return
+        }
+        runtime.leases.drop(jobId)
+        if tracker.wasCanceled(jobId) { return }
+        await finish(jobId, runtime: runtime, "jobs.complete") {
+            _ = try await client.complete(
+                jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info)
+        }
+    }
+
+    /// Sends a complete or fail, again after a lost reply (the broker may be restarting); a repeat that
+    /// finds the job already ended means the first one arrived.
+    static func finish(
+        _ jobId: String, runtime: Runtime, _ method: String, _ send: @escaping @Sendable () async throws -> Void
+    )
+        async
+    {
+        await Task {
+            for attempt in 1...5 {
+                do {
+                    try await send()
+                    return
+                } catch let error as JobwireError where attempt < 5 {
+                    runtime.logger.info("retrying \(method)", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                } catch ProtocolError.Code.invalidTransition where attempt > 1 {
+                    return
+                } catch {
+                    runtime.logger.warning("\(method) failed", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                    return
+                }
+            }
+        }.value
+    }
+}

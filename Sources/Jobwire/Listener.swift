@@ -1,0 +1,212 @@
+public import Logging
+public import ServiceLifecycle
+import Synchronization
+internal import ZeroMQ
+
+/// Event handlers and job workers against one broker, as a `Service`: ``run()`` returns after a
+/// graceful shutdown.
+/// ```swift
+/// let listener = Listener(name: "exports") {
+///     on("job:ready", job: "workbook:export") { event in
+///         try await event.ack(progress: 0, info: "Starting")
+///         try await event.complete(outcome: Outcome(message: "Exported"))
+///     }
+///     jobHandler("sheet:validate") { event, tick in
+///         try await tick(50, "Half way")
+///         return .init(outcome: Outcome(message: "Valid"))
+///     }
+/// }
+/// ```
+/// The listener subscribes with the narrowest prefixes its handlers need, replays what it missed
+/// (`events.list`, and jobs already `ready`) on connect, after a reconnect, after the broker's heartbeats
+/// stop and resume, and when it has been quiet while heartbeats moved on; it never runs an event twice.
+/// Handlers of one event run in order; events run concurrently up to
+/// ``Configuration/maxConcurrentEvents``. A handler's error is logged and does not stop the listener.
+public final class Listener: Service, Sendable {
+    /// How a listener runs.
+    public struct Configuration: Sendable {
+        /// How many events run their handlers at once.
+        public var maxConcurrentEvents: Int
+        /// How long a command waits for its reply.
+        public var requestTimeout: Duration
+        /// The broker is taken for dead after this long without a heartbeat (it sends one a second).
+        public var heartbeatTimeout: Duration
+        /// Replay when heartbeats moved past the cursor and no event came for this long.
+        public var quietPeriod: Duration
+        /// How long one `jobs.claim` waits in the broker (at most 60 s).
+        public var claimWait: Duration
+        /// On shutdown, how long running handlers may finish before they are cancelled and their jobs released.
+        public var shutdownGracePeriod: Duration
+        /// CURVE keys for both sockets, when the broker requires them.
+        public var curve: JobsClient.CurveConfiguration?
+
+        public init(
+            maxConcurrentEvents: Int = 8, requestTimeout: Duration = .seconds(10),
+            heartbeatTimeout: Duration = .seconds(3),
+            quietPeriod: Duration = .seconds(2), claimWait: Duration = .seconds(20),
+            shutdownGracePeriod: Duration = .seconds(10), curve: JobsClient.CurveConfiguration? = nil
+        ) {
+            self.maxConcurrentEvents = maxConcurrentEvents
+            self.requestTimeout = requestTimeout
+            self.heartbeatTimeout = heartbeatTimeout
+            self.quietPeriod = quietPeriod
+            self.claimWait = claimWait
+            self.shutdownGracePeriod = shutdownGracePeriod
+            self.curve = curve
+        }
+    }
+
+    /// The `listenerId` this listener acks and claims with.
+    public let name: String
+    public let commands: String
+    public let events: String
+    public let configuration: Configuration
+    let logger: Logger
+    let routes: [Route]
+    let claimWorkers: [Worker]
+    private let stopSignal = StopSignal()
+
+    /// Creates a listener; it connects when it runs.
+    /// - Parameters:
+    ///   - name: its `listenerId`.
+    ///   - commands: the broker's commands endpoint.
+    ///   - events: the broker's events endpoint.
+    ///   - configuration: concurrency, timeouts and shutdown deadline.
+    ///   - logger: where handler errors, reconnects and replays are logged.
+    ///   - content: `on`, `filter`, `namespace`, `use` and `jobHandler`.
+    public init(
+        name: String, commands: String = "tcp://127.0.0.1:7401", events: String = "tcp://127.0.0.1:7400",
+        configuration: Configuration = .init(), logger: Logger = Logger(label: "jobwire.listener"),
+        @ListenerBuilder _ content: () -> [ListenerComponent]
+    ) {
+        self.name = name
+        self.commands = commands
+        self.events = events
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "listener.id"] = "\(name)"
+        self.logger = logger
+        let (routes, workers) = flatten(content())
+        var allRoutes = routes
+        var claimWorkers: [Worker] = []
+        for worker in workers {
+            if worker.claimGlobs != nil {
+                claimWorkers.append(worker)
+            } else {
+                allRoutes.append(Listener.eventWorkerRoute(worker))
+            }
+        }
+        self.routes = allRoutes
+        self.claimWorkers = claimWorkers
+    }
+
+    /// The ZeroMQ prefixes the listener subscribes to, heartbeats last.
+    var subscriptionPrefixes: [String] {
+        var prefixes = routes.flatMap(\.prefixes)
+        for worker in claimWorkers {
+            // Cancel notices for the jobs it runs.
+            prefixes += Subscription.prefixes(
+                topics: ["job:updated"], jobName: worker.claimGlobs?.count == 1 ? worker.claimGlobs?[0] : nil)
+        }
+        return Subscription.minimal(prefixes) + ["broker:heartbeat/"]
+    }
+
+    /// The topics replay asks `events.list` for.
+    var replayTopics: [String] {
+        var topics: [String] = []
+        for route in routes { for topic in route.topics where !topics.contains(topic) { topics.append(topic) } }
+        if !claimWorkers.isEmpty, !topics.contains("job:updated") { topics.append("job:updated") }
+        return topics
+    }
+
+    /// Stops the listener as a graceful shutdown does.
+    public func stop() {
+        stopSignal.fire()
+    }
+
+    /// Connects, runs handlers until a graceful shutdown (or ``stop()``), then drains: no new events or
+    /// claims, running handlers may finish until ``Configuration/shutdownGracePeriod``, then the rest are
+    /// cancelled and their jobs released.
+    public func run() async throws {
+        let client = try JobsClient(
+            commands: commands,
+            configuration: .init(
+                requestTimeout: configuration.requestTimeout, listenerId: name, curve: configuration.curve),
+            logger: logger)
+        let leases = LeaseKeeper(client: client, logger: logger)
+        let tracker = TaskTracker()
+        let runtime = Runtime(listener: self, client: client, leases: leases, tracker: tracker)
+        let renewer = Task { await leases.run() }
+        let intake = Task { await runtime.eventLoop() }
+        let claimers = claimWorkers.map { worker in Task { await runtime.claimLoop(worker) } }
+        logger.info("listener running", metadata: ["zmq.endpoint": "\(events)"])
+
+        await withGracefulShutdownHandler {
+            await withTaskCancellationHandler {
+                await stopSignal.wait()
+            } onCancel: {
+                stopSignal.fire()
+            }
+        } onGracefulShutdown: {
+            self.stopSignal.fire()
+        }
+
+        logger.info("listener stopping: no new events or jobs")
+        runtime.stopping.store(true, ordering: .relaxed)
+        intake.cancel()
+        for claimer in claimers { claimer.cancel() }
+        runtime.interruptClaims()
+        let deadline = Task { [logger, configuration] in
+            try? await Task.sleep(for: configuration.shutdownGracePeriod)
+            if !Task.isCancelled {
+                logger.info("shutdown deadline reached: cancelling running handlers")
+                tracker.cancelAll()
+            }
+        }
+        await intake.value
+        // A claimer may wait for a slot that a running job holds until it ends or the deadline cancels it.
+        for claimer in claimers { await claimer.value }
+        await tracker.waitUntilIdle()
+        deadline.cancel()
+        await leases.releaseAll()
+        renewer.cancel()
+        await client.close()
+        logger.info("listener stopped")
+    }
+
+    /// An event-driven `jobHandler`: acks on `job:ready` and runs like a claimed one.
+    static func eventWorkerRoute(_ worker: Worker) -> Route {
+        let spec = worker.spec
+        return Route(
+            topics: ["job:ready"], topicGlobs: GlobSet(["job:ready"]), job: nil, jobPattern: nil,
+            filter: worker.eventFilter,
+            run: { event in
+                try await JobRunner.runFromEvent(event, spec: spec)
+            })
+    }
+}
+
+/// Fires once; waiters resume then.
+final class StopSignal: Sendable {
+    private let state = Mutex<(fired: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    func fire() {
+        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            if s.fired { return [] }
+            s.fired = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let fired = state.withLock { s in
+                if !s.fired { s.waiters.append(continuation) }
+                return s.fired
+            }
+            if fired { continuation.resume() }
+        }
+    }
+}

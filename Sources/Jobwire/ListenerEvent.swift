@@ -1,0 +1,138 @@
+public import Logging
+
+/// An event as a handler sees it, with helpers that act on its job.
+public struct ListenerEvent: Sendable {
+    /// The envelope as received (or as rebuilt from the store for a job found waiting).
+    public let event: Event
+    /// True when the event came from replay (`events.list`, or a job found `ready` in the store).
+    public let isReplay: Bool
+    /// The client the listener talks to the broker with, as this listener.
+    public let client: JobsClient
+    let runtime: Runtime?
+    var leases: LeaseKeeper? { runtime?.leases }
+
+    init(event: Event, isReplay: Bool, client: JobsClient, runtime: Runtime?) {
+        self.event = event
+        self.isReplay = isReplay
+        self.client = client
+        self.runtime = runtime
+    }
+
+    /// The listener's logger, with the event's topic, seq and job in its metadata.
+    public var logger: Logger {
+        var logger = runtime?.logger ?? client.logger
+        logger[metadataKey: "event.topic"] = "\(topic)"
+        if let seq { logger[metadataKey: "event.seq"] = "\(seq)" }
+        if let jobId { logger[metadataKey: "job.id"] = "\(jobId)" }
+        return logger
+    }
+
+    /// `job:ready`, `job:updated`, …
+    public var topic: String { event.topic }
+    /// The ids that apply: `jobId`, `spaceId`, `workbookId`, …
+    public var context: JSONObject { event.context }
+    public var payload: JSONObject { event.payload }
+    /// The broker-wide sequence number; nil for a job found waiting in the store.
+    public var seq: Int64? { event.seq }
+    /// The job's name, `type:operation`, for job events.
+    public var jobName: String? { event.payload["job"]?.stringValue }
+    /// The job's id, for job events.
+    public var jobId: String? { event.context["jobId"]?.stringValue }
+    /// The job's `input`.
+    public var input: JSONValue? { event.payload["input"] }
+
+    private func requireJobId() throws -> String {
+        guard let jobId else { throw ProtocolError(.invalidParams, "the \(topic) event has no job", field: "jobId") }
+        return jobId
+    }
+
+    /// Reads the event's job.
+    public func job() async throws -> Job {
+        try await client.get(jobId: try requireJobId())
+    }
+
+    /// Takes the job (`jobs.ack`); the listener then renews its lease until it is completed, failed or
+    /// released through this event.
+    /// - Throws: ``ProtocolError/Code/conflict`` when another listener has it.
+    @discardableResult
+    public func ack(progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil)
+        async throws -> Job
+    {
+        let job = try await client.ack(
+            jobId: try requireJobId(), progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt)
+        leases?.hold(job)
+        return job
+    }
+
+    /// Reports progress, info or an estimated completion time (`jobs.update`).
+    @discardableResult
+    public func update(
+        progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil,
+        metadata: JSONValue? = nil
+    ) async throws -> Job {
+        try await client.update(
+            jobId: try requireJobId(), progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt,
+            metadata: metadata)
+    }
+
+    /// Completes the job (`jobs.complete`).
+    @discardableResult
+    public func complete(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
+        let jobId = try requireJobId()
+        leases?.drop(jobId)
+        return try await client.complete(jobId: jobId, outcome: outcome, info: info)
+    }
+
+    /// Fails the job (`jobs.fail`).
+    @discardableResult
+    public func fail(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
+        let jobId = try requireJobId()
+        leases?.drop(jobId)
+        return try await client.fail(jobId: jobId, outcome: outcome, info: info)
+    }
+
+    /// Gives the job back unfinished, for another listener (`jobs.release`).
+    @discardableResult
+    public func release(info: String? = nil) async throws -> Job {
+        let jobId = try requireJobId()
+        leases?.drop(jobId)
+        return try await client.release(jobId: jobId, info: info)
+    }
+
+    /// Splits the job into `parts` parts (`jobs.split`); the job must be executing.
+    @discardableResult
+    public func split(parts: Int, runInParallel: Bool = true) async throws -> [Job] {
+        try await client.split(jobId: try requireJobId(), parts: parts, runInParallel: runInParallel)
+    }
+
+    /// Splits the job into one part per `partData` object (`jobs.split`).
+    @discardableResult
+    public func split(partData: [JSONValue], runInParallel: Bool = true) async throws -> [Job] {
+        try await client.split(jobId: try requireJobId(), partData: partData, runInParallel: runInParallel)
+    }
+}
+
+extension Event {
+    /// The `job:ready` event a job found waiting (or claimed) stands for.
+    init(readyJob job: Job) {
+        var context = JSONObject()
+        context["jobId"] = .string(job.id)
+        for (key, value) in [
+            ("environmentId", job.environmentId), ("spaceId", job.spaceId), ("workbookId", job.workbookId),
+            ("sheetId", job.sheetId), ("fileId", job.fileId), ("documentId", job.documentId),
+            ("actorId", job.actorId),
+        ] {
+            if let value { context[key] = .string(value) }
+        }
+        var payload: JSONObject = [
+            "job": .string(job.name), "domain": .string(job.type), "operation": .string(job.operation),
+            "status": .string(job.status.rawValue), "isPart": .bool(job.isPart), "progress": .double(job.progress),
+            "attempt": .int(Int64(job.attempt)),
+        ]
+        payload["info"] = job.info.map(JSONValue.string) ?? .null
+        payload["input"] = job.input ?? .object([:])
+        self.init(
+            id: "", seq: nil, epoch: nil, topic: "job:ready", domain: "job", context: context, payload: payload,
+            createdAt: job.updatedAt)
+    }
+}
