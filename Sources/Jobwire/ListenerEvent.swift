@@ -47,6 +47,7 @@ public struct ListenerEvent: Sendable {
     }
 
     /// Reads the event's job.
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func job() async throws -> Job {
         try await client.get(jobId: try requireJobId())
     }
@@ -55,17 +56,20 @@ public struct ListenerEvent: Sendable {
     /// released through this event.
     /// - Throws: ``ProtocolError/Code/conflict`` when another listener has it.
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func ack(progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil)
         async throws -> Job
     {
+        let jobId = try requireJobId()
         let job = try await client.ack(
-            jobId: try requireJobId(), progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt)
+            jobId: jobId, progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt)
         leases?.hold(job)
         return job
     }
 
     /// Reports progress, info or an estimated completion time (`jobs.update`).
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func update(
         progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil,
         metadata: JSONValue? = nil
@@ -77,6 +81,7 @@ public struct ListenerEvent: Sendable {
 
     /// Completes the job (`jobs.complete`).
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func complete(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
         leases?.drop(jobId)
@@ -85,6 +90,7 @@ public struct ListenerEvent: Sendable {
 
     /// Fails the job (`jobs.fail`).
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func fail(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
         leases?.drop(jobId)
@@ -93,6 +99,7 @@ public struct ListenerEvent: Sendable {
 
     /// Gives the job back unfinished, for another listener (`jobs.release`).
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func release(info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
         leases?.drop(jobId)
@@ -101,12 +108,14 @@ public struct ListenerEvent: Sendable {
 
     /// Splits the job into `parts` parts (`jobs.split`); the job must be executing.
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func split(parts: Int, runInParallel: Bool = true) async throws -> [Job] {
         try await client.split(jobId: try requireJobId(), parts: parts, runInParallel: runInParallel)
     }
 
     /// Splits the job into one part per `partData` object (`jobs.split`).
     @discardableResult
+    @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func split(partData: [JSONValue], runInParallel: Bool = true) async throws -> [Job] {
         try await client.split(jobId: try requireJobId(), partData: partData, runInParallel: runInParallel)
     }
