@@ -315,6 +315,7 @@ final class BrokerCore {
         do {
             try store.commit(batch)
             if let through = batch.pruneThrough { firstSeq = through + 1 }
+            for id in dirty { jobs[id]?.isStored = true }
             for id in dirty where jobs[id]?.job.status.isTerminal == true && parts[id] == nil { jobs[id] = nil }
             for id in loadedFromStore where jobs[id]?.job.status.isTerminal == true && parts[id] == nil {
                 jobs[id] = nil

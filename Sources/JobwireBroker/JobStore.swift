@@ -14,6 +14,8 @@ struct JobRecord: Sendable {
     var idempotencyKey: String?
     /// A fingerprint of the create params, to tell a retried create from a reused key.
     var idempotencyHash: String?
+    /// Whether the store has a row for it: then a change is an UPDATE, which leaves the other indexes be.
+    var isStored = false
 }
 
 /// One event row of the log.
@@ -155,7 +157,8 @@ final class JobStore: @unchecked Sendable {
             job: job,
             formerOwners: owners.map { $0.split(separator: "\n").map(String.init) } ?? [],
             idempotencyKey: row["idempotencyKey"],
-            idempotencyHash: row["idempotencyHash"])
+            idempotencyHash: row["idempotencyHash"],
+            isStored: true)
     }
 
     func statusCounts() throws -> [JobStatus: Int] {
@@ -275,21 +278,26 @@ final class JobStore: @unchecked Sendable {
                 for id in batch.deletedJobs { try delete.execute(arguments: [id]) }
             }
             if !batch.jobs.isEmpty {
-                let upsert = try db.cachedStatement(
+                let insert = try db.cachedStatement(
                     sql: """
-                        INSERT OR REPLACE INTO jobs (id, status, type, operation, source, parentId, createdAt,
+                        INSERT INTO jobs (id, status, type, operation, source, parentId, createdAt,
                             idempotencyKey, idempotencyHash, formerOwners, body)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
+                let update = try db.cachedStatement(
+                    sql: "UPDATE jobs SET status = ?, formerOwners = ?, body = ? WHERE id = ?")
                 for record in batch.jobs {
                     let job = record.job
-                    let body = JSONCodec.encode(.object(job.json))
-                    try upsert.execute(arguments: [
-                        job.id, job.status.rawValue, job.type, job.operation, job.source, job.parentId,
-                        job.createdAt.milliseconds, record.idempotencyKey, record.idempotencyHash,
-                        record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n"),
-                        Data(body),
-                    ])
+                    let body = Data(JSONCodec.encode(.object(job.json)))
+                    let owners = record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n")
+                    if record.isStored {
+                        try update.execute(arguments: [job.status.rawValue, owners, body, job.id])
+                    } else {
+                        try insert.execute(arguments: [
+                            job.id, job.status.rawValue, job.type, job.operation, job.source, job.parentId,
+                            job.createdAt.milliseconds, record.idempotencyKey, record.idempotencyHash, owners, body,
+                        ])
+                    }
                 }
             }
             if !batch.events.isEmpty {

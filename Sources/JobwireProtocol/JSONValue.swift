@@ -35,11 +35,8 @@ public struct JSONObject: Sendable, Hashable, Sequence, ExpressibleByDictionaryL
     public mutating func append(_ key: String, _ value: JSONValue) {
         assert(position(of: key) == nil, "duplicate key \(key)")
         entries.append((key, value))
-        if index != nil {
-            index![key] = entries.count - 1
-        } else if entries.count > JSONObject.indexThreshold {
-            buildIndex()
-        }
+        // No index for built objects: they are written out, rarely searched.
+        if index != nil { index![key] = entries.count - 1 }
     }
 
     /// Reserves room for `count` members.
