@@ -1,0 +1,4 @@
+import ArgumentParser
+struct DevCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "dev")
+}

@@ -1,0 +1,4 @@
+import ArgumentParser
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "watch")
+}
