@@ -59,16 +59,19 @@ final class EventFeed: Sendable {
     /// task is cancelled.
     /// - Parameters:
     ///   - since: the last seq already seen; nil starts at the broker's latest seq.
+    ///   - started: called once the cursor is known, before any event; returns whether to go on.
     ///   - heartbeat: called with each heartbeat's seq (nothing is delivered for it).
     ///   - handle: returns whether to go on.
     func run(
-        since: Int64?, heartbeat: (Int64) async throws -> Void = { _ in },
+        since: Int64?, started: () async throws -> Bool = { true }, heartbeat: (Int64) async throws -> Void = { _ in },
         handle: (Event) async throws -> Bool
     ) async throws {
         // The first call also proves a broker answers, so a missing one fails fast and clearly.
         let info = try await client.brokerInfo()
         var epoch = info.epoch
         var cursor = since ?? info.seq
+        // Whatever `started` reads from the broker now is at least as new as the cursor.
+        guard try await started() else { return }
         if since != nil, !(try await replay(&cursor, handle)) { return }
         for try await frames in socket.messages {
             guard frames.count == 2, let event = try? Event(envelope: frames[1]) else { continue }

@@ -57,8 +57,10 @@ struct EventsCommand: AsyncParsableCommand {
                     client: client, events: options.events, topics: topics, job: job, options: options)
                 _ = try await CLI.untilSignal {
                     var seen = 0
-                    CLI.note("jobwire: tailing \(topics.joined(separator: " ")) on \(options.events)")
-                    try await feed.run(since: since) { latest in
+                    try await feed.run(since: since) {
+                        CLI.note("jobwire: tailing \(topics.joined(separator: " ")) on \(options.events)")
+                        return true
+                    } heartbeat: { latest in
                         guard heartbeats else { return }
                         if json {
                             CLI.printJSON(["topic": "broker:heartbeat", "seq": .int(latest)])
