@@ -1,0 +1,101 @@
+import ArgumentParser
+import Foundation
+import Jobwire
+import ZeroMQ
+
+/// Where the broker is and how long to wait for it: the options every client subcommand shares.
+struct ClientOptions: ParsableArguments {
+    static let defaultCommands = "tcp://127.0.0.1:7401"
+    static let defaultEvents = "tcp://127.0.0.1:7400"
+
+    @Option(
+        name: .customLong("commands"),
+        help: ArgumentHelp(
+            "The broker's commands endpoint (default: $JOBWIRE_COMMANDS, else \(ClientOptions.defaultCommands)).",
+            valueName: "endpoint"))
+    var commandsOption: String?
+
+    @Option(
+        name: .customLong("events"),
+        help: ArgumentHelp(
+            "The broker's events endpoint (default: $JOBWIRE_EVENTS, else \(ClientOptions.defaultEvents)).",
+            valueName: "endpoint"))
+    var eventsOption: String?
+
+    @Option(name: .customLong("timeout"), help: "Seconds to wait for each reply of the broker.")
+    var timeout: Double = 3
+
+    @Option(
+        name: .customLong("curve-server-key"),
+        help: ArgumentHelp("With CURVE: the broker's public key (Z85), or a file holding it.", valueName: "key-or-file"))
+    var curveServerKey: String?
+
+    @Option(
+        name: .customLong("curve-secret-key"),
+        help: ArgumentHelp(
+            "With CURVE: this client's secret key (Z85), or a file holding it (jobwire keys generate).",
+            valueName: "key-or-file"))
+    var curveSecretKey: String?
+
+    func validate() throws {
+        guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+        if (curveServerKey == nil) != (curveSecretKey == nil) {
+            throw ValidationError("--curve-server-key and --curve-secret-key go together")
+        }
+    }
+
+    var commands: String {
+        commandsOption ?? ProcessInfo.processInfo.environment["JOBWIRE_COMMANDS"].nonEmpty ?? Self.defaultCommands
+    }
+
+    var events: String {
+        eventsOption ?? ProcessInfo.processInfo.environment["JOBWIRE_EVENTS"].nonEmpty ?? Self.defaultEvents
+    }
+
+    var curve: JobsClient.CurveConfiguration? {
+        get throws {
+            guard let curveServerKey, let curveSecretKey else { return nil }
+            let secret = try KeyFiles.readKey(curveSecretKey)
+            let pair: String
+            do {
+                pair = try CurveKeyPair.publicKey(forSecret: secret)
+            } catch {
+                throw UsageError("--curve-secret-key is not a 40-character Z85 secret key")
+            }
+            return .init(serverPublicKey: try KeyFiles.readKey(curveServerKey), publicKey: pair, secretKey: secret)
+        }
+    }
+
+    /// A client that fails fast: one attempt, a short timeout, so a missing broker never hangs the CLI.
+    func makeClient(listenerId: String? = nil) throws -> JobsClient {
+        let configuration = JobsClient.Configuration(
+            requestTimeout: .milliseconds(Int64(timeout * 1000)), listenerId: listenerId, attempts: 1,
+            curve: try curve)
+        do {
+            return try JobsClient(commands: commands, configuration: configuration, logger: CLI.quietLogger)
+        } catch {
+            throw UsageError("--commands \(commands) is not an endpoint ZeroMQ accepts (\(error))")
+        }
+    }
+
+    /// Runs `body` with a client and turns what goes wrong into one line on standard error and an exit code.
+    func withClient<T>(listenerId: String? = nil, _ body: (JobsClient) async throws -> T) async throws -> T {
+        let client = try makeClient(listenerId: listenerId)
+        do {
+            let result = try await body(client)
+            await client.close()
+            return result
+        } catch {
+            await client.close()
+            throw CLI.failure(error, commands: commands, timeout: timeout)
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    /// `nil` for an empty string, so `JOBWIRE_COMMANDS=` falls back to the default.
+    var nonEmpty: String? {
+        guard let self, !self.isEmpty else { return nil }
+        return self
+    }
+}
