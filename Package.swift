@@ -56,10 +56,16 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .target(
+            name: "ExampleSupport",
+            dependencies: ["Jobwire", .product(name: "Logging", package: "swift-log")],
+            path: "Examples/ExampleSupport",
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "workbook-export",
             dependencies: [
-                "Jobwire",
+                "Jobwire", "ExampleSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -71,7 +77,7 @@ let package = Package(
         .executableTarget(
             name: "job-handler",
             dependencies: [
-                "Jobwire",
+                "Jobwire", "ExampleSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -83,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "custom-job",
             dependencies: [
-                "Jobwire",
+                "Jobwire", "ExampleSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

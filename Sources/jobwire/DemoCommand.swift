@@ -56,6 +56,8 @@ struct DemoCommand: AsyncParsableCommand {
         environment["JOBWIRE_COMMANDS"] = broker.commandsEndpoint
         environment["JOBWIRE_EVENTS"] = broker.eventsEndpoint
         environment["PYTHONUNBUFFERED"] = "1"
+        // Slow enough to watch the bar move; the example's own default is a blink.
+        if environment["JOBWIRE_WORK_MS"] == nil { environment["JOBWIRE_WORK_MS"] = "3000" }
         let names = commands.map { URL(fileURLWithPath: String($0.split(separator: " ").first ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "'\""))).lastPathComponent }
         let printer = LinePrinter(names: names, color: panel.color)
         let log = Locked<[String]>([])

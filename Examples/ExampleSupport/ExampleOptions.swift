@@ -1,19 +1,19 @@
 import Foundation
-import Jobwire
-import Logging
+public import Jobwire
+public import Logging
 
 /// Endpoints and knobs shared by the examples, from options or the environment.
-struct ExampleOptions: Sendable {
-    var commands: String
-    var events: String
-    var name: String
+public struct ExampleOptions: Sendable {
+    public var commands: String
+    public var events: String
+    public var name: String
     /// How long one job's simulated work takes (`JOBWIRE_WORK_MS`, default 400).
-    var workTime: Duration
-    var logLevel: Logger.Level
+    public var workTime: Duration
+    public var logLevel: Logger.Level
     /// The listener's settings; `JOBWIRE_GRACE_MS` sets how long running jobs may finish on SIGTERM.
-    var configuration: Listener.Configuration
+    public var configuration: Listener.Configuration
 
-    init(defaultName: String) {
+    public init(defaultName: String) {
         let environment = ProcessInfo.processInfo.environment
         var commands = environment["JOBWIRE_COMMANDS"] ?? "tcp://127.0.0.1:7401"
         var events = environment["JOBWIRE_EVENTS"] ?? "tcp://127.0.0.1:7400"
