@@ -41,6 +41,8 @@ final class Runtime: Sendable {
         /// `jobId#attempt` of job:ready already dispatched (an event and a stored ready job are one).
         var readySeen: Set<String> = []
         var live = false
+        /// The broker process's start time from its heartbeats: a new one means a restart, however quick.
+        var brokerStartedAt: String?
         var lastHeartbeat: ContinuousClock.Instant = .now
         var lastEvent: ContinuousClock.Instant = .now
         var lastReplay: ContinuousClock.Instant = .now
@@ -119,7 +121,10 @@ final class Runtime: Sendable {
         cursor.lastHeartbeat = .now
         let epoch = heartbeat.payload["epoch"]?.stringValue
         let seq = heartbeat.payload["seq"]?.intValue ?? 0
-        if !cursor.live || epoch != cursor.epoch {
+        let startedAt = heartbeat.payload["startedAt"]?.stringValue
+        let restarted = cursor.brokerStartedAt != nil && startedAt != cursor.brokerStartedAt
+        cursor.brokerStartedAt = startedAt
+        if !cursor.live || epoch != cursor.epoch || restarted {
             if cursor.epoch != nil {
                 logger.info("broker heartbeats resumed: catching up")
                 // A claim sent to the broker's former process would wait out its timeout: send it again.
