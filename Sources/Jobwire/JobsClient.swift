@@ -124,6 +124,16 @@ public final class JobsClient: Sendable {
         await socket.close()
     }
 
+    /// Sends every request still waiting for its reply again, with the same id: for after the broker
+    /// restarted, when the replies to them are lost with the old process.
+    ///
+    /// Each verb is safe to repeat: a create carries its idempotency key, an ack or update from the owner
+    /// applies again, and a complete or fail the old process had already written gets `invalid_transition`.
+    /// - Parameter methods: methods not to send again (a claim is re-sent by its own loop).
+    public func resendPending(except methods: Set<String> = ["jobs.claim"]) {
+        for body in pending.waitingBodies(except: methods) { socket.send([[], body]) }
+    }
+
     /// Sends any JSON-RPC request and returns its result.
     /// - Parameters:
     ///   - method: e.g. `jobs.get`.
@@ -179,7 +189,9 @@ public final class JobsClient: Sendable {
                         : JobwireError(.brokerUnreachable, "the broker at \(endpoint) does not answer (\(method))")
                     pending.fail(id: id, error)
                 }
-                switch pending.register(id: id, continuation: continuation, timer: timer, orphan: orphan) {
+                switch pending.register(
+                    id: id, continuation: continuation, timer: timer, orphan: orphan, method: method, body: body)
+                {
                 case .registered:
                     socket.send([[], body])
                 case .cancelled:
@@ -211,6 +223,9 @@ final class Pending: Sendable {
         var continuation: CheckedContinuation<Result<JSONValue, ProtocolError>, any Error>
         var timer: Task<Void, Never>
         var orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+        /// The request as sent, to send again after a broker restart.
+        var method: String = ""
+        var body: [UInt8] = []
     }
 
     struct State: ~Copyable {
@@ -237,13 +252,21 @@ final class Pending: Sendable {
 
     func register(
         id: Int64, continuation: CheckedContinuation<Result<JSONValue, ProtocolError>, any Error>,
-        timer: Task<Void, Never>, orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+        timer: Task<Void, Never>, orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?,
+        method: String, body: [UInt8]
     ) -> Registration {
         state.withLock { s in
             if s.closed != nil { return .closed }
             if s.cancelled.remove(id) != nil { return .cancelled }
-            s.waiting[id] = Waiter(continuation: continuation, timer: timer, orphan: orphan)
+            s.waiting[id] = Waiter(continuation: continuation, timer: timer, orphan: orphan, method: method, body: body)
             return .registered
+        }
+    }
+
+    /// The bodies of the requests still waiting, except the methods named.
+    func waitingBodies(except methods: Set<String>) -> [[UInt8]] {
+        state.withLock { s in
+            s.waiting.sorted { $0.key < $1.key }.filter { !methods.contains($0.value.method) }.map(\.value.body)
         }
     }
 

@@ -24,8 +24,10 @@ final class LeaseKeeper: Sendable {
         held.withLock { $0[job.id] = Held(renewEvery: every, lastRenewed: .now, onLost: onLost) }
     }
 
-    func drop(_ jobId: String) {
-        _ = held.withLock { $0.removeValue(forKey: jobId) }
+    /// Stops renewing; returns whether the job was held.
+    @discardableResult
+    func drop(_ jobId: String) -> Bool {
+        held.withLock { $0.removeValue(forKey: jobId) } != nil
     }
 
     var heldJobIds: [String] { held.withLock { Array($0.keys) } }

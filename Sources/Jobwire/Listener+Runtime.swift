@@ -127,8 +127,9 @@ final class Runtime: Sendable {
         if !cursor.live || epoch != cursor.epoch || restarted {
             if cursor.epoch != nil {
                 logger.info("broker heartbeats resumed: catching up")
-                // A claim sent to the broker's former process would wait out its timeout: send it again.
+                // Requests sent to the broker's former process would wait out their timeouts: send them again.
                 interruptClaims()
+                client.resendPending()
             }
             if await catchUp(&cursor) {
                 cursor.live = true
@@ -246,17 +247,30 @@ final class Runtime: Sendable {
     }
 
     /// Runs the handlers of one event in order; an error is logged with the event and the next runs.
+    ///
+    /// The lease of a job the handlers acked is renewed while they run. When they end without completing,
+    /// failing or releasing it, renewal stops (the lease then expires and the job comes back), and when a
+    /// handler threw, the job is released at once so that another attempt starts without waiting.
     static func runHandlers(_ routes: [Route], _ event: ListenerEvent, logger: Logger) async {
+        var failure: (any Error)?
         for route in routes {
             do {
                 try await route.run(event)
             } catch ProtocolError.Code.conflict {
                 logger.debug("another listener has the job", metadata: metadata(event))
             } catch {
+                failure = error
                 var metadata = metadata(event)
                 metadata["error"] = "\(error)"
                 logger.error("handler failed", metadata: metadata)
             }
+        }
+        guard let jobId = event.jobId, event.leases?.drop(jobId) == true, let failure else { return }
+        do {
+            _ = try await event.client.release(jobId: jobId, info: "handler failed: \(failure)")
+            logger.info("released the job of a failed handler", metadata: metadata(event))
+        } catch {
+            logger.debug("could not release the job", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
         }
     }
 
@@ -381,6 +395,14 @@ enum JobRunner {
                 // This task is cancelled: the release runs in one of its own so that it is still sent.
                 await Task { _ = try? await client.release(jobId: jobId, info: "listener shutting down") }.value
                 logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
+                return
+            }
+            if let transport = error as? JobwireError {
+                // The handler could not reach the broker: that is not the job's failure. Another attempt runs it.
+                logger.info("job released: the broker did not answer", metadata: ["job.id": "\(jobId)", "error": "\(transport)"])
+                await finish(jobId, runtime: runtime, "jobs.release") {
+                    _ = try await client.release(jobId: jobId, info: "the listener lost the broker: \(transport.message)")
+                }
                 return
             }
             let message = String(describing: error)
