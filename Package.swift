@@ -26,6 +26,7 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
         .target(name: "JobwireProtocol", swiftSettings: strict),
+        .target(name: "JobwireChildProcess", swiftSettings: strict),
         .target(
             name: "JobwireBroker",
             dependencies: [
@@ -48,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "jobwire",
             dependencies: [
-                "JobwireBroker", "Jobwire", "JobwireProtocol", "ZeroMQ",
+                "JobwireBroker", "Jobwire", "JobwireProtocol", "ZeroMQ", "JobwireChildProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,7 +101,7 @@ let package = Package(
         ),
         .target(
             name: "JobwireTestSupport",
-            dependencies: ["ZeroMQ", "JobwireProtocol"],
+            dependencies: ["ZeroMQ", "JobwireProtocol", "JobwireChildProcess"],
             path: "Tests/JobwireTestSupport",
             swiftSettings: strict
         ),
@@ -109,19 +110,19 @@ let package = Package(
         .testTarget(
             name: "JobwireBrokerTests",
             dependencies: [
-                "JobwireBroker", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport",
+                "JobwireBroker", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport", "JobwireChildProcess",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "JobwireCLITests",
-            dependencies: ["Jobwire", "JobwireProtocol", "JobwireTestSupport"],
+            dependencies: ["Jobwire", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],
             swiftSettings: strict
         ),
         .testTarget(
             name: "JobwireTests",
-            dependencies: ["Jobwire", "JobwireBroker", "JobwireProtocol", "JobwireTestSupport"],
+            dependencies: ["Jobwire", "JobwireBroker", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],
             swiftSettings: strict
         ),
     ]

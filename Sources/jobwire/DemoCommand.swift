@@ -1,3 +1,4 @@
+import JobwireChildProcess
 import ArgumentParser
 import Foundation
 import Jobwire

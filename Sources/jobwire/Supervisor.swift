@@ -1,3 +1,4 @@
+import JobwireChildProcess
 import Foundation
 import Synchronization
 

@@ -1,4 +1,5 @@
 import Foundation
+import JobwireChildProcess
 import JobwireProtocol
 import JobwireTestSupport
 import Testing
@@ -74,16 +75,14 @@ import ZeroMQ
         do {
             _ = try await BrokerProcess.start(arguments: ["--in-memory"])  // loopback: fine
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.executable("jobwire"))
-        process.arguments = ["broker", "--in-memory", "--commands", "tcp://0.0.0.0:*", "--events", "tcp://127.0.0.1:*"]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = Pipe()
-        try process.run()
-        let output = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-        #expect(process.terminationStatus != 0)
-        #expect(output.contains("refusing to listen on tcp://0.0.0.0:*"))
+        let output = Locked("")
+        let child = try ChildProcess(
+            executable: try TestPaths.executable("jobwire"),
+            arguments: ["broker", "--in-memory", "--commands", "tcp://0.0.0.0:*", "--events", "tcp://127.0.0.1:*"],
+            environment: ProcessInfo.processInfo.environment,
+            output: { line in output.withLock { $0 += line + "\n" } })
+        let status = await child.wait()
+        #expect(status.code != 0)
+        #expect(output.withLock { $0 }.contains("refusing to listen on tcp://0.0.0.0:*"))
     }
 }

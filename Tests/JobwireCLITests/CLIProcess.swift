@@ -1,4 +1,5 @@
 import Foundation
+import JobwireChildProcess
 import JobwireProtocol
 import JobwireTestSupport
 
@@ -7,11 +8,10 @@ final class CLIProcess: Sendable {
     struct Output {
         var stdout = ""
         var stderr = ""
-        var openPipes = 2
     }
 
     let arguments: [String]
-    private let process: Process
+    private let child: ChildProcess
     private let output = Locked(Output())
 
     /// Starts `jobwire <arguments>` with the broker's endpoints in its environment.
@@ -20,39 +20,17 @@ final class CLIProcess: Sendable {
         directory: String? = nil
     ) throws {
         self.arguments = arguments
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.executable("jobwire"))
-        process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
         env["JOBWIRE_COMMANDS"] = broker?.commands ?? env["JOBWIRE_COMMANDS"]
         env["JOBWIRE_EVENTS"] = broker?.events ?? env["JOBWIRE_EVENTS"]
         env.removeValue(forKey: "NO_COLOR")
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
         let output = self.output
-        for (pipe, isOut) in [(stdout, true), (stderr, false)] {
-            pipe.fileHandleForReading.readabilityHandler = { handle in
-                let data = handle.availableData
-                output.withLock { o in
-                    if data.isEmpty {
-                        o.openPipes -= 1
-                    } else if isOut {
-                        o.stdout += String(decoding: data, as: UTF8.self)
-                    } else {
-                        o.stderr += String(decoding: data, as: UTF8.self)
-                    }
-                }
-                if data.isEmpty { handle.readabilityHandler = nil }
-            }
-        }
-        try process.run()
-        self.process = process
+        child = try ChildProcess(
+            executable: try TestPaths.executable("jobwire"), arguments: arguments, environment: env,
+            directory: directory,
+            output: { line in output.withLock { $0.stdout += line + "\n" } },
+            errorOutput: { line in output.withLock { $0.stderr += line + "\n" } })
     }
 
     var stdout: String { output.withLock { $0.stdout } }
@@ -68,43 +46,37 @@ final class CLIProcess: Sendable {
         while ContinuousClock.now < deadline {
             let text = inError ? stderr : stdout
             if predicate(text) { return text }
-            if !process.isRunning && output.withLock({ $0.openPipes == 0 }) { break }
+            if child.hasExited { break }
             try await Task.sleep(for: .milliseconds(20))
         }
+        let text = inError ? stderr : stdout
+        if predicate(text) { return text }
         throw TestSupportError(
             "jobwire \(arguments.joined(separator: " ")): no \(what) within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
     }
 
     func signal(_ signal: Int32) {
-        _ = kill(process.processIdentifier, signal)
+        child.signal(signal)
     }
 
-    /// Waits for the exit and for both pipes to close; kills the process after `timeout`.
+    /// Waits for the exit and the end of its output; kills the process after `timeout`.
     func finish(timeout: Duration = .seconds(20)) async throws -> CLIResult {
-        let deadline = ContinuousClock.now + timeout
-        // A process spawned at the same moment by another test may inherit the write end of these pipes
-        // (Foundation's Process does not close them in other children), so EOF can come late: after the
-        // exit, give the pipes a moment to drain rather than waiting for EOF.
-        var exitedAt: ContinuousClock.Instant?
-        while process.isRunning || output.withLock({ $0.openPipes > 0 }) {
-            if !process.isRunning {
-                let now = ContinuousClock.now
-                if exitedAt == nil { exitedAt = now }
-                if let exitedAt, now - exitedAt > .milliseconds(300) { break }
-            }
-            if ContinuousClock.now >= deadline {
-                kill(process.processIdentifier, SIGKILL)
-                throw TestSupportError(
-                    "jobwire \(arguments.joined(separator: " ")) did not end within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
-                )
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        let child = self.child
+        let killer = Task {
+            try await Task.sleep(for: timeout)
+            child.signalGroup(SIGKILL)
         }
-        return CLIResult(status: process.terminationStatus, stdout: stdout, stderr: stderr)
+        let status = await child.wait()
+        killer.cancel()
+        if status.signal == SIGKILL {
+            throw TestSupportError(
+                "jobwire \(arguments.joined(separator: " ")) did not end within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
+        }
+        return CLIResult(status: status.code ?? 128 + (status.signal ?? 0), stdout: stdout, stderr: stderr)
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        child.signalGroup(SIGKILL)
     }
 
     /// Runs `jobwire <arguments>` to its end.

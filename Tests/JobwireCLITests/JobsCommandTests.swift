@@ -114,7 +114,7 @@ struct JobsCommandTests {
 
     @Test("no broker: one line naming the endpoint and how to start one, exit 1, within a few seconds")
     func noBroker() async throws {
-        let endpoint = "tcp://127.0.0.1:\(try unusedPort())"
+        let endpoint = nobody()
         let started = ContinuousClock.now
         let result = try await CLIProcess.run(["jobs", "list", "--commands", endpoint], timeout: .seconds(10))
         let elapsed = ContinuousClock.now - started
@@ -135,26 +135,12 @@ struct JobsCommandTests {
         (["jobs", "update", "us_jb_1", "--eta", "tomorrow"], "--eta"),
     ])
     func badArgument(arguments: [String], named: String) async throws {
-        let result = try await CLIProcess.run(arguments + ["--commands", "tcp://127.0.0.1:\(try unusedPort())"])
+        let result = try await CLIProcess.run(arguments + ["--commands", nobody()])
         #expect(result.status == 64, "\(result)")
         #expect(result.stderr.contains(named), "\(result)")
     }
 }
 
-/// A loopback port nothing listens on (bound, read back, released).
-func unusedPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-        }
-    }
-    guard bound else { throw TestSupportError("no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+/// An endpoint no broker listens on: an ipc path nobody binds (a free TCP port could be taken by a
+/// parallel test's broker).
+func nobody() -> String { "ipc:///tmp/jobwire-nobody-\(UUID().uuidString)" }

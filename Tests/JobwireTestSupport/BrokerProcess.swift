@@ -1,4 +1,5 @@
 import Foundation
+import JobwireChildProcess
 import Synchronization
 
 /// A `jobwire broker` process started the way a user starts it, on random loopback ports.
@@ -12,12 +13,14 @@ public final class BrokerProcess: Sendable {
     /// Everything it printed to standard error so far.
     public var log: String { output.withLock { $0.stderr } }
 
-    private let process: Process
+    private let child: ChildProcess
     private let arguments: [String]
     private let output: Locked<Output>
 
     struct Output {
         var stderr = ""
+        var listening: CheckedContinuation<String?, Never>?
+        var firstLine: String??
     }
 
     /// Starts `jobwire broker` with a fresh data folder (or the given one) and waits until it listens.
@@ -32,36 +35,68 @@ public final class BrokerProcess: Sendable {
     private init(directory: String, arguments: [String], events: String? = nil, commands: String? = nil) async throws {
         dataDirectory = directory
         self.arguments = arguments
-        output = Locked(Output())
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.executable("jobwire"))
-        process.arguments =
-            [
+        let output = Locked(Output())
+        self.output = output
+        child = try ChildProcess(
+            executable: try TestPaths.executable("jobwire"),
+            arguments: [
                 "broker", "--data", directory, "--events", events ?? "tcp://127.0.0.1:*",
                 "--commands", commands ?? "tcp://127.0.0.1:*", "--log-level", "debug",
-            ] + arguments
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        let output = self.output
-        stderr.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            output.withLock { $0.stderr += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        self.process = process
-        let line = try await BrokerProcess.firstLine(of: stdout.fileHandleForReading, timeout: .seconds(20))
+            ] + arguments,
+            environment: ProcessInfo.processInfo.environment,
+            output: { line in
+                // The first line says where it listens.
+                let waiter = output.withLock { o -> CheckedContinuation<String?, Never>? in
+                    guard o.firstLine == nil else { return nil }
+                    o.firstLine = .some(line)
+                    defer { o.listening = nil }
+                    return o.listening
+                }
+                waiter?.resume(returning: line)
+            },
+            errorOutput: { line in output.withLock { $0.stderr += line + "\n" } })
+        let line = await BrokerProcess.firstLine(of: child, output)
         guard let line, let parsed = BrokerProcess.parseListening(line) else {
-            process.terminate()
+            child.signal(SIGKILL)
             throw TestSupportError("broker did not start: \(line ?? "no output"); stderr: \(output.withLock { $0.stderr })")
         }
         self.events = parsed.events
         self.commands = parsed.commands
+    }
+
+    /// The first line of standard output, or nil if the process ended (or said nothing in 20 s).
+    private static func firstLine(of child: ChildProcess, _ output: Locked<Output>) async -> String? {
+        let timeout = Task {
+            // A broker that neither prints nor exits: give up on it.
+            try? await Task.sleep(for: .seconds(20))
+            let waiter = output.withLock { o -> CheckedContinuation<String?, Never>? in
+                if o.firstLine == nil { o.firstLine = .some(nil) }
+                defer { o.listening = nil }
+                return o.listening
+            }
+            waiter?.resume(returning: nil)
+        }
+        let exited = Task {
+            _ = await child.wait()
+            let waiter = output.withLock { o -> CheckedContinuation<String?, Never>? in
+                if o.firstLine == nil { o.firstLine = .some(nil) }
+                defer { o.listening = nil }
+                return o.listening
+            }
+            waiter?.resume(returning: nil)
+        }
+        defer {
+            timeout.cancel()
+            exited.cancel()
+        }
+        return await withCheckedContinuation { continuation in
+            let ready = output.withLock { o -> String?? in
+                if let first = o.firstLine { return first }
+                o.listening = continuation
+                return nil
+            }
+            if let ready { continuation.resume(returning: ready) }
+        }
     }
 
     /// Parses `jobwire broker listening: events X, commands Y, ...`.
@@ -75,57 +110,39 @@ public final class BrokerProcess: Sendable {
         return (events, commands)
     }
 
-    private static func firstLine(of handle: FileHandle, timeout: Duration) async throws -> String? {
-        // Read on a thread of its own: FileHandle reads block.
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<String?, any Error>) in
-            let thread = Thread {
-                var bytes: [UInt8] = []
-                while true {
-                    let data = handle.readData(ofLength: 1)
-                    if data.isEmpty { break }
-                    if data.first == UInt8(ascii: "\n") { break }
-                    bytes.append(contentsOf: data)
-                }
-                continuation.resume(returning: bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self))
-            }
-            thread.start()
-        }
-    }
-
     /// The process id.
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { child.pid }
 
     /// Sends a signal (e.g. `SIGKILL`) and waits for the process to end.
     public func kill(_ signal: Int32) async {
-        _ = Foundation.kill(process.processIdentifier, signal)
+        child.signal(signal)
         await waitForExit()
     }
 
-    /// SIGTERM, then waits; returns the exit status.
+    /// SIGTERM, then waits; returns the exit status (128 + the signal when a signal ended it).
     @discardableResult
     public func stop() async -> Int32 {
-        if process.isRunning { process.terminate() }
-        await waitForExit()
-        return process.terminationStatus
+        child.signal(SIGTERM)
+        let status = await child.wait()
+        return status.code ?? 128 + (status.signal ?? 0)
     }
 
-    /// Waits for the process to end (polling, since `waitUntilExit` would block a cooperative thread).
+    /// Waits for the process to end.
     public func waitForExit() async {
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+        _ = await child.wait()
     }
 
     /// Starts a new broker process on the same data folder and the same endpoints.
     public func restart() async throws -> BrokerProcess {
-        if process.isRunning { await stop() }
+        if !child.hasExited { await stop() }
         return try await BrokerProcess(directory: dataDirectory, arguments: arguments, events: events, commands: commands)
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        child.signal(SIGKILL)
     }
 }
 
-/// Where test binaries and scratch folders are.
 /// A value behind a `Mutex`, shareable by reference (a `Mutex` itself cannot be copied into closures).
 public final class Locked<Value: Sendable>: Sendable {
     private let mutex: Mutex<Value>

@@ -129,7 +129,17 @@ import Testing
         for index in 4..<8 {
             ids.append(try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)").id)
         }
-        for id in ids { _ = try await client.waitFor(id, .complete, timeout: .seconds(40)) }
+        for id in ids {
+            do {
+                _ = try await client.waitFor(id, .complete, timeout: .seconds(40))
+            } catch {
+                let job = try? await client.get(jobId: id)
+                print("job \(id): \(String(describing: job.map { JSONCodec.string(.object($0.json)) }))")
+                print("claimer log:\n\(claimer.log.suffix(6000))\nacker log:\n\(acker.log.suffix(6000))")
+                print("broker log:\n\(broker.log.suffix(4000))")
+                throw error
+            }
+        }
         #expect(try await client.endings() == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }))
         #expect(await claimer.stop() == 0)
         #expect(await acker.stop() == 0)

@@ -1,39 +1,27 @@
 import Foundation
 import Jobwire
+import JobwireChildProcess
 import JobwireTestSupport
 
 /// An example listener executable, started as a user starts it, against a test broker.
 final class ListenerProcess: Sendable {
-    private let process: Process
+    private let child: ChildProcess
     private let output: Locked<String>
 
     /// Everything it logged so far.
     var log: String { output.withLock { $0 } }
 
     init(_ example: String, broker: BrokerProcess, name: String? = nil, environment: [String: String] = [:]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try TestPaths.executable(example))
-        process.arguments =
-            ["--commands", broker.commands, "--events", broker.events] + (name.map { ["--name", $0] } ?? [])
         var env = ProcessInfo.processInfo.environment
         env["JOBWIRE_LOG_LEVEL"] = "debug"
         env["JOBWIRE_WORK_MS"] = "200"
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
         let output = Locked("")
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            if data.isEmpty {
-                handle.readabilityHandler = nil
-                return
-            }
-            output.withLock { $0 += String(decoding: data, as: UTF8.self) }
-        }
-        try process.run()
-        self.process = process
+        child = try ChildProcess(
+            executable: try TestPaths.executable(example),
+            arguments: ["--commands", broker.commands, "--events", broker.events] + (name.map { ["--name", $0] } ?? []),
+            environment: env,
+            output: { line in output.withLock { $0 += line + "\n" } })
         self.output = output
     }
 
@@ -45,22 +33,23 @@ final class ListenerProcess: Sendable {
     /// SIGTERM, then waits; returns the exit status.
     @discardableResult
     func stop(timeout: Duration = .seconds(15)) async -> Int32 {
-        if process.isRunning { process.terminate() }
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                print("listener did not stop on SIGTERM; its log:\n\(log)")
-                while process.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
-                return -1
-            }
-            try? await Task.sleep(for: .milliseconds(10))
+        let child = self.child
+        child.signal(SIGTERM)
+        let killer = Task {
+            try await Task.sleep(for: timeout)
+            child.signalGroup(SIGKILL)
         }
-        return process.terminationStatus
+        let status = await child.wait()
+        killer.cancel()
+        if status.signal == SIGKILL {
+            print("listener did not stop on SIGTERM; its log:\n\(log)")
+            return -1
+        }
+        return status.code ?? 128 + (status.signal ?? 0)
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        child.signalGroup(SIGKILL)
     }
 }
 
