@@ -24,8 +24,7 @@ extension BrokerCore {
     }
 
     func unmountAction(_ p: FieldReader) throws -> JSONValue {
-        let id: String
-        do throws { id = try p.requiredString("actionId") } catch { throw ProtocolError.from(error) }
+        let id = try p.requiredString("actionId")
         guard actions.removeValue(forKey: id) != nil else { throw ProtocolError(.notFound, "action \(id) not found") }
         batch.deletedActions.append(id)
         return ["success": true]
@@ -36,34 +35,30 @@ extension BrokerCore {
         let action: Action
         var input: JSONValue
         let actorId: String?
-        do throws {
-            if let id = try p.string("actionId") {
-                guard let found = actions[id] else { throw ProtocolError(.notFound, "action \(id) not found") }
-                action = found
-            } else {
-                let domain = try p.requiredString("domain")
-                let resourceId = try p.requiredString("resourceId")
-                let operation = try p.requiredString("operation")
-                guard
-                    let found = actions.values.first(where: {
-                        $0.domain == domain && $0.resourceId == resourceId && $0.operation == operation
-                    })
-                else {
-                    throw ProtocolError(.notFound, "no action \(operation) is mounted on \(domain) \(resourceId)")
-                }
-                action = found
+        if let id = try p.string("actionId") {
+            guard let found = actions[id] else { throw ProtocolError(.notFound, "action \(id) not found") }
+            action = found
+        } else {
+            let domain = try p.requiredString("domain")
+            let resourceId = try p.requiredString("resourceId")
+            let operation = try p.requiredString("operation")
+            guard
+                let found = actions.values.first(where: {
+                    $0.domain == domain && $0.resourceId == resourceId && $0.operation == operation
+                })
+            else {
+                throw ProtocolError(.notFound, "no action \(operation) is mounted on \(domain) \(resourceId)")
             }
-            input = p.value("input") ?? .object([:])
-            guard case .object(let fields) = input else {
-                throw FieldError(field: "input", message: "input must be an object, not \(input.typeName)")
-            }
-            for key in action.requiredInputKeys where fields[key] == nil || fields[key]!.isNull {
-                throw FieldError(field: "input.\(key)", message: "input.\(key) is required by the action's form")
-            }
-            actorId = try p.string("actorId")
-        } catch {
-            throw ProtocolError.from(error)
+            action = found
         }
+        input = p.value("input") ?? .object([:])
+        guard case .object(let fields) = input else {
+            throw FieldError(field: "input", message: "input must be an object, not \(input.typeName)")
+        }
+        for key in action.requiredInputKeys where fields[key] == nil || fields[key]!.isNull {
+            throw FieldError(field: "input.\(key)", message: "input.\(key) is required by the action's form")
+        }
+        actorId = try p.string("actorId")
         var params: JSONObject = [
             "type": .string(action.domain), "operation": .string(action.operation),
             "source": .string(action.resourceId), "trigger": "immediate", "mode": .string(action.mode.rawValue),
@@ -84,21 +79,17 @@ extension BrokerCore {
     }
 
     /// `events.list`: the log after `since`, filtered by topic globs.
-    func listEvents(_ p: FieldReader) throws -> JSONValue {
+    func listEvents(_ p: FieldReader) throws -> ReplyBody {
         let since: Int64
         let limit: Int
         let patterns: [Glob]
-        do throws {
-            since = try p.int("since", in: 0...Int64.max) ?? 0
-            limit = Int(try p.int("limit", in: 1...Int64.max) ?? 1000).clamped(to: 1...10_000)
-            switch p.value("topics") {
-            case nil: patterns = []
-            case .string(let s)?: patterns = [Glob(s)]
-            case .array?: patterns = (try p.stringArray("topics") ?? []).map { Glob($0) }
-            case let other?: throw FieldError(field: "topics", message: "topics must be an array of strings, not \(other.typeName)")
-            }
-        } catch {
-            throw ProtocolError.from(error)
+        since = try p.int("since", in: 0...Int64.max) ?? 0
+        limit = Int(try p.int("limit", in: 1...Int64.max) ?? 1000).clamped(to: 1...10_000)
+        switch p.value("topics") {
+        case nil: patterns = []
+        case .string(let s)?: patterns = [Glob(s)]
+        case .array?: patterns = (try p.stringArray("topics") ?? []).map { Glob($0) }
+        case let other?: throw FieldError(field: "topics", message: "topics must be an array of strings, not \(other.typeName)")
         }
         try flush()
         let start = replayStart
@@ -107,19 +98,27 @@ extension BrokerCore {
                 .gone, "events after \(since) are no longer kept; the log starts at seq \(start)",
                 data: ["firstSeq": .int(start)])
         }
-        var events: [JSONValue] = []
+        // The stored envelopes are spliced into the reply as they are: replay costs no parsing.
+        var list: [UInt8] = [UInt8(ascii: "[")]
+        var count = 0
         var cursor = since
-        while events.count < limit && cursor < seq {
+        while count < limit && cursor < seq {
             let chunk = try storeRead { try store.events(since: cursor, limit: max(limit, 256)) }
             guard let last = chunk.last else { break }
             cursor = last.seq
             for event in chunk where patterns.isEmpty || patterns.contains(where: { $0.matches(event.topic) }) {
-                guard let value = try? JSONCodec.parse(event.body) else { continue }
-                events.append(value)
-                if events.count == limit { break }
+                if count > 0 { list.append(UInt8(ascii: ",")) }
+                list.append(contentsOf: event.body)
+                count += 1
+                if count == limit { break }
             }
         }
-        return ["events": .array(events), "lastSeq": .int(seq), "epoch": .string(epoch)]
+        list.append(UInt8(ascii: "]"))
+        var w = JSONObjectWriter()
+        w.raw("events", list)
+        w.int("lastSeq", seq)
+        w.string("epoch", epoch)
+        return .raw(w.finish())
     }
 }
 

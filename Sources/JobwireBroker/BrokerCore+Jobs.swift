@@ -3,45 +3,44 @@ import JobwireProtocol
 extension BrokerCore {
     /// Applies one request. The reply goes to the outbox, unless a claim waits for a job.
     func handle(_ request: RPCRequest, from caller: Caller) {
-        let result: Result<JSONValue, ProtocolError>
-        do throws {
-            guard let value = try dispatch(request, caller: caller) else { return }
-            result = .success(value)
-        } catch {
-            result = .failure(ProtocolError.from(error))
-        }
-        reply(caller, id: request.id, result)
-    }
-
-    private func dispatch(_ request: RPCRequest, caller: Caller) throws -> JSONValue? {
-        let p = FieldReader(request.params)
-        do throws {
-            switch request.method {
-            case "jobs.create": return .object(try create(p, caller: caller).json)
-            case "jobs.get": return .object(try record(try p.requiredString("jobId")).job.json)
-            case "jobs.list": return try list(p)
-            case "jobs.update": return .object(try update(p, caller: caller).json)
-            case "jobs.execute": return .object(try execute(p).json)
-            case "jobs.ack": return .object(try ack(p, caller: caller).json)
-            case "jobs.claim": return try claim(p, caller: caller, requestId: request.id)
-            case "jobs.complete": return .object(try finish(p, caller: caller, as: .complete).json)
-            case "jobs.fail": return .object(try finish(p, caller: caller, as: .failed).json)
-            case "jobs.release": return .object(try release(p, caller: caller).json)
-            case "jobs.cancel": return .object(try cancel(p).json)
-            case "jobs.retry": return .object(try retry(p).json)
-            case "jobs.ackOutcome": return .object(try ackOutcome(p).json)
-            case "jobs.split": return try split(p, caller: caller)
-            case "jobs.delete": return try delete(p)
-            case "actions.mount": return .object(try mountAction(p).json)
-            case "actions.list": return try listActions(p)
-            case "actions.unmount": return try unmountAction(p)
-            case "actions.trigger": return .object(try triggerAction(p, caller: caller).json)
-            case "events.list": return try listEvents(p)
-            case "broker.info": return info()
-            default: throw ProtocolError(.methodNotFound, "method not found: \(request.method)")
+        do {
+            switch try dispatch(request, caller: caller) {
+            case nil: return
+            case .value(let value)?: reply(caller, id: request.id, .success(value))
+            case .raw(let bytes)?:
+                outbox.append(
+                    OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: bytes)))
             }
         } catch {
-            throw ProtocolError.from(error)
+            reply(caller, id: request.id, .failure(ProtocolError.from(error)))
+        }
+    }
+
+    private func dispatch(_ request: RPCRequest, caller: Caller) throws -> ReplyBody? {
+        let p = FieldReader(request.params)
+        switch request.method {
+        case "jobs.create": return .raw(try create(p, caller: caller).jsonBytes)
+        case "jobs.get": return .raw(try record(try p.requiredString("jobId")).job.jsonBytes)
+        case "jobs.list": return try list(p)
+        case "jobs.update": return .raw(try update(p, caller: caller).jsonBytes)
+        case "jobs.execute": return .raw(try execute(p).jsonBytes)
+        case "jobs.ack": return .raw(try ack(p, caller: caller).jsonBytes)
+        case "jobs.claim": return try claim(p, caller: caller, requestId: request.id)
+        case "jobs.complete": return .raw(try finish(p, caller: caller, as: .complete).jsonBytes)
+        case "jobs.fail": return .raw(try finish(p, caller: caller, as: .failed).jsonBytes)
+        case "jobs.release": return .raw(try release(p, caller: caller).jsonBytes)
+        case "jobs.cancel": return .raw(try cancel(p).jsonBytes)
+        case "jobs.retry": return .raw(try retry(p).jsonBytes)
+        case "jobs.ackOutcome": return .raw(try ackOutcome(p).jsonBytes)
+        case "jobs.split": return .value(try split(p, caller: caller))
+        case "jobs.delete": return .value(try delete(p))
+        case "actions.mount": return .value(.object(try mountAction(p).json))
+        case "actions.list": return .value(try listActions(p))
+        case "actions.unmount": return .value(try unmountAction(p))
+        case "actions.trigger": return .raw(try triggerAction(p, caller: caller).jsonBytes)
+        case "events.list": return try listEvents(p)
+        case "broker.info": return .value(info())
+        default: throw ProtocolError(.methodNotFound, "method not found: \(request.method)")
         }
     }
 
@@ -49,11 +48,7 @@ extension BrokerCore {
 
     func create(_ p: FieldReader, caller: Caller, actorId: String? = nil) throws -> Job {
         let fields: CreateFields
-        do throws {
-            fields = try CreateFields(p, configuration: configuration)
-        } catch {
-            throw ProtocolError.from(error)
-        }
+        fields = try CreateFields(p, configuration: configuration)
         if let key = fields.idempotencyKey {
             let hash = fields.fingerprint
             if let existing = try existingJob(idempotencyKey: key) {
@@ -148,49 +143,46 @@ extension BrokerCore {
 
     // MARK: Reads
 
-    private func list(_ p: FieldReader) throws -> JSONValue {
+    private func list(_ p: FieldReader) throws -> ReplyBody {
         var query = JobStore.ListQuery()
-        do throws {
-            if let value = p.value("status") {
-                let names: [String]
-                switch value {
-                case .string(let s): names = [s]
-                case .array: names = try p.stringArray("status") ?? []
-                default: throw FieldError(field: "status", message: "status must be a string or an array of strings")
-                }
-                for name in names {
-                    guard let status = JobStatus(wire: name) else {
-                        throw FieldError(field: "status", message: "status \"\(name)\" is not a job status")
-                    }
-                    query.statuses.append(status)
-                }
+        if let value = p.value("status") {
+            let names: [String]
+            switch value {
+            case .string(let s): names = [s]
+            case .array: names = try p.stringArray("status") ?? []
+            default: throw FieldError(field: "status", message: "status must be a string or an array of strings")
             }
-            query.type = try p.string("type")
-            query.operation = try p.string("operation")
-            query.source = try p.string("source")
-            query.parentId = try p.string("parentId")
-            query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
-            query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
-            query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
-            if let direction = try p.string("sortDirection") {
-                guard direction == "asc" || direction == "desc" else {
-                    throw FieldError(field: "sortDirection", message: "sortDirection must be asc or desc, not \"\(direction)\"")
+            for name in names {
+                guard let status = JobStatus(wire: name) else {
+                    throw FieldError(field: "status", message: "status \"\(name)\" is not a job status")
                 }
-                query.descending = direction == "desc"
+                query.statuses.append(status)
             }
-        } catch {
-            throw ProtocolError.from(error)
+        }
+        query.type = try p.string("type")
+        query.operation = try p.string("operation")
+        query.source = try p.string("source")
+        query.parentId = try p.string("parentId")
+        query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
+        query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
+        query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
+        if let direction = try p.string("sortDirection") {
+            guard direction == "asc" || direction == "desc" else {
+                throw FieldError(field: "sortDirection", message: "sortDirection must be asc or desc, not \"\(direction)\"")
+            }
+            query.descending = direction == "desc"
         }
         try flush()
         let (found, total) = try storeRead { try store.list(query) }
         let pageCount = (total + query.pageSize - 1) / query.pageSize
-        return [
-            "data": .array(found.map { .object($0.json) }),
-            "pagination": [
-                "currentPage": .int(Int64(query.pageNumber)), "pageCount": .int(Int64(pageCount)),
-                "totalCount": .int(Int64(total)),
-            ],
-        ]
+        var w = JSONObjectWriter()
+        w.raw("data", [UInt8(ascii: "[")] + Array(found.joined(separator: [UInt8(ascii: ",")])) + [UInt8(ascii: "]")])
+        w.object("pagination") { p in
+            p.int("currentPage", Int64(query.pageNumber))
+            p.int("pageCount", Int64(pageCount))
+            p.int("totalCount", Int64(total))
+        }
+        return .raw(w.finish())
     }
 
     func storeRead<T>(_ body: () throws -> T) throws -> T {
@@ -268,56 +260,48 @@ extension BrokerCore {
     // MARK: Verbs
 
     private func ack(_ p: FieldReader, caller: Caller) throws -> Job {
-        do throws {
-            var record = try record(try p.requiredString("jobId"))
-            let listener = try callerIdentity(p, caller)
-            let previous = record.job.status
-            var job = record.job
-            try applyProgress(p, to: &job)
-            switch previous {
-            case .ready:
-                record.job = job
-                takeLease(&record, owner: listener ?? "anonymous")
-            case .executing:
-                try checkOwner(record, listener: listener, verb: "ack")
-                record.job = job
-                renewLease(&record)
-            default:
-                try checkOwner(record, listener: listener, verb: "ack")
-            }
-            save(&record, previous: previous)
-            emit("job:updated", record.job)
-            return record.job
-        } catch {
-            throw ProtocolError.from(error)
+        var record = try record(try p.requiredString("jobId"))
+        let listener = try callerIdentity(p, caller)
+        let previous = record.job.status
+        var job = record.job
+        try applyProgress(p, to: &job)
+        switch previous {
+        case .ready:
+            record.job = job
+            takeLease(&record, owner: listener ?? "anonymous")
+        case .executing:
+            try checkOwner(record, listener: listener, verb: "ack")
+            record.job = job
+            renewLease(&record)
+        default:
+            try checkOwner(record, listener: listener, verb: "ack")
         }
+        save(&record, previous: previous)
+        emit("job:updated", record.job)
+        return record.job
     }
 
-    private func claim(_ p: FieldReader, caller: Caller, requestId: JSONValue) throws -> JSONValue? {
+    private func claim(_ p: FieldReader, caller: Caller, requestId: JSONValue) throws -> ReplyBody? {
         let owner: String
         let patterns: [Glob]
         let wait: Int64
         let info: String?
-        do throws {
-            owner = try callerIdentity(p, caller) ?? "anonymous"
-            let names: [String]
-            switch p.value("jobs") {
-            case .string(let s)?: names = [s]
-            case .array?: names = try p.stringArray("jobs") ?? []
-            case nil: throw FieldError(field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
-            case let other?: throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
-            }
-            guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
-            patterns = names.map { Glob($0) }
-            wait = try p.int("wait", in: 0...60) ?? 0
-            info = try p.string("info")
-        } catch {
-            throw ProtocolError.from(error)
+        owner = try callerIdentity(p, caller) ?? "anonymous"
+        let names: [String]
+        switch p.value("jobs") {
+        case .string(let s)?: names = [s]
+        case .array?: names = try p.stringArray("jobs") ?? []
+        case nil: throw FieldError(field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
+        case let other?: throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
         }
+        guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
+        patterns = names.map { Glob($0) }
+        wait = try p.int("wait", in: 0...60) ?? 0
+        info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
-            return ["job": .object(claimJob(id, owner: owner, info: info).json)]
+            return .raw(BrokerCore.claimResult(claimJob(id, owner: owner, info: info)))
         }
-        guard wait > 0 else { return ["job": .null] }
+        guard wait > 0 else { return .raw(BrokerCore.claimResult(nil)) }
         waitingClaims.append(
             WaitingClaim(caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
                          deadline: now + .seconds(wait)))
@@ -333,6 +317,13 @@ extension BrokerCore {
         return record.job
     }
 
+    /// `{"job": …}`, the result of a claim.
+    static func claimResult(_ job: Job?) -> [UInt8] {
+        var w = JSONObjectWriter()
+        if let job { w.raw("job", job.jsonBytes) } else { w.null("job") }
+        return w.finish()
+    }
+
     /// Hands newly ready jobs to waiting claimers, in arrival order.
     func serveWaitingClaims() {
         var index = 0
@@ -341,7 +332,10 @@ extension BrokerCore {
             if let id = oldestReady(matching: claim.patterns) {
                 waitingClaims.remove(at: index)
                 let job = claimJob(id, owner: claim.owner, info: claim.info)
-                reply(claim.caller, id: claim.requestId, .success(["job": .object(job.json)]))
+                outbox.append(
+                    OutgoingReply(
+                        route: claim.caller.route,
+                        body: RPCResponse.success(id: claim.requestId, rawResult: BrokerCore.claimResult(job))))
             } else {
                 index += 1
             }
@@ -349,109 +343,89 @@ extension BrokerCore {
     }
 
     private func update(_ p: FieldReader, caller: Caller) throws -> Job {
-        do throws {
-            var record = try record(try p.requiredString("jobId"))
-            let listener = try callerIdentity(p, caller)
-            let previous = record.job.status
-            var job = record.job
-            if let status = try p.string("status") {
-                guard status == "planning" else {
-                    throw FieldError(field: "status", message: "jobs.update can only set status to planning, not \"\(status)\"")
-                }
-                guard previous == .created || previous == .planning else {
-                    throw ProtocolError(.invalidTransition, "cannot plan \(job.id): it is \(previous.rawValue)")
-                }
-                job.status = .planning
+        var record = try record(try p.requiredString("jobId"))
+        let listener = try callerIdentity(p, caller)
+        let previous = record.job.status
+        var job = record.job
+        if let status = try p.string("status") {
+            guard status == "planning" else {
+                throw FieldError(field: "status", message: "jobs.update can only set status to planning, not \"\(status)\"")
             }
-            if previous == .executing {
-                try checkOwner(record, listener: listener, verb: "update")
-            } else if previous.isTerminal {
-                throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
-            } else if let listener, record.formerOwners.contains(listener) {
-                throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
-            } else if p.value("progress") != nil {
-                throw ProtocolError(
-                    .invalidTransition, "cannot update the progress of \(job.id): it is \(previous.rawValue), not executing")
+            guard previous == .created || previous == .planning else {
+                throw ProtocolError(.invalidTransition, "cannot plan \(job.id): it is \(previous.rawValue)")
             }
-            try applyProgress(p, to: &job)
-            if let metadata = p.value("metadata") { job.metadata = metadata }
-            record.job = job
-            if previous == .executing { renewLease(&record) }
-            save(&record, previous: previous)
-            emit("job:updated", record.job)
-            return record.job
-        } catch {
-            throw ProtocolError.from(error)
+            job.status = .planning
         }
+        if previous == .executing {
+            try checkOwner(record, listener: listener, verb: "update")
+        } else if previous.isTerminal {
+            throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
+        } else if let listener, record.formerOwners.contains(listener) {
+            throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
+        } else if p.value("progress") != nil {
+            throw ProtocolError(
+                .invalidTransition, "cannot update the progress of \(job.id): it is \(previous.rawValue), not executing")
+        }
+        try applyProgress(p, to: &job)
+        if let metadata = p.value("metadata") { job.metadata = metadata }
+        record.job = job
+        if previous == .executing { renewLease(&record) }
+        save(&record, previous: previous)
+        emit("job:updated", record.job)
+        return record.job
     }
 
     private func execute(_ p: FieldReader) throws -> Job {
-        do throws {
-            let record = try record(try p.requiredString("jobId"))
-            guard record.job.status == .created || record.job.status == .planning else {
-                throw ProtocolError(.invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
-            }
-            return enqueue(record).job
-        } catch {
-            throw ProtocolError.from(error)
+        let record = try record(try p.requiredString("jobId"))
+        guard record.job.status == .created || record.job.status == .planning else {
+            throw ProtocolError(.invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
         }
+        return enqueue(record).job
     }
 
     private func finish(_ p: FieldReader, caller: Caller, as status: JobStatus) throws -> Job {
-        do throws {
-            var record = try record(try p.requiredString("jobId"))
-            let listener = try callerIdentity(p, caller)
-            let outcome = try p.value("outcome").map { value throws in try Outcome(json: value) }
-            let info = try p.string("info")
-            try checkOwner(record, listener: listener, verb: status == .complete ? "complete" : "fail")
-            record.job.status = status
-            record.job.outcome = outcome
-            if let info { record.job.info = info }
-            if status == .complete { record.job.progress = 100 }
-            record.job.lease = nil
-            record.job.finishedAt = now
-            save(&record, previous: .executing)
-            emit(status == .complete ? "job:completed" : "job:failed", record.job)
-            jobEnded(record.job)
-            return jobs[record.job.id]?.job ?? record.job
-        } catch {
-            throw ProtocolError.from(error)
-        }
+        var record = try record(try p.requiredString("jobId"))
+        let listener = try callerIdentity(p, caller)
+        let outcome = try p.value("outcome").map { value throws in try Outcome(json: value) }
+        let info = try p.string("info")
+        try checkOwner(record, listener: listener, verb: status == .complete ? "complete" : "fail")
+        record.job.status = status
+        record.job.outcome = outcome
+        if let info { record.job.info = info }
+        if status == .complete { record.job.progress = 100 }
+        record.job.lease = nil
+        record.job.finishedAt = now
+        save(&record, previous: .executing)
+        emit(status == .complete ? "job:completed" : "job:failed", record.job)
+        jobEnded(record.job)
+        return jobs[record.job.id]?.job ?? record.job
     }
 
     private func release(_ p: FieldReader, caller: Caller) throws -> Job {
-        do throws {
-            var record = try record(try p.requiredString("jobId"))
-            let listener = try callerIdentity(p, caller)
-            let info = try p.string("info")
-            try checkOwner(record, listener: listener, verb: "release")
-            if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
-                record.formerOwners.append(owner)
-            }
-            record.job.lease = nil
-            record.job.attempt += 1
-            if let info { record.job.info = info }
-            record.job.status = .ready
-            save(&record, previous: .executing)
-            emit("job:ready", record.job)
-            serveWaitingClaims()
-            return jobs[record.job.id]?.job ?? record.job
-        } catch {
-            throw ProtocolError.from(error)
+        var record = try record(try p.requiredString("jobId"))
+        let listener = try callerIdentity(p, caller)
+        let info = try p.string("info")
+        try checkOwner(record, listener: listener, verb: "release")
+        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
+            record.formerOwners.append(owner)
         }
+        record.job.lease = nil
+        record.job.attempt += 1
+        if let info { record.job.info = info }
+        record.job.status = .ready
+        save(&record, previous: .executing)
+        emit("job:ready", record.job)
+        serveWaitingClaims()
+        return jobs[record.job.id]?.job ?? record.job
     }
 
     private func cancel(_ p: FieldReader) throws -> Job {
-        do throws {
-            let record = try record(try p.requiredString("jobId"))
-            let info = try p.string("info")
-            guard !record.job.status.isTerminal else {
-                throw ProtocolError(.invalidTransition, "cannot cancel \(record.job.id): it is \(record.job.status.rawValue)")
-            }
-            return cancelJob(record, info: info)
-        } catch {
-            throw ProtocolError.from(error)
+        let record = try record(try p.requiredString("jobId"))
+        let info = try p.string("info")
+        guard !record.job.status.isTerminal else {
+            throw ProtocolError(.invalidTransition, "cannot cancel \(record.job.id): it is \(record.job.status.rawValue)")
         }
+        return cancelJob(record, info: info)
     }
 
     @discardableResult
@@ -474,64 +448,52 @@ extension BrokerCore {
     }
 
     private func retry(_ p: FieldReader) throws -> Job {
-        do throws {
-            var record = try record(try p.requiredString("jobId"))
-            let previous = record.job.status
-            guard previous == .failed || previous == .canceled else {
-                throw ProtocolError(.invalidTransition, "cannot retry \(record.job.id): it is \(previous.rawValue)")
-            }
-            record.job.attempt += 1
-            record.job.outcome = nil
-            record.job.finishedAt = nil
-            record.job.outcomeAcknowledgedAt = nil
-            record.job.progress = 0
-            record.job.estimatedCompletionAt = nil
-            if let parentId = record.job.parentId, var p = parts[parentId] {
-                if previous == .failed { p.failed -= 1 } else { p.canceled -= 1 }
-                parts[parentId] = p
-            }
-            return enqueue(record).job
-        } catch {
-            throw ProtocolError.from(error)
+        var record = try record(try p.requiredString("jobId"))
+        let previous = record.job.status
+        guard previous == .failed || previous == .canceled else {
+            throw ProtocolError(.invalidTransition, "cannot retry \(record.job.id): it is \(previous.rawValue)")
         }
+        record.job.attempt += 1
+        record.job.outcome = nil
+        record.job.finishedAt = nil
+        record.job.outcomeAcknowledgedAt = nil
+        record.job.progress = 0
+        record.job.estimatedCompletionAt = nil
+        if let parentId = record.job.parentId, var p = parts[parentId] {
+            if previous == .failed { p.failed -= 1 } else { p.canceled -= 1 }
+            parts[parentId] = p
+        }
+        return enqueue(record).job
     }
 
     private func ackOutcome(_ p: FieldReader) throws -> Job {
-        do throws {
-            var record = try record(try p.requiredString("jobId"))
-            let status = record.job.status
-            guard status == .complete || status == .failed else {
-                throw ProtocolError(.invalidTransition, "cannot acknowledge the outcome of \(record.job.id): it is \(status.rawValue)")
-            }
-            if record.job.outcomeAcknowledgedAt != nil { return record.job }
-            record.job.outcomeAcknowledgedAt = now
-            save(&record, previous: status)
-            emit("job:outcome-acknowledged", record.job)
-            return record.job
-        } catch {
-            throw ProtocolError.from(error)
+        var record = try record(try p.requiredString("jobId"))
+        let status = record.job.status
+        guard status == .complete || status == .failed else {
+            throw ProtocolError(.invalidTransition, "cannot acknowledge the outcome of \(record.job.id): it is \(status.rawValue)")
         }
+        if record.job.outcomeAcknowledgedAt != nil { return record.job }
+        record.job.outcomeAcknowledgedAt = now
+        save(&record, previous: status)
+        emit("job:outcome-acknowledged", record.job)
+        return record.job
     }
 
     private func delete(_ p: FieldReader) throws -> JSONValue {
-        do throws {
-            let record = try record(try p.requiredString("jobId"))
-            guard record.job.status != .executing else {
-                throw ProtocolError(.invalidTransition, "cannot delete \(record.job.id): it is executing; cancel it first")
-            }
-            remove(record.job)
-            emit("job:deleted", record.job)
-            if !record.job.status.isTerminal {
-                // A job deleted before it ended never ends: to the jobs waiting on it (its dependents,
-                // the next sequential part, a parent counting its parts) it ended as canceled.
-                var ended = record.job
-                ended.status = .canceled
-                jobEnded(ended)
-            }
-            return ["success": true]
-        } catch {
-            throw ProtocolError.from(error)
+        let record = try record(try p.requiredString("jobId"))
+        guard record.job.status != .executing else {
+            throw ProtocolError(.invalidTransition, "cannot delete \(record.job.id): it is executing; cancel it first")
         }
+        remove(record.job)
+        emit("job:deleted", record.job)
+        if !record.job.status.isTerminal {
+            // A job deleted before it ended never ends: to the jobs waiting on it (its dependents,
+            // the next sequential part, a parent counting its parts) it ended as canceled.
+            var ended = record.job
+            ended.status = .canceled
+            jobEnded(ended)
+        }
+        return ["success": true]
     }
 
     // MARK: Time
@@ -573,7 +535,10 @@ extension BrokerCore {
         if waitingClaims.contains(where: { $0.deadline <= now }) {
             waitingClaims.removeAll { claim in
                 guard claim.deadline <= now else { return false }
-                reply(claim.caller, id: claim.requestId, .success(["job": .null]))
+                outbox.append(
+                    OutgoingReply(
+                        route: claim.caller.route,
+                        body: RPCResponse.success(id: claim.requestId, rawResult: BrokerCore.claimResult(nil))))
                 return true
             }
         }

@@ -3,66 +3,62 @@ import JobwireProtocol
 extension BrokerCore {
     /// `jobs.split`: parts of an executing job, ready at once or one after the other.
     func split(_ p: FieldReader, caller: Caller) throws -> JSONValue {
-        do throws {
-            var parent = try record(try p.requiredString("jobId"))
-            let listener = try callerIdentity(p, caller)
-            let partData: [JSONValue]
-            switch p.value("parts") {
-            case .int(let n)?:
-                guard (1...10_000).contains(n) else {
-                    throw FieldError(field: "parts", message: "parts must be from 1 to 10000, not \(n)")
-                }
-                partData = (0..<Int(n)).map { ["part": .int(Int64($0)), "total": .int(n)] }
-            case .array(let list)?:
-                guard (1...10_000).contains(list.count) else {
-                    throw FieldError(field: "parts", message: "parts must have from 1 to 10000 entries")
-                }
-                partData = list
-            case nil: throw FieldError(field: "parts", message: "parts is required: a count or an array of partData")
-            case let other?:
-                throw FieldError(field: "parts", message: "parts must be a count or an array of partData, not \(other.typeName)")
+        var parent = try record(try p.requiredString("jobId"))
+        let listener = try callerIdentity(p, caller)
+        let partData: [JSONValue]
+        switch p.value("parts") {
+        case .int(let n)?:
+            guard (1...10_000).contains(n) else {
+                throw FieldError(field: "parts", message: "parts must be from 1 to 10000, not \(n)")
             }
-            let parallel = try p.bool("runInParallel") ?? true
-            try checkOwner(parent, listener: listener, verb: "split")
-            if parts[parent.job.id] != nil {
-                throw ProtocolError(.invalidTransition, "cannot split \(parent.job.id): its parts are still running")
+            partData = (0..<Int(n)).map { ["part": .int(Int64($0)), "total": .int(n)] }
+        case .array(let list)?:
+            guard (1...10_000).contains(list.count) else {
+                throw FieldError(field: "parts", message: "parts must have from 1 to 10000 entries")
             }
-            parent.job.partExecution = parallel ? .parallel : .sequential
-            renewLease(&parent)
-            save(&parent, previous: .executing)
-            emit("job:updated", parent.job)
-            parts[parent.job.id] = PartCounts(total: partData.count, sequential: !parallel)
-            var created: [Job] = []
-            created.reserveCapacity(partData.count)
-            for (index, data) in partData.enumerated() {
-                var job = Job(
-                    id: newJobId(), type: parent.job.type, operation: parent.job.operation,
-                    source: parent.job.source, trigger: .immediate, mode: parent.job.mode, createdAt: now,
-                    maxAttempts: parent.job.maxAttempts, leaseSeconds: parent.job.leaseSeconds)
-                job.parentId = parent.job.id
-                job.part = index
-                job.partData = data
-                job.partExecution = parent.job.partExecution
-                job.input = parent.job.input
-                job.config = parent.job.config
-                job.destination = parent.job.destination
-                job.environmentId = parent.job.environmentId
-                job.spaceId = parent.job.spaceId
-                job.workbookId = parent.job.workbookId
-                job.sheetId = parent.job.sheetId
-                job.fileId = parent.job.fileId
-                job.documentId = parent.job.documentId
-                job.actorId = parent.job.actorId
-                var record = JobRecord(job: job)
-                save(&record, previous: nil)
-                activeParts[parent.job.id, default: [:]][index] = job.id
-                emit("job:created", record.job)
-                created.append(enqueue(record).job)
-            }
-            return ["parts": .array(created.map { .object($0.json) })]
-        } catch {
-            throw ProtocolError.from(error)
+            partData = list
+        case nil: throw FieldError(field: "parts", message: "parts is required: a count or an array of partData")
+        case let other?:
+            throw FieldError(field: "parts", message: "parts must be a count or an array of partData, not \(other.typeName)")
         }
+        let parallel = try p.bool("runInParallel") ?? true
+        try checkOwner(parent, listener: listener, verb: "split")
+        if parts[parent.job.id] != nil {
+            throw ProtocolError(.invalidTransition, "cannot split \(parent.job.id): its parts are still running")
+        }
+        parent.job.partExecution = parallel ? .parallel : .sequential
+        renewLease(&parent)
+        save(&parent, previous: .executing)
+        emit("job:updated", parent.job)
+        parts[parent.job.id] = PartCounts(total: partData.count, sequential: !parallel)
+        var created: [Job] = []
+        created.reserveCapacity(partData.count)
+        for (index, data) in partData.enumerated() {
+            var job = Job(
+                id: newJobId(), type: parent.job.type, operation: parent.job.operation,
+                source: parent.job.source, trigger: .immediate, mode: parent.job.mode, createdAt: now,
+                maxAttempts: parent.job.maxAttempts, leaseSeconds: parent.job.leaseSeconds)
+            job.parentId = parent.job.id
+            job.part = index
+            job.partData = data
+            job.partExecution = parent.job.partExecution
+            job.input = parent.job.input
+            job.config = parent.job.config
+            job.destination = parent.job.destination
+            job.environmentId = parent.job.environmentId
+            job.spaceId = parent.job.spaceId
+            job.workbookId = parent.job.workbookId
+            job.sheetId = parent.job.sheetId
+            job.fileId = parent.job.fileId
+            job.documentId = parent.job.documentId
+            job.actorId = parent.job.actorId
+            var record = JobRecord(job: job)
+            save(&record, previous: nil)
+            activeParts[parent.job.id, default: [:]][index] = job.id
+            emit("job:created", record.job)
+            created.append(enqueue(record).job)
+        }
+        return ["parts": .array(created.map { .object($0.json) })]
     }
 
     /// Whether a sequential part must wait for the one before it.
@@ -97,13 +93,6 @@ extension BrokerCore {
             renewLease(&parent)
             save(&parent, previous: .executing)
         }
-        emit(
-            "job:parts-completed", parent.job,
-            extra: [
-                "parts": [
-                    "total": .int(Int64(counts.total)), "completed": .int(Int64(counts.completed)),
-                    "failed": .int(Int64(counts.failed)), "canceled": .int(Int64(counts.canceled)),
-                ]
-            ])
+        emit("job:parts-completed", parent.job, parts: counts)
     }
 }

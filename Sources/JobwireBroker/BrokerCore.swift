@@ -14,6 +14,12 @@ struct OutgoingReply {
     var body: [UInt8]
 }
 
+/// The result of a command: a value, or JSON bytes written without a value tree.
+enum ReplyBody {
+    case value(JSONValue)
+    case raw([UInt8])
+}
+
 /// A claimer waiting for a job (`jobs.claim` with `wait`).
 struct WaitingClaim {
     var caller: Caller
@@ -231,46 +237,58 @@ final class BrokerCore {
     // MARK: Events
 
     /// Appends a job event to the log and the publish queue.
-    func emit(_ topic: String, _ job: Job, extra: JSONObject = [:]) {
-        var payload = JSONObject()
-        payload.append("job", .string(job.name))
-        payload.append("domain", .string(job.type))
-        payload.append("operation", .string(job.operation))
-        payload.append("status", .string(job.status.rawValue))
-        payload.append("isPart", .bool(job.isPart))
-        payload.append("info", job.info.map(JSONValue.string) ?? .null)
-        payload.append("input", job.input ?? .object([:]))
-        payload.append("progress", .double(job.progress))
-        payload.append("attempt", .int(Int64(job.attempt)))
-        payload.append("mode", .string(job.mode.rawValue))
-        if let eta = job.estimatedCompletionAt { payload.append("estimatedCompletionAt", JSONValue(eta)) }
-        if let outcome = job.outcome { payload.append("outcome", .object(outcome.json)) }
-        if let parentId = job.parentId {
-            payload.append("parentId", .string(parentId))
-            if let part = job.part { payload.append("part", .int(Int64(part))) }
-            if let partData = job.partData { payload.append("partData", partData) }
-        }
-        for (key, value) in extra { payload[key] = value }
-        var context = JSONObject()
-        for (key, value) in [
-            ("environmentId", job.environmentId), ("spaceId", job.spaceId), ("workbookId", job.workbookId),
-            ("sheetId", job.sheetId), ("fileId", job.fileId), ("documentId", job.documentId),
-        ] {
-            if let value { context.append(key, .string(value)) }
-        }
-        context.append("jobId", .string(job.id))
-        if let actorId = job.actorId { context.append("actorId", .string(actorId)) }
-        append(topic: topic, domain: "job", subject: job.name, context: context, payload: payload)
-    }
-
-    func append(topic: String, domain: String, subject: String, context: JSONObject, payload: JSONObject) {
+    ///
+    /// The envelope is written straight to bytes (the shape of ``Event/json``): every state change
+    /// publishes one, so it is on the hot path.
+    func emit(_ topic: String, _ job: Job, parts: PartCounts? = nil) {
         seq += 1
-        let event = Event(
-            id: "us_evt_\(epoch)\(String(seq, radix: 36))", seq: seq, epoch: epoch, topic: topic, domain: domain,
-            context: context, payload: payload, createdAt: now)
-        let body = JSONCodec.encode(.object(event.json))
+        var w = JSONObjectWriter()
+        w.string("id", "us_evt_\(epoch)\(String(seq, radix: 36))")
+        w.int("seq", seq)
+        w.string("epoch", epoch)
+        w.string("topic", topic)
+        w.string("domain", "job")
+        w.object("context") { c in
+            c.string("environmentId", job.environmentId, omitNil: true)
+            c.string("spaceId", job.spaceId, omitNil: true)
+            c.string("workbookId", job.workbookId, omitNil: true)
+            c.string("sheetId", job.sheetId, omitNil: true)
+            c.string("fileId", job.fileId, omitNil: true)
+            c.string("documentId", job.documentId, omitNil: true)
+            c.string("jobId", job.id)
+            c.string("actorId", job.actorId, omitNil: true)
+        }
+        w.object("payload") { p in
+            p.string("job", job.name)
+            p.string("domain", job.type)
+            p.string("operation", job.operation)
+            p.string("status", job.status.rawValue)
+            p.bool("isPart", job.isPart)
+            p.string("info", job.info, omitNil: false)
+            p.value("input", job.input ?? .object([:]))
+            p.double("progress", job.progress)
+            p.int("attempt", Int64(job.attempt))
+            p.string("mode", job.mode.rawValue)
+            p.timestamp("estimatedCompletionAt", job.estimatedCompletionAt, omitNil: true)
+            if let outcome = job.outcome { p.value("outcome", .object(outcome.json)) }
+            if let parentId = job.parentId {
+                p.string("parentId", parentId)
+                if let part = job.part { p.int("part", Int64(part)) }
+                p.value("partData", job.partData, omitNil: true)
+            }
+            if let parts {
+                p.object("parts") { c in
+                    c.int("total", Int64(parts.total))
+                    c.int("completed", Int64(parts.completed))
+                    c.int("failed", Int64(parts.failed))
+                    c.int("canceled", Int64(parts.canceled))
+                }
+            }
+        }
+        w.timestamp("createdAt", now)
+        let body = w.finish()
         batch.events.append(StoredEvent(seq: seq, topic: topic, body: body))
-        publishQueue.append([TopicFrame.encode(topic: topic, subject: subject), body])
+        publishQueue.append([TopicFrame.encode(topic: topic, subject: job.name), body])
     }
 
     /// The heartbeat frames: not part of the log, no seq of their own.

@@ -196,7 +196,8 @@ final class JobStore: @unchecked Sendable {
         var descending = false
     }
 
-    func list(_ query: ListQuery) throws -> (jobs: [Job], total: Int) {
+    /// A page of jobs as their stored JSON bodies, and how many match in all.
+    func list(_ query: ListQuery) throws -> (jobs: [[UInt8]], total: Int) {
         var clauses: [String] = []
         var arguments: [(any DatabaseValueConvertible)?] = []
         if !query.statuses.isEmpty {
@@ -224,10 +225,7 @@ final class JobStore: @unchecked Sendable {
                 db,
                 sql: "SELECT body FROM jobs \(whereClause) ORDER BY createdAt \(order), id \(order) LIMIT ? OFFSET ?",
                 arguments: StatementArguments(arguments + [query.pageSize, (query.pageNumber - 1) * query.pageSize]))
-            let jobs = try rows.map { row in
-                try Job(json: try JSONCodec.parse(Array(row["body"] as Data? ?? Data())))
-            }
-            return (jobs, total)
+            return (rows.map { Array($0["body"] as Data? ?? Data()) }, total)
         }
     }
 
@@ -288,7 +286,7 @@ final class JobStore: @unchecked Sendable {
                     sql: "UPDATE jobs SET status = ?, formerOwners = ?, body = ? WHERE id = ?")
                 for record in batch.jobs {
                     let job = record.job
-                    let body = Data(JSONCodec.encode(.object(job.json)))
+                    let body = Data(job.jsonBytes)
                     let owners = record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n")
                     if record.isStored {
                         try update.execute(arguments: [job.status.rawValue, owners, body, job.id])

@@ -73,47 +73,70 @@ public struct Job: Sendable, Hashable {
 
 extension Job {
     /// The job as its wire JSON object.
+    ///
+    /// Read back from ``jsonBytes``, the one place that lists the fields.
     public var json: JSONObject {
-        var o = JSONObject()
-        o.append("id", .string(id))
-        o.append("type", .string(type))
-        o.append("operation", .string(operation))
-        o.append("source", .string(source))
-        if let destination { o.append("destination", .string(destination)) }
-        o.append("trigger", .string(trigger.rawValue))
-        o.append("mode", .string(mode.rawValue))
-        o.append("status", .string(status.rawValue))
-        o.append("progress", .double(progress))
-        o.append("estimatedCompletionAt", estimatedCompletionAt.map(JSONValue.init) ?? .null)
-        o.append("info", info.map(JSONValue.string) ?? .null)
-        if let input { o.append("input", input) }
-        if let config { o.append("config", config) }
-        if let subject { o.append("subject", subject) }
-        if let metadata { o.append("metadata", metadata) }
-        o.append("outcome", outcome.map { .object($0.json) } ?? .null)
-        if let parentId { o.append("parentId", .string(parentId)) }
-        if let part { o.append("part", .int(Int64(part))) }
-        if let partData { o.append("partData", partData) }
-        if let partExecution { o.append("partExecution", .string(partExecution.rawValue)) }
-        if !predecessorIds.isEmpty { o.append("predecessorIds", .array(predecessorIds.map(JSONValue.string))) }
-        if let runAt { o.append("runAt", JSONValue(runAt)) }
-        o.append("isPart", .bool(isPart))
-        o.append("attempt", .int(Int64(attempt)))
-        o.append("maxAttempts", .int(Int64(maxAttempts)))
-        o.append("leaseSeconds", .int(Int64(leaseSeconds)))
-        o.append("lease", lease.map { ["owner": .string($0.owner), "expiresAt": JSONValue($0.expiresAt)] } ?? .null)
-        for (key, value) in [
-            ("environmentId", environmentId), ("spaceId", spaceId), ("workbookId", workbookId),
-            ("sheetId", sheetId), ("fileId", fileId), ("documentId", documentId), ("actorId", actorId),
-        ] {
-            if let value { o.append(key, .string(value)) }
+        // jsonBytes writes valid JSON by construction.
+        (try? JSONCodec.parse(jsonBytes))?.objectValue ?? [:]
+    }
+
+    /// The job as wire JSON bytes, written without building a value tree (the broker's hot path).
+    public var jsonBytes: [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(640)
+        return write(into: bytes)
+    }
+
+    /// Appends the job's JSON to `bytes`.
+    public func write(into bytes: consuming [UInt8]) -> [UInt8] {
+        var w = JSONObjectWriter(appendingTo: bytes)
+        w.string("id", id)
+        w.string("type", type)
+        w.string("operation", operation)
+        w.string("source", source)
+        w.string("destination", destination, omitNil: true)
+        w.string("trigger", trigger.rawValue)
+        w.string("mode", mode.rawValue)
+        w.string("status", status.rawValue)
+        w.double("progress", progress)
+        w.timestamp("estimatedCompletionAt", estimatedCompletionAt)
+        w.string("info", info, omitNil: false)
+        w.value("input", input, omitNil: true)
+        w.value("config", config, omitNil: true)
+        w.value("subject", subject, omitNil: true)
+        w.value("metadata", metadata, omitNil: true)
+        w.value("outcome", outcome.map { .object($0.json) })
+        w.string("parentId", parentId, omitNil: true)
+        if let part { w.int("part", Int64(part)) }
+        w.value("partData", partData, omitNil: true)
+        w.string("partExecution", partExecution?.rawValue, omitNil: true)
+        if !predecessorIds.isEmpty { w.value("predecessorIds", .array(predecessorIds.map(JSONValue.string))) }
+        w.timestamp("runAt", runAt, omitNil: true)
+        w.bool("isPart", isPart)
+        w.int("attempt", Int64(attempt))
+        w.int("maxAttempts", Int64(maxAttempts))
+        w.int("leaseSeconds", Int64(leaseSeconds))
+        if let lease {
+            w.object("lease") { l in
+                l.string("owner", lease.owner)
+                l.timestamp("expiresAt", lease.expiresAt)
+            }
+        } else {
+            w.null("lease")
         }
-        o.append("createdAt", JSONValue(createdAt))
-        o.append("updatedAt", JSONValue(updatedAt))
-        o.append("startedAt", startedAt.map(JSONValue.init) ?? .null)
-        o.append("finishedAt", finishedAt.map(JSONValue.init) ?? .null)
-        o.append("outcomeAcknowledgedAt", outcomeAcknowledgedAt.map(JSONValue.init) ?? .null)
-        return o
+        w.string("environmentId", environmentId, omitNil: true)
+        w.string("spaceId", spaceId, omitNil: true)
+        w.string("workbookId", workbookId, omitNil: true)
+        w.string("sheetId", sheetId, omitNil: true)
+        w.string("fileId", fileId, omitNil: true)
+        w.string("documentId", documentId, omitNil: true)
+        w.string("actorId", actorId, omitNil: true)
+        w.timestamp("createdAt", createdAt)
+        w.timestamp("updatedAt", updatedAt)
+        w.timestamp("startedAt", startedAt)
+        w.timestamp("finishedAt", finishedAt)
+        w.timestamp("outcomeAcknowledgedAt", outcomeAcknowledgedAt)
+        return w.finish()
     }
 
     /// Reads a job from its wire JSON object, as the broker writes it.

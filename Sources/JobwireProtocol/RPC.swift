@@ -106,6 +106,18 @@ public struct RPCResponse: Sendable {
         output.append(UInt8(ascii: "}"))
     }
 
+    /// A success response whose result is already JSON bytes.
+    public static func success(id: JSONValue, rawResult: [UInt8]) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(rawResult.count + 40)
+        output.append(contentsOf: prefix)
+        JSONCodec.write(id, into: &output)
+        output.append(contentsOf: resultKey)
+        output.append(contentsOf: rawResult)
+        output.append(UInt8(ascii: "}"))
+        return output
+    }
+
     private static let prefix = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
     private static let resultKey = Array(#","result":"#.utf8)
     private static let errorKey = Array(#","error":"#.utf8)

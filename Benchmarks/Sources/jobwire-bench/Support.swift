@@ -52,8 +52,10 @@ final class BrokerHandle {
 
     init(binary: String, data: String?, extra: [String] = []) throws {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        var arguments = ["broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error"]
+        // JOBWIRE_BENCH_WRAP runs the broker under a tool, e.g. "valgrind --tool=callgrind".
+        let wrap = ProcessInfo.processInfo.environment["JOBWIRE_BENCH_WRAP"].map { $0.split(separator: " ").map(String.init) } ?? []
+        process.executableURL = URL(fileURLWithPath: wrap.isEmpty ? binary : "/usr/bin/env")
+        var arguments = wrap + (wrap.isEmpty ? [] : [binary]) + ["broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error"]
         if let data { arguments += ["--data", data] } else { arguments.append("--in-memory") }
         process.arguments = arguments + extra
         let out = Pipe()
@@ -79,7 +81,7 @@ final class BrokerHandle {
     var pid: Int32 { process.processIdentifier }
 
     func stop() {
-        process.terminate()
+        process.interrupt()  // SIGINT: a clean stop, which valgrind needs to write its report
         process.waitUntilExit()
     }
 }
