@@ -60,6 +60,10 @@ final class BrokerCore {
     var readyCounter: Int64 = 0
     private var lastIdMillis: Int64 = 0
     private var idCounter = 0
+    /// The random tail of job ids: unique already by time and counter, so a fast generator seeded once
+    /// will do (the system's costs a getrandom call per character).
+    private var idRandom = SplitMix64()
+    static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
     var waitingClaims: [WaitingClaim] = []
     var leases = TimerHeap()
     var runAts = TimerHeap()
@@ -400,9 +404,16 @@ final class BrokerCore {
     // MARK: Helpers
 
     static func randomString(length: Int, alphabet: String = "0123456789abcdefghijklmnopqrstuvwxyz") -> String {
-        let characters = Array(alphabet)
         var generator = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in characters[Int(generator.next() % UInt64(characters.count))] })
+        return randomString(length: length, alphabet: alphabet, using: &generator)
+    }
+
+    static func randomString(length: Int, alphabet: String, using generator: inout some RandomNumberGenerator)
+        -> String
+    {
+        let characters = Array(alphabet.utf8)
+        let bytes = (0..<length).map { _ in characters[Int(generator.next() % UInt64(characters.count))] }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// A new job id that sorts by creation: milliseconds and a counter in base 36, then random letters,
@@ -414,7 +425,7 @@ final class BrokerCore {
         let time = String(ms, radix: 36)
         let counter = String(idCounter, radix: 36)
         return "us_jb_" + time + String(repeating: "0", count: max(0, 3 - counter.count)) + counter
-            + BrokerCore.randomString(length: 6)
+            + BrokerCore.randomString(length: 6, alphabet: BrokerCore.idAlphabet, using: &idRandom)
     }
 }
 
@@ -426,5 +437,23 @@ extension ProtocolError {
         case let error as FieldError: ProtocolError(error)
         default: ProtocolError(.internalError, "internal error: \(error)")
         }
+    }
+}
+
+/// SplitMix64, seeded from the system's generator: fast, not for secrets.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init() {
+        var system = SystemRandomNumberGenerator()
+        state = system.next()
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

@@ -1,3 +1,5 @@
+import Synchronization
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -41,8 +43,36 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
     /// Appends the ISO 8601 text to `output` without an intermediate string.
     public func write(into output: inout [UInt8]) {
         let ms = milliseconds
-        var days = ms >= 0 ? ms / 86_400_000 : (ms - 86_399_999) / 86_400_000
-        let msOfDay = ms - days * 86_400_000
+        let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+        let millis = ms - seconds * 1000
+        Timestamp.secondText(seconds) { output.append(contentsOf: $0) }
+        output.append(UInt8(ascii: "."))
+        output.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        output.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        output.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        output.append(UInt8(ascii: "Z"))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` of a second since 1970, through a one-entry cache: a broker writes many
+    /// timestamps of the same second.
+    private static func secondText(_ seconds: Int64, _ body: ([UInt8]) -> Void) {
+        let cached = lastSecond.withLock { last in last.seconds == seconds ? last.text : nil }
+        if let cached {
+            body(cached)
+            return
+        }
+        let text = civilText(seconds)
+        lastSecond.withLock { $0 = (seconds, text) }
+        body(text)
+    }
+
+    private static let lastSecond = Mutex<(seconds: Int64, text: [UInt8])>((Int64.min, []))
+
+    private static func civilText(_ seconds: Int64) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(19)
+        var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - days * 86_400
         // Howard Hinnant's civil_from_days.
         days += 719_468
         let era = (days >= 0 ? days : days - 146_096) / 146_097
@@ -70,14 +100,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         output.append(UInt8(ascii: "-"))
         put(day, 2)
         output.append(UInt8(ascii: "T"))
-        put(msOfDay / 3_600_000, 2)
+        put(secondOfDay / 3600, 2)
         output.append(UInt8(ascii: ":"))
-        put(msOfDay / 60_000 % 60, 2)
+        put(secondOfDay / 60 % 60, 2)
         output.append(UInt8(ascii: ":"))
-        put(msOfDay / 1000 % 60, 2)
-        output.append(UInt8(ascii: "."))
-        put(msOfDay % 1000, 3)
-        output.append(UInt8(ascii: "Z"))
+        put(secondOfDay % 60, 2)
+        return output
     }
 
     /// Parses ISO 8601 date-times: `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`.
