@@ -20,8 +20,14 @@ struct Bench: ParsableCommand {
         @Option(help: "Latency samples for the unloaded create → job:ready measurement.")
         var samples = 2000
 
-        @Option(help: "Which parts to run: lifecycle, latency, raw.")
+        @Option(help: "Which parts to run: raw, lifecycle, latency, fanout, growth, python (all when none).")
         var only: [String] = []
+
+        @Option(help: "Ended jobs in the store for the growth measurement.")
+        var finished = 1_000_000
+
+        @Option(help: "A Python with pyzmq and greenstalk, for the Python-driven comparison.")
+        var python = "../.venv/bin/python"
 
         func run() throws {
             let bench = CommandLine.arguments[0].hasPrefix("/")
@@ -49,6 +55,27 @@ struct Bench: ParsableCommand {
                 let l = try unloadedLatency(binary: binary, samples: samples, data: data)
                 try? FileManager.default.removeItem(atPath: data)
                 rows.append(("unloaded create → job:ready p50 / p99 µs", String(format: "%.0f / %.0f", l.p50, l.p99)))
+            }
+            if wanted("fanout") {
+                for subscribers in [1, 4, 16] {
+                    let rate = try fanOut(binary: binary, subscribers: subscribers, jobs: jobs)
+                    rows.append(("fan-out to \(subscribers) subscriber(s): deliveries/s", String(format: "%.0f", rate)))
+                }
+            }
+            if wanted("growth") {
+                let (empty, full) = try growth(binary: binary, finished: finished, samples: samples)
+                rows.append(("empty store: create / ack p50 µs", String(format: "%.0f / %.0f", empty.createMicros, empty.ackMicros)))
+                rows.append(("  broker resident memory MB", String(format: "%.0f", empty.residentMB)))
+                rows.append((
+                    "\(finished) ended jobs: create / ack p50 µs",
+                    String(format: "%.0f / %.0f", full.createMicros, full.ackMicros)
+                ))
+                rows.append(("  broker resident memory MB", String(format: "%.0f", full.residentMB)))
+            }
+            if wanted("python") {
+                let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                    .deletingLastPathComponent().appendingPathComponent("python_lifecycle.py").path
+                rows += try pythonComparison(binary: binary, python: python, script: script, jobs: min(jobs, 5000))
             }
             let width = rows.map(\.0.count).max() ?? 0
             print("| measure" + String(repeating: " ", count: width - 7) + " | value |")
