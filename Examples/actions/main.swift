@@ -22,7 +22,8 @@ let submit = ActionDefinition(
     operation: "submit", label: "Submit", mode: .foreground,
     description: "Submit this workbook for review?", primary: true, confirm: true,
     inputForm: InputForm(fields: [
-        InputField(key: "email", label: "Email", type: .string, description: "Who hears about the review", required: true),
+        InputField(
+            key: "email", label: "Email", type: .string, description: "Who hears about the review", required: true),
         InputField(key: "notes", label: "Notes", type: .textarea),
     ]))
 

@@ -48,7 +48,7 @@ let listener = Listener(
                         total: existing.count, completed: existing.count { $0.status == .complete },
                         failed: existing.count { $0.status == .failed },
                         canceled: existing.count { $0.status == .canceled })
-                    try await event.complete(outcome: parentOutcome(summary))
+                    try await event.complete(outcome: parentOutcome(summary), info: summary.description)
                 }
                 return
             }
@@ -63,7 +63,7 @@ let listener = Listener(
         on("job:parts-completed", job: "workbook:export") { event in
             guard let parts = event.parts else { return }
             // Only the parent's lease owner may complete it; the other processes get a conflict, skipped quietly.
-            try await event.complete(outcome: parentOutcome(parts))
+            try await event.complete(outcome: parentOutcome(parts), info: parts.description)
             event.logger.info("completed the export", metadata: ["parts": "\(parts)"])
         }
     }
@@ -80,7 +80,9 @@ let listener = Listener(
         if event.input?["failPart"]?.intValue == Int64(part) {
             throw PartError(description: "part \(part + 1) of \(total) failed in \(options.name)")
         }
-        return JobCompletion(outcome: Outcome(message: "Exported part \(part + 1) of \(total) in \(options.name)"))
+        return JobCompletion(
+            outcome: Outcome(message: "Exported part \(part + 1) of \(total) in \(options.name)"),
+            info: "Exported part \(part + 1) of \(total)")
     }
 }
 

@@ -46,7 +46,8 @@ import Testing
         #expect(click.status == 0, "\(click.output)")
         #expect(click.output.contains("clicked “Submit”"))
         #expect(
-            click.output.contains("complete: Submitted us_wb_1 for review; ada@example.com will hear back (notes: Q3 numbers)"),
+            click.output.contains(
+                "complete: Submitted us_wb_1 for review; ada@example.com will hear back (notes: Q3 numbers)"),
             "\(click.output)")
         let job = try #require(try await client.list(JobQuery(type: "workbook", operation: "submit")).data.first)
         #expect(job.input == ["email": "ada@example.com", "notes": "Q3 numbers"])
@@ -95,7 +96,10 @@ import Testing
 
         let cliGood = try await ExampleCommand.run(
             "jobwire",
-            ["actions", "trigger", "workbook:submit", "--resource", "us_wb_1", "--input", #"{"email":"bo@example.com"}"#],
+            [
+                "actions", "trigger", "workbook:submit", "--resource", "us_wb_1", "--input",
+                #"{"email":"bo@example.com"}"#,
+            ],
             broker: broker)
         #expect(cliGood.status == 0, "\(cliGood.output)")
         var done: Job?

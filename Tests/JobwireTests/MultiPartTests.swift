@@ -102,7 +102,8 @@ import Testing
         let done = try await client.waitFor(parent.id, .complete)
         #expect(
             done.outcome
-                == Outcome(message: "2 of 3 parts completed, 1 failed", heading: "Export incomplete", acknowledge: true))
+                == Outcome(message: "2 of 3 parts completed, 1 failed", heading: "Export incomplete", acknowledge: true)
+        )
         let parts = try await client.parts(of: parent.id)
         #expect(parts.map(\.status) == [.complete, .failed, .complete])
         #expect(parts[0].outcome?.message == "Exported part 1 of 3 in exporter-1")
@@ -112,7 +113,9 @@ import Testing
         // info "Accepted"), and no part was ever split.
         let updates = try await Self.allEvents(client, topics: ["job:updated"])
         let parentInfo = Set(
-            updates.filter { $0.context["jobId"]?.stringValue == parent.id }.compactMap { $0.payload["info"]?.stringValue })
+            updates.filter { $0.context["jobId"]?.stringValue == parent.id }.compactMap {
+                $0.payload["info"]?.stringValue
+            })
         #expect(parentInfo.isSuperset(of: ["Splitting", "Split into 3 parts"]))
         #expect(!parentInfo.contains("Accepted"))
         let partIds = Set(parts.map(\.id))

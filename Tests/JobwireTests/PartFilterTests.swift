@@ -27,12 +27,18 @@ import Testing
         // A part handler needs the event's isPart, so it takes jobs from job:ready events, not by claim.
         #expect(listener.claimWorkers.isEmpty)
         #expect(listener.routes.count == 3)
-        let parentRoutes = listener.routes.indices.filter { listener.routes[$0].matches(Self.event("job:ready", isPart: false)) }
-        let partRoutes = listener.routes.indices.filter { listener.routes[$0].matches(Self.event("job:ready", isPart: true)) }
+        let parentRoutes = listener.routes.indices.filter {
+            listener.routes[$0].matches(Self.event("job:ready", isPart: false))
+        }
+        let partRoutes = listener.routes.indices.filter {
+            listener.routes[$0].matches(Self.event("job:ready", isPart: true))
+        }
         #expect(parentRoutes == [0])
         #expect(partRoutes == [2])
         #expect(
-            listener.routes.indices.filter { listener.routes[$0].matches(Self.event("job:parts-completed", isPart: false)) }
+            listener.routes.indices.filter {
+                listener.routes[$0].matches(Self.event("job:parts-completed", isPart: false))
+            }
                 == [1])
         // A missing isPart is not false: Flatfile's filters compare strictly.
         var unknown = Self.event("job:ready", isPart: false)
@@ -52,8 +58,12 @@ import Testing
         #expect(event.parts?.description == "3 of 4 parts completed, 1 failed")
         #expect(
             Outcome(parts: PartsSummary(total: 4, completed: 3, failed: 1))
-                == Outcome(message: "3 of 4 parts completed, 1 failed", heading: "Some parts did not complete", acknowledge: true))
-        #expect(Outcome(parts: PartsSummary(total: 2, completed: 2)) == Outcome(message: "2 of 2 parts completed", heading: "Complete"))
+                == Outcome(
+                    message: "3 of 4 parts completed, 1 failed", heading: "Some parts did not complete",
+                    acknowledge: true))
+        #expect(
+            Outcome(parts: PartsSummary(total: 2, completed: 2))
+                == Outcome(message: "2 of 2 parts completed", heading: "Complete"))
         #expect(PartsSummary(json: nil) == nil)
     }
 
@@ -84,7 +94,8 @@ import Testing
         ]
         #expect(definition.json == expected)
         // The broker's reading of the form agrees on what is required, and the form reads back.
-        let action = try? Action(json: .object(definition.json), id: "us_ac_1", domain: "workbook", resourceId: "us_wb_1")
+        let action = try? Action(
+            json: .object(definition.json), id: "us_ac_1", domain: "workbook", resourceId: "us_wb_1")
         #expect(action?.requiredInputKeys == ["email"])
         #expect(action?.form == definition.inputForm)
     }
