@@ -99,6 +99,30 @@ let package = Package(
             exclude: ["README.md"],
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "actions",
+            dependencies: [
+                "Jobwire", "ExampleSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/actions",
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "multi-part",
+            dependencies: [
+                "Jobwire", "ExampleSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            path: "Examples/multi-part",
+            exclude: ["README.md"],
+            swiftSettings: strict
+        ),
         .target(
             name: "JobwireTestSupport",
             dependencies: ["ZeroMQ", "JobwireProtocol", "JobwireChildProcess"],

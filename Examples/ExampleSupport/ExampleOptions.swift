@@ -12,27 +12,41 @@ public struct ExampleOptions: Sendable {
     public var logLevel: Logger.Level
     /// The listener's settings; `JOBWIRE_GRACE_MS` sets how long running jobs may finish on SIGTERM.
     public var configuration: Listener.Configuration
+    /// The values of the example's own options (`extraOptions`), by option name (`--parts`).
+    public var extra: [String: String]
 
-    public init(defaultName: String) {
+    /// Reads the options and the environment; exits with 64 on an unknown option.
+    /// - Parameters:
+    ///   - defaultName: the listener's name when neither `--name` nor `JOBWIRE_LISTENER` gives one.
+    ///   - extraOptions: the example's own options that take a value, e.g. `["--parts"]`.
+    public init(defaultName: String, extraOptions: [String] = []) {
         let environment = ProcessInfo.processInfo.environment
         var commands = environment["JOBWIRE_COMMANDS"] ?? "tcp://127.0.0.1:7401"
         var events = environment["JOBWIRE_EVENTS"] ?? "tcp://127.0.0.1:7400"
         var name = environment["JOBWIRE_LISTENER"] ?? defaultName
+        var extra: [String: String] = [:]
         var arguments = CommandLine.arguments.dropFirst().makeIterator()
         while let argument = arguments.next() {
             switch argument {
             case "--commands": commands = arguments.next() ?? commands
             case "--events": events = arguments.next() ?? events
             case "--name": name = arguments.next() ?? name
+            case _ where extraOptions.contains(argument):
+                guard let value = arguments.next() else {
+                    FileHandle.standardError.write(Data("\(argument) needs a value\n".utf8))
+                    exit(64)
+                }
+                extra[argument] = value
             default:
-                FileHandle.standardError.write(
-                    Data("unknown option \(argument); use --commands, --events, --name\n".utf8))
+                let known = (["--commands", "--events", "--name"] + extraOptions).joined(separator: ", ")
+                FileHandle.standardError.write(Data("unknown option \(argument); use \(known)\n".utf8))
                 exit(64)
             }
         }
         self.commands = commands
         self.events = events
         self.name = name
+        self.extra = extra
         self.workTime = .milliseconds(Int(environment["JOBWIRE_WORK_MS"] ?? "") ?? 400)
         self.logLevel = Logger.Level(rawValue: environment["JOBWIRE_LOG_LEVEL"] ?? "info") ?? .info
         var configuration = Listener.Configuration()

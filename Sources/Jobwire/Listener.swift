@@ -174,13 +174,19 @@ public final class Listener: Service, Sendable {
         logger.info("listener stopped")
     }
 
-    /// An event-driven `jobHandler`: acks on `job:ready` and runs like a claimed one.
+    /// An event-driven `jobHandler`: acks on `job:ready` and runs like a claimed one, at most
+    /// `concurrency` at once.
     static func eventWorkerRoute(_ worker: Worker) -> Route {
         let spec = worker.spec
+        // Waiting for a slot before the ack, not after, leaves the job to a listener with a free one: that
+        // is what spreads the parts of a split job over several listeners.
+        let slots = AsyncSemaphore(permits: spec.concurrency)
         return Route(
             topics: ["job:ready"], topicGlobs: GlobSet(["job:ready"]), job: nil, jobPattern: nil,
             filter: worker.eventFilter,
             run: { event in
+                await slots.acquire()
+                defer { slots.release() }
                 try await JobRunner.runFromEvent(event, spec: spec)
             })
     }
