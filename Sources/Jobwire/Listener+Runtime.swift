@@ -391,8 +391,10 @@ enum JobRunner {
                 logger.info("job canceled: its handler stopped", metadata: ["job.id": "\(jobId)"])
                 return
             }
-            if runtime.isStopping && Task.isCancelled {
-                // This task is cancelled: the release runs in one of its own so that it is still sent.
+            if runtime.isStopping {
+                // Stopped at the deadline (the error is the cancellation, or what the handler made of it):
+                // the job is not failed but handed back. The release runs in a task of its own, since this
+                // one is cancelled, so that it is still sent.
                 await Task { _ = try? await client.release(jobId: jobId, info: "listener shutting down") }.value
                 logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
                 return

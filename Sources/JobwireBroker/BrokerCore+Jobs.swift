@@ -5,7 +5,7 @@ extension BrokerCore {
     func handle(_ request: RPCRequest, from caller: Caller) {
         do {
             switch try dispatch(request, caller: caller) {
-            case nil: return
+            case nil: break
             case .value(let value)?: reply(caller, id: request.id, .success(value))
             case .raw(let bytes)?:
                 outbox.append(
@@ -14,6 +14,9 @@ extension BrokerCore {
         } catch {
             reply(caller, id: request.id, .failure(ProtocolError.from(error)))
         }
+        // After the reply: a job this command made ready is then handed to a waiting claimer, and the
+        // reply still shows the job as the command left it (`ready` for an immediate create).
+        serveWaitingClaims()
     }
 
     private func dispatch(_ request: RPCRequest, caller: Caller) throws -> ReplyBody? {
@@ -115,7 +118,6 @@ extension BrokerCore {
             record.job.status = .ready
             save(&record, previous: previous)
             emit("job:ready", record.job)
-            serveWaitingClaims()
         }
         return jobs[record.job.id] ?? record
     }
@@ -199,6 +201,8 @@ extension BrokerCore {
         return [
             "version": .string(JobwireVersion.current), "epoch": .string(epoch), "seq": .int(seq),
             "startedAt": JSONValue(startedAt), "jobs": .object(counts),
+            // An extension of PROTOCOL.md's broker.info: claims waiting for a job now.
+            "waitingClaims": .int(Int64(waitingClaims.count)),
         ]
     }
 
@@ -326,6 +330,8 @@ extension BrokerCore {
 
     /// Hands newly ready jobs to waiting claimers, in arrival order.
     func serveWaitingClaims() {
+        guard readyAdded else { return }
+        readyAdded = false
         var index = 0
         while index < waitingClaims.count {
             let claim = waitingClaims[index]
@@ -525,13 +531,13 @@ extension BrokerCore {
                 record.job.status = .ready
                 save(&record, previous: .executing)
                 emit("job:ready", record.job)
-                serveWaitingClaims()
             }
         }
         while let id = runAts.popDue(now) {
             guard let record = jobs[id], record.job.status == .scheduled else { continue }
             if !mustWait(record.job) { enqueue(record) }
         }
+        serveWaitingClaims()
         if waitingClaims.contains(where: { $0.deadline <= now }) {
             waitingClaims.removeAll { claim in
                 guard claim.deadline <= now else { return false }

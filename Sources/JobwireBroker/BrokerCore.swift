@@ -58,6 +58,8 @@ final class BrokerCore {
     var readyQueues: [String: ReadyQueue] = [:]
     var readyOrder: [String: Int64] = [:]
     var readyCounter: Int64 = 0
+    /// A job became ready since waiting claimers were last served.
+    var readyAdded = false
     private var lastIdMillis: Int64 = 0
     private var idCounter = 0
     /// The random tail of job ids: unique already by time and counter, so a fast generator seeded once
@@ -211,6 +213,7 @@ final class BrokerCore {
     }
 
     func pushReady(_ id: String, name: String) {
+        readyAdded = true
         readyCounter += 1
         readyOrder[id] = readyCounter
         readyQueues[name, default: ReadyQueue()].entries.append((readyCounter, id))

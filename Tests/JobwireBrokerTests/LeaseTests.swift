@@ -11,7 +11,8 @@ import ZeroMQ
     func leaseLifecycle() async throws {
         let harness = try await Harness()
         let subscriber = try await harness.subscribe("job:")
-        let id = try #require(try await harness.create(["leaseSeconds": 1, "maxAttempts": 2]).string("id"))
+        // A 3 s lease renewed every 300 ms: even a busy machine renews in time.
+        let id = try #require(try await harness.create(["leaseSeconds": 3, "maxAttempts": 2]).string("id"))
         let jobId = id.json
         let seq0 = try await harness.seq()
 
@@ -22,10 +23,10 @@ import ZeroMQ
         #expect(second.code == .conflict)
         #expect(second.type == "conflict")
 
-        // Renewal: every ack or update of the owner pushes expiresAt on; the job outlives its 1 s lease.
+        // Renewal: every ack or update of the owner pushes expiresAt on; the job outlives its 3 s lease.
         var expiry = try #require(first["lease"]?["expiresAt"]?.stringValue)
         let start = ContinuousClock.now
-        while ContinuousClock.now - start < .milliseconds(2200) {
+        while ContinuousClock.now - start < .milliseconds(3500) {
             try await Task.sleep(for: .milliseconds(300))
             let renewed = try await harness.call("jobs.update", ["jobId": jobId, "listenerId": "w1", "info": "alive"])
             let next = try #require(renewed["lease"]?["expiresAt"]?.stringValue)

@@ -1,0 +1,37 @@
+import JobwireProtocol
+import JobwireTestSupport
+import Testing
+
+@Suite struct ClaimTests {
+    @Test(
+        "a create's reply shows the job ready, though a waiting claimer takes it at once",
+        .timeLimit(.minutes(1)))
+    func createReplyBeforeClaim() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.close() } }
+        let claimer = try harness.newClient()
+        let waiting = Task {
+            try await claimer.result("jobs.claim", ["listenerId": "w", "jobs": ["claim:first"], "wait": 10])
+        }
+        // The claim must be waiting at the broker before the create.
+        try await eventually("the claim to wait") { try await harness.call("broker.info")["waitingClaims"] == 1 }
+        let created = try await harness.call(
+            "jobs.create", ["type": "claim", "operation": "first", "source": "s"])
+        #expect(created["status"] == "ready")
+        let claimed = try await waiting.value
+        #expect(claimed["job"]?["id"] == created["id"])
+        #expect(claimed["job"]?["status"] == "executing")
+    }
+
+    @Test("waiting claimers are served in arrival order, oldest ready job first", .timeLimit(.minutes(1)))
+    func arrivalOrder() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.close() } }
+        let first = try await harness.call("jobs.create", ["type": "order", "operation": "a", "source": "s"])
+        let second = try await harness.call("jobs.create", ["type": "order", "operation": "b", "source": "s"])
+        let one = try await harness.call("jobs.claim", ["listenerId": "one", "jobs": ["order:*"]])
+        let two = try await harness.call("jobs.claim", ["listenerId": "two", "jobs": ["order:*"]])
+        #expect(one["job"]?["id"] == first["id"])
+        #expect(two["job"]?["id"] == second["id"])
+    }
+}
