@@ -401,9 +401,12 @@ enum JobRunner {
             }
             if let transport = error as? JobwireError {
                 // The handler could not reach the broker: that is not the job's failure. Another attempt runs it.
-                logger.info("job released: the broker did not answer", metadata: ["job.id": "\(jobId)", "error": "\(transport)"])
+                logger.info(
+                    "job released: the broker did not answer",
+                    metadata: ["job.id": "\(jobId)", "error": "\(transport)"])
                 await finish(jobId, runtime: runtime, "jobs.release") {
-                    _ = try await client.release(jobId: jobId, info: "the listener lost the broker: \(transport.message)")
+                    _ = try await client.release(
+                        jobId: jobId, info: "the listener lost the broker: \(transport.message)")
                 }
                 return
             }

@@ -89,7 +89,8 @@ extension BrokerCore {
         case nil: patterns = []
         case .string(let s)?: patterns = [Glob(s)]
         case .array?: patterns = (try p.stringArray("topics") ?? []).map { Glob($0) }
-        case let other?: throw FieldError(field: "topics", message: "topics must be an array of strings, not \(other.typeName)")
+        case let other?:
+            throw FieldError(field: "topics", message: "topics must be an array of strings, not \(other.typeName)")
         }
         try flush()
         let start = replayStart

@@ -71,7 +71,8 @@ extension BrokerCore {
         var job = fields.job(id: newJobId(), now: now)
         if let actorId { job.actorId = actorId }
         var record = JobRecord(
-            job: job, idempotencyKey: fields.idempotencyKey, idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
+            job: job, idempotencyKey: fields.idempotencyKey,
+            idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
         if let key = fields.idempotencyKey { pendingKeys[key] = job.id }
         save(&record, previous: nil)
         emit("job:created", job)
@@ -100,7 +101,8 @@ extension BrokerCore {
         if let blocker = failedPredecessor(of: record.job) {
             record.job.status = .failed
             record.job.finishedAt = now
-            record.job.outcome = Outcome(message: "predecessor \(blocker.id) \(blocker.status == .canceled ? "canceled" : "failed")")
+            record.job.outcome = Outcome(
+                message: "predecessor \(blocker.id) \(blocker.status == .canceled ? "canceled" : "failed")")
             save(&record, previous: previous)
             emit("job:failed", record.job)
             jobEnded(record.job)
@@ -170,7 +172,8 @@ extension BrokerCore {
         query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
         if let direction = try p.string("sortDirection") {
             guard direction == "asc" || direction == "desc" else {
-                throw FieldError(field: "sortDirection", message: "sortDirection must be asc or desc, not \"\(direction)\"")
+                throw FieldError(
+                    field: "sortDirection", message: "sortDirection must be asc or desc, not \"\(direction)\"")
             }
             query.descending = direction == "desc"
         }
@@ -223,12 +226,14 @@ extension BrokerCore {
         if job.status == .executing, let owner = job.lease?.owner {
             guard let listener, listener != owner else { return }
             if record.formerOwners.contains(listener) {
-                throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; \(owner) holds it now")
+                throw ProtocolError(
+                    .leaseExpired, "the lease of \(listener) on \(job.id) expired; \(owner) holds it now")
             }
             throw ProtocolError(.conflict, "\(job.id) is held by \(owner), not \(listener)")
         }
         if let listener, record.formerOwners.contains(listener) {
-            throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(job.status.rawValue) now")
+            throw ProtocolError(
+                .leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(job.status.rawValue) now")
         }
         throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue), not executing")
     }
@@ -295,8 +300,11 @@ extension BrokerCore {
         switch p.value("jobs") {
         case .string(let s)?: names = [s]
         case .array?: names = try p.stringArray("jobs") ?? []
-        case nil: throw FieldError(field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
-        case let other?: throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
+        case nil:
+            throw FieldError(
+                field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
+        case let other?:
+            throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
         }
         guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
         patterns = names.map { Glob($0) }
@@ -307,8 +315,9 @@ extension BrokerCore {
         }
         guard wait > 0 else { return .raw(BrokerCore.claimResult(nil)) }
         waitingClaims.append(
-            WaitingClaim(caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
-                         deadline: now + .seconds(wait)))
+            WaitingClaim(
+                caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
+                deadline: now + .seconds(wait)))
         return nil
     }
 
@@ -355,7 +364,8 @@ extension BrokerCore {
         var job = record.job
         if let status = try p.string("status") {
             guard status == "planning" else {
-                throw FieldError(field: "status", message: "jobs.update can only set status to planning, not \"\(status)\"")
+                throw FieldError(
+                    field: "status", message: "jobs.update can only set status to planning, not \"\(status)\"")
             }
             guard previous == .created || previous == .planning else {
                 throw ProtocolError(.invalidTransition, "cannot plan \(job.id): it is \(previous.rawValue)")
@@ -367,10 +377,12 @@ extension BrokerCore {
         } else if previous.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
         } else if let listener, record.formerOwners.contains(listener) {
-            throw ProtocolError(.leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
+            throw ProtocolError(
+                .leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
         } else if p.value("progress") != nil {
             throw ProtocolError(
-                .invalidTransition, "cannot update the progress of \(job.id): it is \(previous.rawValue), not executing")
+                .invalidTransition, "cannot update the progress of \(job.id): it is \(previous.rawValue), not executing"
+            )
         }
         try applyProgress(p, to: &job)
         if let metadata = p.value("metadata") { job.metadata = metadata }
@@ -384,7 +396,8 @@ extension BrokerCore {
     private func execute(_ p: FieldReader) throws -> Job {
         let record = try record(try p.requiredString("jobId"))
         guard record.job.status == .created || record.job.status == .planning else {
-            throw ProtocolError(.invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
+            throw ProtocolError(
+                .invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
         }
         return enqueue(record).job
     }
@@ -429,7 +442,8 @@ extension BrokerCore {
         let record = try record(try p.requiredString("jobId"))
         let info = try p.string("info")
         guard !record.job.status.isTerminal else {
-            throw ProtocolError(.invalidTransition, "cannot cancel \(record.job.id): it is \(record.job.status.rawValue)")
+            throw ProtocolError(
+                .invalidTransition, "cannot cancel \(record.job.id): it is \(record.job.status.rawValue)")
         }
         return cancelJob(record, info: info)
     }
@@ -438,7 +452,9 @@ extension BrokerCore {
     func cancelJob(_ record: JobRecord, info: String?) -> Job {
         var record = record
         let previous = record.job.status
-        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) { record.formerOwners.append(owner) }
+        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
+            record.formerOwners.append(owner)
+        }
         record.job.status = .canceled
         record.job.lease = nil
         record.job.finishedAt = now
@@ -476,7 +492,8 @@ extension BrokerCore {
         var record = try record(try p.requiredString("jobId"))
         let status = record.job.status
         guard status == .complete || status == .failed else {
-            throw ProtocolError(.invalidTransition, "cannot acknowledge the outcome of \(record.job.id): it is \(status.rawValue)")
+            throw ProtocolError(
+                .invalidTransition, "cannot acknowledge the outcome of \(record.job.id): it is \(status.rawValue)")
         }
         if record.job.outcomeAcknowledgedAt != nil { return record.job }
         record.job.outcomeAcknowledgedAt = now
@@ -567,7 +584,8 @@ extension BrokerCore {
                     var failed = record
                     failed.job.status = .failed
                     failed.job.finishedAt = now
-                    failed.job.outcome = Outcome(message: "predecessor \(job.id) \(job.status == .canceled ? "canceled" : "failed")")
+                    failed.job.outcome = Outcome(
+                        message: "predecessor \(job.id) \(job.status == .canceled ? "canceled" : "failed")")
                     save(&failed, previous: .scheduled)
                     emit("job:failed", failed.job)
                     jobEnded(failed.job)

@@ -19,7 +19,8 @@ extension BrokerCore {
             partData = list
         case nil: throw FieldError(field: "parts", message: "parts is required: a count or an array of partData")
         case let other?:
-            throw FieldError(field: "parts", message: "parts must be a count or an array of partData, not \(other.typeName)")
+            throw FieldError(
+                field: "parts", message: "parts must be a count or an array of partData, not \(other.typeName)")
         }
         let parallel = try p.bool("runInParallel") ?? true
         try checkOwner(parent, listener: listener, verb: "split")

@@ -117,7 +117,8 @@ final class BrokerCore {
         self.configuration = configuration
         self.store = store
         self.logger = logger
-        let identity = try store.identity(newEpoch: { BrokerCore.randomString(length: 8, alphabet: "0123456789abcdef") })
+        let identity = try store.identity(newEpoch: { BrokerCore.randomString(length: 8, alphabet: "0123456789abcdef") }
+        )
         epoch = identity.epoch
         seq = identity.seq
         firstSeq = identity.firstSeq
@@ -145,7 +146,8 @@ final class BrokerCore {
                 activeParts[parentId, default: [:]][part] = record.job.id
             }
         }
-        for record in active.sorted(by: { ($0.job.updatedAt, $0.job.createdAt) < ($1.job.updatedAt, $1.job.createdAt) }) {
+        for record in active.sorted(by: { ($0.job.updatedAt, $0.job.createdAt) < ($1.job.updatedAt, $1.job.createdAt) })
+        {
             let job = record.job
             switch job.status {
             case .ready: pushReady(job.id, name: job.name)

@@ -40,7 +40,8 @@ public final class BrokerServer: Sendable {
             for endpoint in [configuration.commandsEndpoint, configuration.eventsEndpoint]
             where !BrokerConfiguration.isLocal(endpoint) {
                 throw BrokerError(
-                    message: "refusing to listen on \(endpoint) without CURVE: anyone who can reach it could run and read jobs. "
+                    message:
+                        "refusing to listen on \(endpoint) without CURVE: anyone who can reach it could run and read jobs. "
                         + "Use a loopback address, turn on CURVE (--curve-secret-key, --authorized-keys), "
                         + "or pass --insecure-allow-remote")
             }
@@ -229,7 +230,9 @@ private final class Loop: @unchecked Sendable {
     private func receiveRequest() -> (frames: [[UInt8]], key: String?)? {
         do {
             if authenticator != nil {
-                return try router!.receiveMultipart(dontWait: true, metadata: "User-Id").map { ($0.frames, $0.property) }
+                return try router!.receiveMultipart(dontWait: true, metadata: "User-Id").map {
+                    ($0.frames, $0.property)
+                }
             }
             return try router!.receiveMultipart(dontWait: true).map { ($0, nil) }
         } catch {
@@ -252,11 +255,15 @@ private final class Loop: @unchecked Sendable {
         guard let first = rest.first else { return }
         if !first.isEmpty {
             // A DEALER that sent no delimiter: answer in its own framing.
-            reject(route: route, delimited: false, ProtocolError(.invalidRequest, "a request must be [empty frame, request]"))
+            reject(
+                route: route, delimited: false,
+                ProtocolError(.invalidRequest, "a request must be [empty frame, request]"))
             return
         }
         guard rest.count <= 2 else {
-            reject(route: route, delimited: true, ProtocolError(.invalidRequest, "a request must be one frame after the delimiter"))
+            reject(
+                route: route, delimited: true,
+                ProtocolError(.invalidRequest, "a request must be one frame after the delimiter"))
             return
         }
         let body = rest.count == 2 ? rest.last! : []

@@ -27,7 +27,9 @@ struct CreateFields {
     init(_ p: FieldReader, configuration: BrokerConfiguration) throws {
         type = try CreateFields.name(p, "type")
         operation = try CreateFields.name(p, "operation")
-        guard let source = try p.string("source") else { throw FieldError(field: "source", message: "source is required") }
+        guard let source = try p.string("source") else {
+            throw FieldError(field: "source", message: "source is required")
+        }
         self.source = source
         destination = try p.string("destination")
         trigger = try p.enumeration("trigger", as: JobTrigger.self) ?? .immediate

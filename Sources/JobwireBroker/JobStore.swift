@@ -3,7 +3,7 @@ import GRDB
 import JobwireProtocol
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A job as the broker keeps it: the wire job plus what only the broker needs.
@@ -146,7 +146,8 @@ final class JobStore: @unchecked Sendable {
                 epoch = newEpoch()
                 try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('epoch', ?)", arguments: [epoch])
             }
-            let metaSeq = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'seq'").flatMap { Int64($0) } ?? 0
+            let metaSeq =
+                try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'seq'").flatMap { Int64($0) } ?? 0
             let maxSeq = try Int64.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0
             let seq = max(metaSeq, maxSeq)
             let firstSeq = try Int64.fetchOne(db, sql: "SELECT MIN(seq) FROM events") ?? (seq + 1)
@@ -159,7 +160,9 @@ final class JobStore: @unchecked Sendable {
     func activeJobs() throws -> [JobRecord] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id"
+                db,
+                sql:
+                    "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id"
             ).map(JobStore.record)
         }
     }
@@ -176,7 +179,8 @@ final class JobStore: @unchecked Sendable {
     func job(idempotencyKey: String) throws -> JobRecord? {
         try database.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE idempotencyKey = ?",
+                db,
+                sql: "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE idempotencyKey = ?",
                 arguments: [idempotencyKey]
             ).map(JobStore.record)
         }
@@ -209,7 +213,8 @@ final class JobStore: @unchecked Sendable {
         try database.read { db in
             var counts: [JobStatus: Int] = [:]
             for row in try Row.fetchAll(
-                db, sql: "SELECT status, COUNT(*) AS n FROM jobs WHERE parentId = ? GROUP BY status", arguments: [parentId])
+                db, sql: "SELECT status, COUNT(*) AS n FROM jobs WHERE parentId = ? GROUP BY status",
+                arguments: [parentId])
             {
                 if let status = JobStatus(wire: row["status"]) { counts[status] = row["n"] }
             }
@@ -252,8 +257,9 @@ final class JobStore: @unchecked Sendable {
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         let order = query.descending ? "DESC" : "ASC"
         return try database.read { db in
-            let total = try Int.fetchOne(
-                db, sql: "SELECT COUNT(*) FROM jobs \(whereClause)", arguments: StatementArguments(arguments)) ?? 0
+            let total =
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM jobs \(whereClause)", arguments: StatementArguments(arguments)) ?? 0
             let rows = try Row.fetchAll(
                 db,
                 sql: "SELECT body FROM jobs \(whereClause) ORDER BY createdAt \(order), id \(order) LIMIT ? OFFSET ?",
@@ -343,7 +349,9 @@ final class JobStore: @unchecked Sendable {
             for action in batch.actions {
                 try db.execute(
                     sql: "INSERT OR REPLACE INTO actions (id, domain, resourceId, body) VALUES (?, ?, ?, ?)",
-                    arguments: [action.id, action.domain, action.resourceId, Data(JSONCodec.encode(.object(action.json)))])
+                    arguments: [
+                        action.id, action.domain, action.resourceId, Data(JSONCodec.encode(.object(action.json))),
+                    ])
             }
             if let through = batch.pruneThrough {
                 try db.execute(sql: "DELETE FROM events WHERE seq <= ?", arguments: [through])

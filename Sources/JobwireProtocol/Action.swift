@@ -62,15 +62,18 @@ extension Action {
     }
 
     /// Reads the `action` object of `actions.mount`, or a stored action when `id` is present.
-    public init(json value: JSONValue, path: String = "action", id: String? = nil, domain: String? = nil,
-                resourceId: String? = nil) throws(FieldError) {
+    public init(
+        json value: JSONValue, path: String = "action", id: String? = nil, domain: String? = nil,
+        resourceId: String? = nil
+    ) throws(FieldError) {
         let r = try FieldReader(value, path: path)
         if let id { self.id = id } else { self.id = try r.requiredString("id") }
         if let domain { self.domain = domain } else { self.domain = try r.requiredString("domain") }
         if let resourceId { self.resourceId = resourceId } else { self.resourceId = try r.requiredString("resourceId") }
         operation = try r.requiredString("operation")
         guard !operation.contains("/") else {
-            throw FieldError(field: r.fieldPath("operation"), message: "\(r.fieldPath("operation")) must not contain '/'")
+            throw FieldError(
+                field: r.fieldPath("operation"), message: "\(r.fieldPath("operation")) must not contain '/'")
         }
         label = try r.string("label") ?? operation
         mode = try r.enumeration("mode", as: JobMode.self) ?? .foreground

@@ -33,7 +33,9 @@ public struct Event: Sendable, Hashable {
     public var subject: String { payload["job"]?.stringValue ?? "" }
 
     /// The two frames as sent: the topic frame and the envelope.
-    public var frames: [[UInt8]] { [TopicFrame.encode(topic: topic, subject: subject), JSONCodec.encode(.object(json))] }
+    public var frames: [[UInt8]] {
+        [TopicFrame.encode(topic: topic, subject: subject), JSONCodec.encode(.object(json))]
+    }
 }
 
 extension Event {

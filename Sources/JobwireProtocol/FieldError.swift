@@ -62,7 +62,9 @@ public struct FieldReader: Sendable {
 
     public func requiredString(_ key: String) throws(FieldError) -> String {
         guard let s = try string(key) else { throw .missing(fieldPath(key)) }
-        guard !s.isEmpty else { throw FieldError(field: fieldPath(key), message: "\(fieldPath(key)) must not be empty") }
+        guard !s.isEmpty else {
+            throw FieldError(field: fieldPath(key), message: "\(fieldPath(key)) must not be empty")
+        }
         return s
     }
 
@@ -122,7 +124,8 @@ public struct FieldReader: Sendable {
     public func timestamp(_ key: String) throws(FieldError) -> Timestamp? {
         guard let s = try string(key) else { return nil }
         guard let t = Timestamp(iso8601: s) else {
-            throw FieldError(field: fieldPath(key), message: "\(fieldPath(key)) must be an ISO 8601 date-time, not \"\(s)\"")
+            throw FieldError(
+                field: fieldPath(key), message: "\(fieldPath(key)) must be an ISO 8601 date-time, not \"\(s)\"")
         }
         return t
     }
@@ -133,7 +136,8 @@ public struct FieldReader: Sendable {
         guard let s = try string(key) else { return nil }
         guard let e = E(rawValue: s) else {
             let allowed = E.allCases.map { "\($0.rawValue)" }.joined(separator: ", ")
-            throw FieldError(field: fieldPath(key), message: "\(fieldPath(key)) must be one of \(allowed), not \"\(s)\"")
+            throw FieldError(
+                field: fieldPath(key), message: "\(fieldPath(key)) must be one of \(allowed), not \"\(s)\"")
         }
         return e
     }

@@ -14,7 +14,8 @@ public enum JobStatus: String, Sendable, Hashable, CaseIterable, Codable {
     public init(from decoder: any Decoder) throws {
         let text = try decoder.singleValueContainer().decode(String.self)
         guard let status = JobStatus(wire: text) else {
-            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "unknown status \(text)"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: decoder.codingPath, debugDescription: "unknown status \(text)"))
         }
         self = status
     }

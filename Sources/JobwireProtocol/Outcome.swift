@@ -145,7 +145,8 @@ extension OutcomeNext {
         case "url":
             self = .url(url: try r.requiredString("url"), label: try r.string("label"))
         case "download":
-            self = .download(url: try r.requiredString("url"), label: try r.string("label"), fileName: try r.string("fileName"))
+            self = .download(
+                url: try r.requiredString("url"), label: try r.string("label"), fileName: try r.string("fileName"))
         case "files":
             guard let list = try r.array("files") else { throw .missing(r.fieldPath("files")) }
             var files: [FileReference] = []
@@ -173,7 +174,9 @@ extension OutcomeNext {
         default:
             throw FieldError(
                 field: r.fieldPath("type"),
-                message: "\(r.fieldPath("type")) must be one of \(OutcomeNext.types.joined(separator: ", ")), not \"\(type)\"")
+                message:
+                    "\(r.fieldPath("type")) must be one of \(OutcomeNext.types.joined(separator: ", ")), not \"\(type)\""
+            )
         }
     }
 }

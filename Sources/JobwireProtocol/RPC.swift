@@ -31,7 +31,8 @@ public struct RPCRequest: Sendable, Hashable {
             return .failure(RPCFailure(id: .null, error: ProtocolError(.parseError, "parse error: \(error)")))
         }
         guard case .object(let object) = value else {
-            return .failure(RPCFailure(id: .null, error: ProtocolError(.invalidRequest, "a request must be a JSON object")))
+            return .failure(
+                RPCFailure(id: .null, error: ProtocolError(.invalidRequest, "a request must be a JSON object")))
         }
         var id: JSONValue = .null
         switch object["id"] {
@@ -40,13 +41,17 @@ public struct RPCRequest: Sendable, Hashable {
         case .double(let d)?: id = .double(d)
         case let other?:
             return .failure(
-                RPCFailure(id: .null, error: ProtocolError(.invalidRequest, "id must be a number, a string or null, not \(other.typeName)")))
+                RPCFailure(
+                    id: .null,
+                    error: ProtocolError(
+                        .invalidRequest, "id must be a number, a string or null, not \(other.typeName)")))
         }
         guard object["jsonrpc"] == .string("2.0") else {
             return .failure(RPCFailure(id: id, error: ProtocolError(.invalidRequest, "jsonrpc must be \"2.0\"")))
         }
         guard case .string(let method)? = object["method"], !method.isEmpty else {
-            return .failure(RPCFailure(id: id, error: ProtocolError(.invalidRequest, "method must be a non-empty string")))
+            return .failure(
+                RPCFailure(id: id, error: ProtocolError(.invalidRequest, "method must be a non-empty string")))
         }
         var params = JSONObject()
         switch object["params"] {
@@ -56,7 +61,8 @@ public struct RPCRequest: Sendable, Hashable {
             return .failure(
                 RPCFailure(
                     id: id,
-                    error: ProtocolError(.invalidParams, "params must be an object, not \(other.typeName)", field: "params")))
+                    error: ProtocolError(
+                        .invalidParams, "params must be an object, not \(other.typeName)", field: "params")))
         }
         return .success(RPCRequest(id: id, method: method, params: params))
     }

@@ -1,9 +1,9 @@
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A point in time with millisecond precision, written as ISO 8601 UTC (`2026-11-29T02:00:00.123Z`).
@@ -160,11 +160,12 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         guard i == b.count else { return nil }
         // Reject days the month does not have (February 30th), which days_from_civil would roll over.
         let isLeapYear = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let daysInMonth: Int64 = switch month {
-        case 2: isLeapYear ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
+        let daysInMonth: Int64 =
+            switch month {
+            case 2: isLeapYear ? 29 : 28
+            case 4, 6, 9, 11: 30
+            default: 31
+            }
         guard day <= daysInMonth else { return nil }
         // days_from_civil
         let y = month <= 2 ? year - 1 : year

@@ -22,7 +22,8 @@ struct ActionsCommand: AsyncParsableCommand {
         @Flag(help: "Ask the user to confirm before it runs.") var confirm = false
         @Option(
             name: .customLong("input-form"),
-            help: ArgumentHelp("The input form, a JSON object: {\"type\":\"simple\",\"fields\":[…]}.", valueName: "json"))
+            help: ArgumentHelp(
+                "The input form, a JSON object: {\"type\":\"simple\",\"fields\":[…]}.", valueName: "json"))
         var inputForm: String?
         @Option(help: ArgumentHelp("Constraints, a JSON array.", valueName: "json")) var constraints: String?
 
@@ -35,7 +36,9 @@ struct ActionsCommand: AsyncParsableCommand {
             if primary { action["primary"] = true }
             if confirm { action["confirm"] = true }
             if let form = try CLI.jsonObject(inputForm, option: "--input-form") { action["inputForm"] = .object(form) }
-            if let constraints = try CLI.json(constraints, option: "--constraints") { action["constraints"] = constraints }
+            if let constraints = try CLI.json(constraints, option: "--constraints") {
+                action["constraints"] = constraints
+            }
             let mounted = try await common.client.withClient {
                 try await $0.mountAction(domain: domain, resourceId: resource, action: action)
             }
@@ -102,7 +105,8 @@ struct ActionsCommand: AsyncParsableCommand {
             let job = try await common.client.withClient { client in
                 if let name, let resource {
                     return try await client.triggerAction(
-                        domain: name.type, resourceId: resource, operation: name.operation, input: input, actorId: actor)
+                        domain: name.type, resourceId: resource, operation: name.operation, input: input, actorId: actor
+                    )
                 }
                 return try await client.triggerAction(actionId: action, input: input, actorId: actor)
             }

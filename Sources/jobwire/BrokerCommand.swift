@@ -1,11 +1,11 @@
-public import ArgumentParser
+import ArgumentParser
 import JobwireBroker
 import Logging
 import ServiceLifecycle
 import UnixSignals
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 struct BrokerCommand: AsyncParsableCommand {
@@ -40,7 +40,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Flag(
         name: .customLong("no-fsync"),
-        help: "Commit without waiting for the disk: a crash of the broker loses nothing, a power cut may lose the last commits.")
+        help:
+            "Commit without waiting for the disk: a crash of the broker loses nothing, a power cut may lose the last commits."
+    )
     var noFsync = false
 
     @Option(
@@ -58,8 +60,8 @@ struct BrokerCommand: AsyncParsableCommand {
         help: "Allow listening on non-loopback addresses without CURVE.")
     var insecureAllowRemote = false
 
-    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
-    var logLevel: Logger.Level = .info
+    @Option(name: .customLong("log-level"), help: "How much the broker logs to standard error.")
+    var logLevel: LogLevel = .info
 
     func validate() throws {
         guard leaseSeconds > 0 else { throw ValidationError("--lease-seconds must be at least 1") }
@@ -75,7 +77,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = level.level
             return handler
         }
         let logger = Logger(label: "jobwire.broker")
@@ -99,5 +101,3 @@ struct BrokerCommand: AsyncParsableCommand {
         try await group.run()
     }
 }
-
-extension Logger.Level: @retroactive ExpressibleByArgument {}

@@ -4,7 +4,7 @@ import Jobwire
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// What every client subcommand shares: output, errors and exit codes.

@@ -27,7 +27,8 @@ struct ClientOptions: ParsableArguments {
 
     @Option(
         name: .customLong("curve-server-key"),
-        help: ArgumentHelp("With CURVE: the broker's public key (Z85), or a file holding it.", valueName: "key-or-file"))
+        help: ArgumentHelp("With CURVE: the broker's public key (Z85), or a file holding it.", valueName: "key-or-file")
+    )
     var curveServerKey: String?
 
     @Option(

@@ -1,13 +1,13 @@
-import JobwireChildProcess
 import ArgumentParser
 import Foundation
 import Jobwire
 import JobwireBroker
+import JobwireChildProcess
 import Logging
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `jobwire demo`: a broker, an example listener, and a click on "Export workbook", end to end.
@@ -59,7 +59,12 @@ struct DemoCommand: AsyncParsableCommand {
         environment["PYTHONUNBUFFERED"] = "1"
         // Slow enough to watch the bar move; the example's own default is a blink.
         if environment["JOBWIRE_WORK_MS"] == nil { environment["JOBWIRE_WORK_MS"] = "3000" }
-        let names = commands.map { URL(fileURLWithPath: String($0.split(separator: " ").first ?? "").trimmingCharacters(in: CharacterSet(charactersIn: "'\""))).lastPathComponent }
+        let names = commands.map {
+            URL(
+                fileURLWithPath: String($0.split(separator: " ").first ?? "").trimmingCharacters(
+                    in: CharacterSet(charactersIn: "'\""))
+            ).lastPathComponent
+        }
         let printer = LinePrinter(names: names, color: panel.color)
         let log = Locked<[String]>([])
         let verbose = self.verbose
@@ -97,7 +102,9 @@ struct DemoCommand: AsyncParsableCommand {
     private func demo(
         broker: BrokerServer, panel: JobPanel, bold: (String) -> String, children: [ChildProcess]
     ) async throws -> Int32 {
-        let options = try ClientOptions.parse(["--commands", broker.commandsEndpoint, "--events", broker.eventsEndpoint])
+        let options = try ClientOptions.parse([
+            "--commands", broker.commandsEndpoint, "--events", broker.eventsEndpoint,
+        ])
         let client = try options.makeClient()
         defer { Task { await client.close() } }
         let action = try await client.mountAction(

@@ -5,7 +5,7 @@ import Logging
 import UnixSignals
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// `jobwire dev`: an embedded broker and the listeners of a Procfile, for local multi-process work.
@@ -42,7 +42,7 @@ struct DevCommand: AsyncParsableCommand {
     var noColor = false
 
     @Option(name: .customLong("log-level"), help: "The embedded broker's log level (to standard error).")
-    var logLevel: Logger.Level = .warning
+    var logLevel: LogLevel = .warning
 
     func run() async throws {
         let procfile = try Procfile.read(self.procfile)
@@ -50,7 +50,7 @@ struct DevCommand: AsyncParsableCommand {
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = level.level
             return handler
         }
         // Trap before anything starts, so a Ctrl-C during startup still stops cleanly.

@@ -93,9 +93,9 @@ enum EventText {
             if let outcome = event.payload["outcome"], let parsed = try? Outcome(json: outcome) {
                 parts.append("— " + JobText.describe(parsed))
             }
-            if let parts_ = event.payload["parts"]?.objectValue {
+            if let partCounts = event.payload["parts"]?.objectValue {
                 let counts = ["total", "completed", "failed", "canceled"].compactMap { key in
-                    parts_[key]?.intValue.map { "\($0) \(key)" }
+                    partCounts[key]?.intValue.map { "\($0) \(key)" }
                 }
                 parts.append(counts.joined(separator: ", "))
             }

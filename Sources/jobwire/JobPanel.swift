@@ -2,7 +2,7 @@ import Foundation
 import Jobwire
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A live jobs panel: one row per job with status, progress bar, elapsed time, ETA, info and outcome.

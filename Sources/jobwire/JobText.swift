@@ -53,7 +53,8 @@ enum JobText {
         case .url(let url, let label): return labelled(label, url)
         case .download(let url, let label, let fileName): return labelled(label ?? fileName, url)
         case .files(let files, let label): return labelled(label, files.map(\.fileId).joined(separator: ", "))
-        case .snapshot(let snapshotId, let sheetId, let label): return labelled(label, "snapshot \(snapshotId) of \(sheetId)")
+        case .snapshot(let snapshotId, let sheetId, let label):
+            return labelled(label, "snapshot \(snapshotId) of \(sheetId)")
         case .view(let sheetId, _, let label): return labelled(label, "view of \(sheetId)")
         case .retry(let label): return label ?? "retry"
         case .wait: return "wait"

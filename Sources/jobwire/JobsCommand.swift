@@ -95,7 +95,8 @@ struct JobsCommand: AsyncParsableCommand {
         func run() async throws {
             let (type, operation) = try CLI.jobName(name)
             let request = JobCreateRequest(
-                type: type, operation: operation, source: source, destination: destination, trigger: trigger, mode: mode,
+                type: type, operation: operation, source: source, destination: destination, trigger: trigger,
+                mode: mode,
                 input: try CLI.json(input, option: "--input"), config: try CLI.json(config, option: "--config"),
                 subject: try CLI.json(subject, option: "--subject"),
                 metadata: try CLI.json(metadata, option: "--metadata"), info: info,
@@ -245,7 +246,8 @@ struct JobsCommand: AsyncParsableCommand {
 
         func validate() throws {
             if outcome != nil && (message != nil || heading != nil || acknowledge) {
-                throw ValidationError("--outcome replaces --message, --heading and --acknowledge: give one or the other")
+                throw ValidationError(
+                    "--outcome replaces --message, --heading and --acknowledge: give one or the other")
             }
         }
 
@@ -310,7 +312,8 @@ struct JobsCommand: AsyncParsableCommand {
 
         func run() async throws {
             common.show(
-                try await common.client.withClient(listenerId: listener) { try await $0.release(jobId: id, info: info) })
+                try await common.client.withClient(listenerId: listener) { try await $0.release(jobId: id, info: info) }
+            )
         }
     }
 
@@ -349,7 +352,8 @@ struct JobsCommand: AsyncParsableCommand {
     struct Split: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Split an executing job into parts (jobs.split).",
-            discussion: "Example: jobwire jobs split us_jb_x --parts 4, or --part-data '[{\"sheet\":\"a\"},{\"sheet\":\"b\"}]'")
+            discussion:
+                "Example: jobwire jobs split us_jb_x --parts 4, or --part-data '[{\"sheet\":\"a\"},{\"sheet\":\"b\"}]'")
         @OptionGroup var common: Common
         @Argument(help: "The job's id.") var id: String
         @Option(help: "The listenerId to act as (the lease owner), or none as an operator.") var listener: String?
@@ -361,7 +365,9 @@ struct JobsCommand: AsyncParsableCommand {
         @Flag(help: "Run the parts one after another instead of in parallel.") var sequential = false
 
         func validate() throws {
-            guard (parts == nil) != (partData == nil) else { throw ValidationError("give either --parts or --part-data") }
+            guard (parts == nil) != (partData == nil) else {
+                throw ValidationError("give either --parts or --part-data")
+            }
             if let parts, parts < 1 { throw ValidationError("--parts must be at least 1") }
         }
 

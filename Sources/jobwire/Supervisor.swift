@@ -1,9 +1,9 @@
-import JobwireChildProcess
 import Foundation
+import JobwireChildProcess
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The processes of a `Procfile` (the format foreman and honcho read): `name: command` per line.
@@ -89,7 +89,10 @@ actor Supervisor {
     private var stopping = false
     private var wakeups: [String: CheckedContinuation<Void, Never>] = [:]
 
-    init(procfile: Procfile, environment: [String: String], directory: String?, printer: LinePrinter, grace: Duration = .seconds(5)) {
+    init(
+        procfile: Procfile, environment: [String: String], directory: String?, printer: LinePrinter,
+        grace: Duration = .seconds(5)
+    ) {
         self.procfile = procfile
         self.environment = environment
         self.directory = directory

@@ -39,7 +39,8 @@ struct WatchCommand: AsyncParsableCommand {
         let panel = JobPanel.forStandardOutput(noColor: noColor)
         let (options, ids, job, untilDone) = (client, ids, job, untilDone)
         let code = try await client.withClient { client in
-            try await Watch.run(client: client, options: options, panel: panel, ids: ids, job: job, untilDone: untilDone)
+            try await Watch.run(
+                client: client, options: options, panel: panel, ids: ids, job: job, untilDone: untilDone)
         }
         if code != 0 { throw ExitCode(code) }
     }

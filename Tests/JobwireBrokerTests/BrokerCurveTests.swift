@@ -13,7 +13,8 @@ import ZeroMQ
         try (server.secretKey + "\n").write(toFile: folder + "/broker.key", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: folder + "/clients", withIntermediateDirectories: true)
         for (index, pair) in allowed.enumerated() {
-            try (pair.publicKey + "\n").write(toFile: folder + "/clients/c\(index).pub", atomically: true, encoding: .utf8)
+            try (pair.publicKey + "\n").write(
+                toFile: folder + "/clients/c\(index).pub", atomically: true, encoding: .utf8)
         }
         let broker = try await BrokerProcess.start(arguments: [
             "--curve-secret-key", folder + "/broker.key", "--authorized-keys", folder + "/clients",
@@ -42,7 +43,9 @@ import ZeroMQ
         await broker.stop()
     }
 
-    @Test("under CURVE the lease owner is the authenticated key, whatever listenerId a client names", .timeLimit(.minutes(1)))
+    @Test(
+        "under CURVE the lease owner is the authenticated key, whatever listenerId a client names",
+        .timeLimit(.minutes(1)))
     func ownerIsTheKey() async throws {
         let alice = try CurveKeyPair.generate()
         let bob = try CurveKeyPair.generate()

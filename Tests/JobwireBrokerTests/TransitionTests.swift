@@ -186,7 +186,8 @@ extension Harness {
         let seq0 = try await harness.seq()
 
         // scheduled → ready when runAt passes.
-        let soon = JSONValue(Timestamp.now() + .milliseconds(2500))  // far enough for the checks below on a busy machine
+        // Far enough for the checks below on a busy machine.
+        let soon = JSONValue(Timestamp.now() + .milliseconds(2500))
         let timed = try #require(try await harness.create(["runAt": soon]).string("id"))
         // scheduled → ready when the predecessor completes; → failed when it fails or is canceled.
         let p1 = try #require(try await harness.create().string("id"))

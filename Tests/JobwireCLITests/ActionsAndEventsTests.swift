@@ -10,7 +10,10 @@ struct ActionsCommandTests {
         let broker = try await BrokerProcess.start()
         defer { Task { await broker.stop() } }
         let mounted = try await CLIProcess.run(
-            ["actions", "mount", "workbook:export", "--resource", "us_wb_1", "--label", "Export", "--primary", "--json"],
+            [
+                "actions", "mount", "workbook:export", "--resource", "us_wb_1", "--label", "Export", "--primary",
+                "--json",
+            ],
             broker: broker)
         #expect(mounted.status == 0, "\(mounted)")
         let action = try Action(json: try mounted.json, path: "")
@@ -21,8 +24,10 @@ struct ActionsCommandTests {
         #expect(try listed.json.arrayValue?.map { try Action(json: $0, path: "").id } == [action.id])
 
         let clicked = try await CLIProcess.run(
-            ["actions", "trigger", "workbook:export", "--resource", "us_wb_1", "--input", #"{"format":"csv"}"#,
-             "--actor", "us_usr_1", "--json"],
+            [
+                "actions", "trigger", "workbook:export", "--resource", "us_wb_1", "--input", #"{"format":"csv"}"#,
+                "--actor", "us_usr_1", "--json",
+            ],
             broker: broker)
         let job = try Job(json: try clicked.json)
         #expect(job.name == "workbook:export" && job.status == .ready && job.input == ["format": "csv"])
@@ -46,11 +51,13 @@ struct EventsTailTests {
         for name in ["workbook:export", "sheet:validate", "workbook:import"] {
             #expect(try await CLIProcess.run(["jobs", "create", name, "--source", "s"], broker: broker).status == 0)
         }
-        let all = try await CLIProcess.run(["events", "tail", "--since", "0", "--count", "6", "--json"], broker: broker)
+        let all = try await CLIProcess.run(
+            ["events", "tail", "--since", "0", "--count", "6", "--json"], broker: broker)
         #expect(all.status == 0, "\(all)")
         let events = try all.jsonLines.map { try Event(json: $0) }
         #expect(events.map(\.seq) == [1, 2, 3, 4, 5, 6])
-        #expect(events.map(\.topic) == ["job:created", "job:ready", "job:created", "job:ready", "job:created", "job:ready"])
+        #expect(
+            events.map(\.topic) == ["job:created", "job:ready", "job:created", "job:ready", "job:created", "job:ready"])
 
         let ready = try await CLIProcess.run(
             ["events", "tail", "*:ready", "--job", "workbook:*", "--since", "0", "--count", "2", "--json"],

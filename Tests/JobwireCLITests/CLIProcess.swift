@@ -52,7 +52,8 @@ final class CLIProcess: Sendable {
         let text = inError ? stderr : stdout
         if predicate(text) { return text }
         throw TestSupportError(
-            "jobwire \(arguments.joined(separator: " ")): no \(what) within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
+            "jobwire \(arguments.joined(separator: " ")): no \(what) within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
+        )
     }
 
     func signal(_ signal: Int32) {
@@ -70,7 +71,8 @@ final class CLIProcess: Sendable {
         killer.cancel()
         if status.signal == SIGKILL {
             throw TestSupportError(
-                "jobwire \(arguments.joined(separator: " ")) did not end within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)")
+                "jobwire \(arguments.joined(separator: " ")) did not end within \(timeout)\nstdout:\n\(stdout)\nstderr:\n\(stderr)"
+            )
         }
         return CLIResult(status: status.code ?? 128 + (status.signal ?? 0), stdout: stdout, stderr: stderr)
     }

@@ -9,10 +9,10 @@ struct DevCommandTests {
         let folder = TestPaths.temporaryDirectory(prefix: "jobwire-dev")
         let mark = folder + "/crashed-once"
         try """
-            # one process crashes once, the other prints where the broker is
-            crashy: sh -c 'test -f "$MARK" || { touch "$MARK"; echo crashing; exit 3; }; echo steady; exec sleep 30'
-            hello: echo "commands at $JOBWIRE_COMMANDS"; exec sleep 30
-            """.write(toFile: folder + "/Procfile", atomically: true, encoding: .utf8)
+        # one process crashes once, the other prints where the broker is
+        crashy: sh -c 'test -f "$MARK" || { touch "$MARK"; echo crashing; exit 3; }; echo steady; exec sleep 30'
+        hello: echo "commands at $JOBWIRE_COMMANDS"; exec sleep 30
+        """.write(toFile: folder + "/Procfile", atomically: true, encoding: .utf8)
         let dev = try CLIProcess(
             [
                 "dev", "--procfile", folder + "/Procfile", "--in-memory", "--events", "tcp://127.0.0.1:*",
@@ -38,6 +38,7 @@ struct DevCommandTests {
         #expect(missing.status == 64 && missing.stderr.contains("cannot read \(folder)/Procfile"), "\(missing)")
         try "web python app.py\n".write(toFile: folder + "/Procfile", atomically: true, encoding: .utf8)
         let malformed = try await CLIProcess.run(["dev", "--procfile", folder + "/Procfile", "--in-memory"])
-        #expect(malformed.status == 64 && malformed.stderr.contains("Procfile:1: expected `name: command`"), "\(malformed)")
+        #expect(
+            malformed.status == 64 && malformed.stderr.contains("Procfile:1: expected `name: command`"), "\(malformed)")
     }
 }

@@ -44,7 +44,8 @@ struct JobsCommandTests {
         let got = try Job(json: try await CLIProcess.run(["jobs", "get", job.id, "--json"], broker: broker).json)
         #expect(got == completed)
         let readable = try await CLIProcess.run(["jobs", "get", job.id], broker: broker)
-        #expect(readable.status == 0 && readable.stdout.contains("complete") && readable.stdout.contains("Exported 3 rows"))
+        #expect(
+            readable.status == 0 && readable.stdout.contains("complete") && readable.stdout.contains("Exported 3 rows"))
 
         let outcome = try Job(
             json: try await CLIProcess.run(["jobs", "ack-outcome", job.id, "--json"], broker: broker).json)
@@ -125,15 +126,17 @@ struct JobsCommandTests {
         #expect(result.stderr.contains(endpoint) && result.stderr.contains("jobwire broker"), "\(result)")
     }
 
-    @Test("a bad argument names the argument", arguments: [
-        (["jobs", "create", "workbook:export", "--source", "s", "--input", "{bad"], "--input"),
-        (["jobs", "create", "workbook", "--source", "s"], "type:operation"),
-        (["jobs", "create", "workbook:export"], "--source"),
-        (["jobs", "ack", "us_jb_1", "--progress", "150"], "--progress"),
-        (["jobs", "complete", "us_jb_1", "--outcome", #"{"next":{"type":"nowhere"}}"#], "--outcome"),
-        (["jobs", "list", "--status", "dancing"], "--status"),
-        (["jobs", "update", "us_jb_1", "--eta", "tomorrow"], "--eta"),
-    ])
+    @Test(
+        "a bad argument names the argument",
+        arguments: [
+            (["jobs", "create", "workbook:export", "--source", "s", "--input", "{bad"], "--input"),
+            (["jobs", "create", "workbook", "--source", "s"], "type:operation"),
+            (["jobs", "create", "workbook:export"], "--source"),
+            (["jobs", "ack", "us_jb_1", "--progress", "150"], "--progress"),
+            (["jobs", "complete", "us_jb_1", "--outcome", #"{"next":{"type":"nowhere"}}"#], "--outcome"),
+            (["jobs", "list", "--status", "dancing"], "--status"),
+            (["jobs", "update", "us_jb_1", "--eta", "tomorrow"], "--eta"),
+        ])
     func badArgument(arguments: [String], named: String) async throws {
         let result = try await CLIProcess.run(arguments + ["--commands", nobody()])
         #expect(result.status == 64, "\(result)")

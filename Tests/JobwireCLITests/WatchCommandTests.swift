@@ -29,7 +29,10 @@ struct WatchCommandTests {
         #expect(result.status == 0, "\(result)")
         let lines = result.stdout.split(separator: "\n").map(String.init)
         #expect(!result.stdout.contains("\u{1B}["), "no escape codes when not on a terminal")
-        #expect(lines.contains { $0.contains("executing") && $0.contains("[##########..........]  50%") && $0.contains("Half way") })
+        #expect(
+            lines.contains {
+                $0.contains("executing") && $0.contains("[##########..........]  50%") && $0.contains("Half way")
+            })
         let last = try #require(lines.last)
         #expect(last.contains("complete") && last.contains("[####################] 100%"), "\(result)")
         #expect(last.contains("Exported 4 parts") && last.contains("file:///tmp/x.xlsx"))
@@ -40,8 +43,10 @@ struct WatchCommandTests {
         let broker = try await BrokerProcess.start()
         defer { Task { await broker.stop() } }
         let job = try Job(
-            json: try await CLIProcess.run(["jobs", "create", "sheet:validate", "--source", "s", "--json"], broker: broker)
-                .json)
+            json: try await CLIProcess.run(
+                ["jobs", "create", "sheet:validate", "--source", "s", "--json"], broker: broker
+            )
+            .json)
         let watch = try CLIProcess(["watch", "--job", "sheet:*", "--until-done"], broker: broker)
         try await watch.waitFor("the job's first row") { $0.contains(job.id) }
         _ = try await CLIProcess.run(["jobs", "ack", job.id], broker: broker)

@@ -58,7 +58,8 @@ public final class BrokerProcess: Sendable {
         let line = await BrokerProcess.firstLine(of: child, output)
         guard let line, let parsed = BrokerProcess.parseListening(line) else {
             child.signal(SIGKILL)
-            throw TestSupportError("broker did not start: \(line ?? "no output"); stderr: \(output.withLock { $0.stderr })")
+            throw TestSupportError(
+                "broker did not start: \(line ?? "no output"); stderr: \(output.withLock { $0.stderr })")
         }
         self.events = parsed.events
         self.commands = parsed.commands
@@ -135,7 +136,8 @@ public final class BrokerProcess: Sendable {
     /// Starts a new broker process on the same data folder and the same endpoints.
     public func restart() async throws -> BrokerProcess {
         if !child.hasExited { await stop() }
-        return try await BrokerProcess(directory: dataDirectory, arguments: arguments, events: events, commands: commands)
+        return try await BrokerProcess(
+            directory: dataDirectory, arguments: arguments, events: events, commands: commands)
     }
 
     deinit {

@@ -6,7 +6,9 @@ import Testing
 @Suite struct HandlerFailureTests {
     struct Broken: Error {}
 
-    @Test("an on() handler that acks and then throws releases its job, so the next attempt starts at once", .timeLimit(.minutes(1)))
+    @Test(
+        "an on() handler that acks and then throws releases its job, so the next attempt starts at once",
+        .timeLimit(.minutes(1)))
     func throwingHandlerReleases() async throws {
         let broker = try await BrokerProcess.start()
         defer { Task { await broker.stop() } }

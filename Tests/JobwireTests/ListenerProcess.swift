@@ -19,7 +19,8 @@ final class ListenerProcess: Sendable {
         let output = Locked("")
         child = try ChildProcess(
             executable: try TestPaths.executable(example),
-            arguments: ["--commands", broker.commands, "--events", broker.events] + (name.map { ["--name", $0] } ?? []),
+            arguments: ["--commands", broker.commands, "--events", broker.events]
+                + (name.map { ["--name", $0] } ?? []),
             environment: env,
             output: { line in output.withLock { $0 += line + "\n" } })
         self.output = output

@@ -30,7 +30,8 @@ struct Bench: ParsableCommand {
         var python = "../.venv/bin/python"
 
         func run() throws {
-            let bench = CommandLine.arguments[0].hasPrefix("/")
+            let bench =
+                CommandLine.arguments[0].hasPrefix("/")
                 ? CommandLine.arguments[0]
                 : FileManager.default.currentDirectoryPath + "/" + CommandLine.arguments[0]
             func wanted(_ name: String) -> Bool { only.isEmpty || only.contains(name) }
@@ -45,7 +46,11 @@ struct Bench: ParsableCommand {
                     let data = NSTemporaryDirectory() + "jobwire-bench-\(UUID().uuidString.prefix(8))"
                     let r = try lifecycle(binary: binary, bench: bench, jobs: jobs, listeners: listeners, data: data)
                     try? FileManager.default.removeItem(atPath: data)
-                    rows.append(("lifecycle, \(listeners) listener(s), durable: jobs/s", String(format: "%.0f", r.jobsPerSecond)))
+                    rows.append(
+                        (
+                            "lifecycle, \(listeners) listener(s), durable: jobs/s",
+                            String(format: "%.0f", r.jobsPerSecond)
+                        ))
                     rows.append(("  create → completed p50 / p99 ms", String(format: "%.1f / %.1f", r.p50Ms, r.p99Ms)))
                     rows.append(("  broker CPU µs per lifecycle", String(format: "%.1f", r.brokerMicrosPerJob)))
                 }
@@ -64,12 +69,17 @@ struct Bench: ParsableCommand {
             }
             if wanted("growth") {
                 let (empty, full) = try growth(binary: binary, finished: finished, samples: samples)
-                rows.append(("empty store: create / ack p50 µs", String(format: "%.0f / %.0f", empty.createMicros, empty.ackMicros)))
+                rows.append(
+                    (
+                        "empty store: create / ack p50 µs",
+                        String(format: "%.0f / %.0f", empty.createMicros, empty.ackMicros)
+                    ))
                 rows.append(("  broker resident memory MB", String(format: "%.0f", empty.residentMB)))
-                rows.append((
-                    "\(finished) ended jobs: create / ack p50 µs",
-                    String(format: "%.0f / %.0f", full.createMicros, full.ackMicros)
-                ))
+                rows.append(
+                    (
+                        "\(finished) ended jobs: create / ack p50 µs",
+                        String(format: "%.0f / %.0f", full.createMicros, full.ackMicros)
+                    ))
                 rows.append(("  broker resident memory MB", String(format: "%.0f", full.residentMB)))
             }
             if wanted("python") {

@@ -7,7 +7,11 @@ func runListener(commands: String, inflight: Int, name: String) throws {
     let context = try Context()
     let dealer = try Dealer(context: context, endpoint: commands)
     var nextId = 1
-    enum Step { case claim, update(String), complete(String) }
+    enum Step {
+        case claim
+        case update(String)
+        case complete(String)
+    }
     var steps: [Int: Step] = [:]
     func claim() throws {
         steps[nextId] = .claim
@@ -32,7 +36,9 @@ func runListener(commands: String, inflight: Int, name: String) throws {
         case .update(let jobId):
             steps[nextId] = .complete(jobId)
             try dealer.send(
-                request(nextId, "jobs.complete", #"{"jobId":"\#(jobId)","listenerId":"\#(name)","outcome":{"message":"ok"}}"#))
+                request(
+                    nextId, "jobs.complete",
+                    #"{"jobId":"\#(jobId)","listenerId":"\#(name)","outcome":{"message":"ok"}}"#))
             nextId += 1
         case .complete:
             try claim()
@@ -158,7 +164,10 @@ func rawPairs(count: Int) throws -> Double {
     try router.set(.receiveHighWaterMark, 0)
     try router.bind("tcp://127.0.0.1:*")
     let endpoint = try router.lastEndpoint
-    final class Box: @unchecked Sendable { var socket: Socket?; init(_ s: consuming Socket) { socket = .some(s) } }
+    final class Box: @unchecked Sendable {
+        var socket: Socket?
+        init(_ s: consuming Socket) { socket = .some(s) }
+    }
     let box = Box(router)
     let echo = Thread {
         for _ in 0..<count {

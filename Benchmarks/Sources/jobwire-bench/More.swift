@@ -91,7 +91,8 @@ func roundTrips(broker: BrokerHandle, samples: Int) throws -> GrowthResult {
     creates.sort()
     acks.sort()
     return GrowthResult(
-        createMicros: percentile(creates, 0.5), ackMicros: percentile(acks, 0.5), residentMB: residentMB(pid: broker.pid))
+        createMicros: percentile(creates, 0.5), ackMicros: percentile(acks, 0.5),
+        residentMB: residentMB(pid: broker.pid))
 }
 
 /// Create and ack latency and memory on an empty store and on one holding `finished` ended jobs.

@@ -3,7 +3,7 @@ import JobwireProtocol
 import ZeroMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Monotonic nanoseconds.
@@ -53,9 +53,14 @@ final class BrokerHandle {
     init(binary: String, data: String?, extra: [String] = []) throws {
         let process = Process()
         // JOBWIRE_BENCH_WRAP runs the broker under a tool, e.g. "valgrind --tool=callgrind".
-        let wrap = ProcessInfo.processInfo.environment["JOBWIRE_BENCH_WRAP"].map { $0.split(separator: " ").map(String.init) } ?? []
+        let wrap =
+            ProcessInfo.processInfo.environment["JOBWIRE_BENCH_WRAP"].map { $0.split(separator: " ").map(String.init) }
+            ?? []
         process.executableURL = URL(fileURLWithPath: wrap.isEmpty ? binary : "/usr/bin/env")
-        var arguments = wrap + (wrap.isEmpty ? [] : [binary]) + ["broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error"]
+        var arguments =
+            wrap + (wrap.isEmpty ? [] : [binary]) + [
+                "broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error",
+            ]
         if let data { arguments += ["--data", data] } else { arguments.append("--in-memory") }
         process.arguments = arguments + extra
         let out = Pipe()
