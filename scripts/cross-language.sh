@@ -3,6 +3,7 @@
 #   (a) Swift producer (the jobwire CLI: jobs create + watch --until-done) -> Python listener.py
 #   (b) Python producer.py -> Swift workbook-export listener
 #   (c) Swift producer -> Examples/python/minimal_listener.py, written only from docs/protocol.md
+# and first replays the frame-by-frame lifecycle of docs/protocol.md (conformance/doc_frames.py).
 # After each run, conformance/sequences.py reads the broker's log (events.list) and checks that
 # every job went created, ready, updated (ack), updated (progress)..., completed, the same for every
 # job of the run, completed exactly once, never failed.
@@ -57,7 +58,7 @@ stop() {
 "$bin/jobwire" broker --data "$work/store" --events 'tcp://127.0.0.1:*' --commands 'tcp://127.0.0.1:*' \
     >"$work/broker.out" 2>"$work/broker.log" &
 pids+=($!)
-for _ in $(seq 100); do grep -q listening "$work/broker.out" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -qs listening "$work/broker.out" && break; sleep 0.1; done
 line=$(head -n1 "$work/broker.out")
 [[ $line == *"listening: events "* ]] || { echo "cross-language: the broker did not start:" >&2; cat "$work/broker.log" >&2; exit 2; }
 JOBWIRE_EVENTS=$(sed -E 's/.*events ([^,]+),.*/\1/' <<<"$line")
@@ -67,16 +68,20 @@ echo "broker: commands $JOBWIRE_COMMANDS, events $JOBWIRE_EVENTS"
 
 # Checks the jobs in file $2 from the log; appends its PASS/FAIL lines to the tally.
 verify() { # verify label ids-file expected-count
-    local out=$work/verify.out
-    "$py" conformance/sequences.py --commands "$JOBWIRE_COMMANDS" --label "$1" --expect "$3" $(cat "$2") >"$out" 2>&1 || true
+    "$py" conformance/sequences.py --commands "$JOBWIRE_COMMANDS" --label "$1" --expect "$3" $(cat "$2") \
+        >"$work/verify.out" 2>&1 || true
+    verify_lines "$work/verify.out" "$1"
+}
+# Tallies the PASS/FAIL lines of a checker's output (other lines are shown indented).
+verify_lines() { # verify_lines output label
     while IFS= read -r check; do
         case $check in
             PASS\ *) result PASS "${check#PASS }" ;;
             FAIL\ *) result FAIL "${check#FAIL }" ;;
             *) echo "  $check" ;;
         esac
-    done <"$out"
-    grep -qE '^(PASS|FAIL) ' "$out" || result FAIL "$1: conformance/sequences.py printed no checks"
+    done <"$1"
+    grep -qE '^(PASS|FAIL) ' "$1" || result FAIL "$2: the checker printed no checks"
 }
 
 # Waits until a listener's log shows it is live (subscribed, caught up), so a run exercises the live
@@ -100,6 +105,10 @@ swift_produce() { # swift_produce label count ids-file log
         result FAIL "$label: jobwire watch --until-done exited $? (log: $log)"
     fi
 }
+
+# The doc's frame-by-frame lifecycle (docs/protocol.md section 6), replayed against this broker.
+"$py" conformance/doc_frames.py --commands "$JOBWIRE_COMMANDS" --events "$JOBWIRE_EVENTS" >"$work/doc.out" 2>&1 || true
+verify_lines "$work/doc.out" "docs/protocol.md frames"
 
 # (a) Swift producer -> Python listener.
 "$py" -u Examples/python/listener.py --name python-exports --step-seconds 0.05 >"$work/a-listener.log" 2>&1 &
