@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cross-language runs against a real `jobwire broker` (issue #7):
 #   (a) Swift producer (the jobwire CLI: jobs create + watch --until-done) -> Python listener.py
-#   (b) Python producer.py -> Swift workbook-export listener
+#   (b) Python producer.py -> Swift workbook-export listener (acks job:ready events)
 #   (c) Swift producer -> Examples/python/minimal_listener.py, written only from docs/protocol.md
+#   (b2) Python producer.py -> Swift job-handler listener (claims with jobs.claim)
 # and first replays the frame-by-frame lifecycle of docs/protocol.md (conformance/doc_frames.py).
 # After each run, conformance/sequences.py reads the broker's log (events.list) and checks that
 # every job went created, ready, updated (ack), updated (progress)..., completed, the same for every
@@ -23,7 +24,7 @@ run_timeout=${RUN_TIMEOUT:-120}
 started=$SECONDS
 keep=${KEEP_LOGS:-0}
 
-for tool in jobwire workbook-export; do
+for tool in jobwire workbook-export job-handler; do
     [ -x "$bin/$tool" ] || { echo "cross-language: $bin/$tool is missing (swift build, or set JOBWIRE_BIN)" >&2; exit 2; }
 done
 py=$(scripts/python-env.sh | tail -n1)
@@ -142,6 +143,24 @@ wait_live "c swift->minimal" "listening as minimal" "$work/c-listener.log"
 swift_produce "c swift->minimal" "$minimal_jobs" "$work/c.ids" "$work/c-watch.log"
 stop "$listener"
 verify "c swift->minimal" "$work/c.ids" "$minimal_jobs"
+
+# (b2) Python producer -> Swift job-handler (competing workers: jobs.claim, lease renewal, tick).
+# Last on purpose: a claimer that stops leaves its pending jobs.claim at the broker, which may
+# still hand it the next ready job; that job then waits out its lease (30 s) before another
+# listener can take it.
+JOBWIRE_WORK_MS=200 "$bin/job-handler" --name swift-handler >"$work/b2-listener.log" 2>&1 &
+listener=$!
+pids+=("$listener")
+wait_live "b2 python->swift claim" "listener live" "$work/b2-listener.log"
+if timeout "$run_timeout" "$py" -u Examples/python/producer.py --count "$jobs" --job workbook:export \
+    --timeout "$run_timeout" >"$work/b2-producer.log" 2>&1; then
+    result PASS "b2 python->swift claim: producer.py saw all $jobs jobs complete"
+else
+    result FAIL "b2 python->swift claim: producer.py exited $? (log: $work/b2-producer.log)"
+fi
+stop "$listener"
+awk '$2 == "created" {print $1}' "$work/b2-producer.log" >"$work/b2.ids"
+verify "b2 python->swift claim" "$work/b2.ids" "$jobs"
 
 if [ "$failed" -gt 0 ]; then
     for log in "$work"/*.log; do echo "--- ${log#"$work"/} (last lines)"; tail -n 15 "$log"; done
