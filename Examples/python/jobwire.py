@@ -554,6 +554,8 @@ class Listener:
             except (JobwireError, JobwireTimeout) as error:
                 log.warning("catching up failed, retrying on the next heartbeat: %s", error)
                 return False
+            if not live:
+                log.info("listener %s live at seq %s (epoch %s)", self.name, self._cursor.seq, self._cursor.epoch)
             return True
         now = time.monotonic()
         quiet = now - max(cursor.last_event_at, cursor.last_replay_at) >= self.quiet_seconds
