@@ -19,3 +19,4 @@ events=$(sed -E 's/.*events ([^,]+),.*/\1/' <<<"$line")
 commands=$(sed -E 's/.*commands ([^,]+),.*/\1/' <<<"$line")
 echo "conformance suite against $commands / $events"
 "$py" conformance/conformance.py --commands "$commands" --events "$events"
+scripts/cross-language.sh

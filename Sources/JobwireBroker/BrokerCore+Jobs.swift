@@ -311,7 +311,12 @@ extension BrokerCore {
         wait = try p.int("wait", in: 0...60) ?? 0
         info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
-            return .raw(BrokerCore.claimResult(claimJob(id, owner: owner, info: info)))
+            let job = claimJob(id, owner: owner, info: info)
+            outbox.append(
+                OutgoingReply(
+                    route: caller.route, body: RPCResponse.success(id: requestId, rawResult: BrokerCore.claimResult(job)),
+                    claimed: (job.id, owner)))
+            return nil
         }
         guard wait > 0 else { return .raw(BrokerCore.claimResult(nil)) }
         waitingClaims.append(
@@ -328,6 +333,20 @@ extension BrokerCore {
         save(&record, previous: .ready)
         emit("job:updated", record.job)
         return record.job
+    }
+
+    /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
+    /// it is `ready` again at once, with the same attempt, instead of waiting out a lease nobody holds.
+    func returnUndeliveredClaim(jobId: String, owner: String) {
+        guard var record = jobs[jobId], record.job.status == .executing, record.job.lease?.owner == owner else {
+            return
+        }
+        record.job.lease = nil
+        record.job.status = .ready
+        save(&record, previous: .executing)
+        emit("job:ready", record.job)
+        logger.debug("took back a claimed job: its claimer is gone", metadata: ["job.id": "\(jobId)"])
+        serveWaitingClaims()
     }
 
     /// `{"job": …}`, the result of a claim.
@@ -350,7 +369,8 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: BrokerCore.claimResult(job))))
+                        body: RPCResponse.success(id: claim.requestId, rawResult: BrokerCore.claimResult(job)),
+                        claimed: (job.id, claim.owner)))
             } else {
                 index += 1
             }

@@ -12,6 +12,8 @@ struct Caller: Sendable {
 struct OutgoingReply {
     var route: [UInt8]
     var body: [UInt8]
+    /// The job a claim hands out with this reply, to take back if the claimer is gone.
+    var claimed: (jobId: String, owner: String)? = nil
 }
 
 /// The result of a command: a value, or JSON bytes written without a value tree.

@@ -215,7 +215,10 @@ private final class Loop: @unchecked Sendable {
             let (replies, events) = core.takeOutput()
             // Events first: a client that reads a reply usually finds the events it caused already sent.
             publish(events)
-            for reply in replies { send(reply) }
+            for reply in replies where !send(reply) {
+                // A job handed to a claimer that is gone goes back to ready, in the next batch's commit.
+                if let claimed = reply.claimed { core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner) }
+            }
             if stopping { break }
             if server.stopRequested { stopping = true }
         }
@@ -288,16 +291,17 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
-    private func send(_ reply: OutgoingReply) {
+    /// Sends a reply; returns false when it could not be delivered.
+    @discardableResult
+    private func send(_ reply: OutgoingReply) -> Bool {
         do {
-            if try !router!.send([reply.route, [], reply.body], dontWait: true) {
-                logger.warning("reply dropped: the client is not reading")
-            }
+            if try router!.send([reply.route, [], reply.body], dontWait: true) { return true }
+            logger.warning("reply dropped: the client is not reading")
         } catch {
-            // ROUTER_MANDATORY: the client went away. A claim it was answered with comes back when the
-            // lease expires.
+            // ROUTER_MANDATORY: the client went away.
             logger.debug("reply dropped", metadata: ["error": "\(error)"])
         }
+        return false
     }
 
     private func publish(_ events: [[[UInt8]]]) {

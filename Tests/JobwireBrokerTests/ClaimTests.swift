@@ -34,4 +34,31 @@ import Testing
         #expect(one["job"]?["id"] == first["id"])
         #expect(two["job"]?["id"] == second["id"])
     }
+
+    @Test(
+        "a job handed to a claimer that has gone away is ready again at once, not after its lease",
+        .timeLimit(.minutes(1)))
+    func claimerGone() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.close() } }
+        let claimer = try harness.newClient()
+        let waiting = Task {
+            try await claimer.call(
+                "jobs.claim", ["listenerId": "gone", "jobs": ["gone:*"], "wait": 30], timeout: .seconds(60))
+        }
+        try await eventually("the claim to wait") { try await harness.call("broker.info")["waitingClaims"] == 1 }
+        waiting.cancel()
+        await claimer.close()
+        // A 60 s lease: only the broker taking the job back can make it ready within the wait below.
+        let created = try await harness.call(
+            "jobs.create", ["type": "gone", "operation": "x", "source": "s", "leaseSeconds": 60])
+        let id = try #require(created.string("id"))
+        try await eventually("the job to be ready again", timeout: .seconds(10)) {
+            try await harness.get(id).string("status") == "ready"
+        }
+        let job = try await harness.get(id)
+        #expect(job.int("attempt") == 1)
+        let taken = try await harness.call("jobs.ack", ["jobId": id.json, "listenerId": "here"])
+        #expect(taken["lease"]?["owner"] == "here")
+    }
 }
