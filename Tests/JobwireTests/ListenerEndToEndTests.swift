@@ -108,8 +108,8 @@ import Testing
         .timeLimit(.minutes(1)))
     func brokerRestart() async throws {
         let first = try await BrokerProcess.start()
-        let claimer = try ListenerProcess("job-handler", broker: first, environment: ["JOBWIRE_WORK_MS": "600"])
-        let acker = try ListenerProcess("workbook-export", broker: first)
+        let claimer = try ListenerProcess("job-handler", broker: first, environment: ["JOBWIRE_WORK_MS": "1500"])
+        let acker = try ListenerProcess("workbook-export", broker: first, environment: ["JOBWIRE_WORK_MS": "1500"])
         try await claimer.waitUntilLive()
         try await acker.waitUntilLive()
         var client = try JobsClient(commands: first.commands)
@@ -119,7 +119,7 @@ import Testing
                 type: "workbook", operation: "export", source: "us_wb_\(index)", leaseSeconds: 3)
             ids.append(try await client.create(request).id)
         }
-        _ = try await client.waitFor(ids[0], .executing)
+        _ = try await client.waitFor(ids[0], "taken") { $0 != .ready }
         // Killed while jobs run: replies are lost, and events published meanwhile are never sent live.
         await first.kill(SIGKILL)
         let broker = try await first.restart()

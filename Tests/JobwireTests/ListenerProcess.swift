@@ -69,12 +69,25 @@ func eventually(
 extension JobsClient {
     /// Waits until the job reaches `status`, and returns it.
     func waitFor(_ jobId: String, _ status: JobStatus, timeout: Duration = .seconds(20)) async throws -> Job {
-        var last: Job?
-        try await eventually("\(jobId) to be \(status) (last: \(String(describing: last?.status)))", timeout: timeout) {
-            last = try await get(jobId: jobId)
-            return last?.status == status
+        try await waitFor(jobId, "\(status)", timeout: timeout) { $0 == status }
+    }
+
+    /// Waits until the job's status satisfies `accept`, and returns it. Wait for states a job stays in:
+    /// a passing one (executing) can come and go between two polls on a busy machine.
+    func waitFor(
+        _ jobId: String, _ what: String, timeout: Duration = .seconds(20), _ accept: @escaping (JobStatus) -> Bool
+    ) async throws -> Job {
+        let last = Locked<Job?>(nil)
+        do {
+            try await eventually("\(jobId) to be \(what)", timeout: timeout) {
+                let job = try await get(jobId: jobId)
+                last.withLock { $0 = job }
+                return accept(job.status)
+            }
+        } catch {
+            throw TestSupportError("\(error); last seen: \(String(describing: last.withLock { $0 }?.status))")
         }
-        return last!
+        return last.withLock { $0 }!
     }
 
     /// How many times each job ended (`job:completed` or `job:failed`), from the log.
