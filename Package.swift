@@ -6,6 +6,17 @@ let strict: [SwiftSetting] = [
     .enableUpcomingFeature("InternalImportsByDefault"),
 ]
 
+/// An example listener: an executable of this package, so that `swift build` keeps it honest.
+func example(_ name: String) -> Target {
+    .executableTarget(
+        name: name,
+        dependencies: ["Jobwire", "ExampleSupport", .product(name: "Logging", package: "swift-log")],
+        path: "Examples/\(name)",
+        exclude: ["README.md"],
+        swiftSettings: strict
+    )
+}
+
 let package = Package(
     name: "jobwire",
     platforms: [.macOS(.v15)],
@@ -59,70 +70,20 @@ let package = Package(
         ),
         .target(
             name: "ExampleSupport",
-            dependencies: ["Jobwire", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Jobwire",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
             path: "Examples/ExampleSupport",
             swiftSettings: strict
         ),
-        .executableTarget(
-            name: "workbook-export",
-            dependencies: [
-                "Jobwire", "ExampleSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/workbook-export",
-            exclude: ["README.md"],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "job-handler",
-            dependencies: [
-                "Jobwire", "ExampleSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/job-handler",
-            exclude: ["README.md"],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "custom-job",
-            dependencies: [
-                "Jobwire", "ExampleSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/custom-job",
-            exclude: ["README.md"],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "actions",
-            dependencies: [
-                "Jobwire", "ExampleSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/actions",
-            exclude: ["README.md"],
-            swiftSettings: strict
-        ),
-        .executableTarget(
-            name: "multi-part",
-            dependencies: [
-                "Jobwire", "ExampleSupport",
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ],
-            path: "Examples/multi-part",
-            exclude: ["README.md"],
-            swiftSettings: strict
-        ),
+        example("workbook-export"),
+        example("job-handler"),
+        example("custom-job"),
+        example("actions"),
+        example("multi-part"),
         .target(
             name: "JobwireTestSupport",
             dependencies: ["ZeroMQ", "JobwireProtocol", "JobwireChildProcess"],

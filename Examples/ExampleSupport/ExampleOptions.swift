@@ -1,6 +1,8 @@
 import Foundation
 public import Jobwire
 public import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// Endpoints and knobs shared by the examples, from options or the environment.
 public struct ExampleOptions: Sendable {
@@ -54,5 +56,25 @@ public struct ExampleOptions: Sendable {
             configuration.shutdownGracePeriod = .milliseconds(grace)
         }
         self.configuration = configuration
+    }
+}
+
+extension ExampleOptions {
+    /// Sends logs to standard error at the chosen level; call it first, once.
+    public func bootstrapLogging() {
+        let level = logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// Runs a listener until SIGTERM or SIGINT, then lets it finish as Listener's shutdown says.
+    public func run(_ listener: Listener) async throws {
+        try await ServiceGroup(
+            configuration: .init(
+                services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: name))
+        ).run()
     }
 }

@@ -2,8 +2,6 @@ import ExampleSupport
 import Foundation
 import Jobwire
 import Logging
-import ServiceLifecycle
-import UnixSignals
 
 // A "Submit" button with an input form: the listener mounts `workbook:submit` on a workbook (unless it is
 // mounted already: actions survive broker restarts), then runs the jobs its clicks create, reading what the
@@ -11,11 +9,7 @@ import UnixSignals
 // and prints the job's outcome, exiting 0 when the job completed.
 
 let options = ExampleOptions(defaultName: "actions", extraOptions: ["--trigger", "--notes", "--resource"])
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = options.logLevel
-    return handler
-}
+options.bootstrapLogging()
 let workbook = options.extra["--resource"] ?? "us_wb_1"
 
 let submit = ActionDefinition(
@@ -77,6 +71,4 @@ let listener = Listener(
     }
 }
 
-try await ServiceGroup(
-    configuration: .init(services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-).run()
+try await options.run(listener)

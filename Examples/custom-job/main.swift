@@ -2,18 +2,12 @@ import ExampleSupport
 import Foundation
 import Jobwire
 import Logging
-import ServiceLifecycle
-import UnixSignals
 
 // One listener, two handlers: when a workbook export completes, it creates a custom job
 // (`workbook:notify`, trigger immediate); a jobHandler then runs that job.
 
 let options = ExampleOptions(defaultName: "custom-job")
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = options.logLevel
-    return handler
-}
+options.bootstrapLogging()
 
 let listener = Listener(
     name: options.name, commands: options.commands, events: options.events, configuration: options.configuration
@@ -34,7 +28,4 @@ let listener = Listener(
     }
 }
 
-try await ServiceGroup(
-    configuration: .init(
-        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "custom-job"))
-).run()
+try await options.run(listener)

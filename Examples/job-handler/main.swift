@@ -2,8 +2,6 @@ import ExampleSupport
 import Foundation
 import Jobwire
 import Logging
-import ServiceLifecycle
-import UnixSignals
 
 // The workbook export as a jobHandler: it claims each job, renews its lease, reports progress with tick,
 // completes with what it returns and fails with what it throws. A job's input may set `workMs` (how long
@@ -14,11 +12,7 @@ struct ExportError: Error, CustomStringConvertible {
 }
 
 let options = ExampleOptions(defaultName: "job-handler")
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = options.logLevel
-    return handler
-}
+options.bootstrapLogging()
 
 let listener = Listener(
     name: options.name, commands: options.commands, events: options.events, configuration: options.configuration
@@ -43,7 +37,4 @@ let listener = Listener(
     }
 }
 
-try await ServiceGroup(
-    configuration: .init(
-        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "job-handler"))
-).run()
+try await options.run(listener)

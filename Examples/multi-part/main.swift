@@ -2,8 +2,6 @@ import ExampleSupport
 import Foundation
 import Jobwire
 import Logging
-import ServiceLifecycle
-import UnixSignals
 
 // A large export split into parts that several copies of this listener run in parallel (Flatfile's
 // multi-part jobs). Parent and parts share the name `workbook:export`; `isPart` tells them apart:
@@ -16,11 +14,7 @@ import UnixSignals
 
 let options = ExampleOptions(
     defaultName: "multi-part-\(ProcessInfo.processInfo.processIdentifier)", extraOptions: ["--parts"])
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = options.logLevel
-    return handler
-}
+options.bootstrapLogging()
 let defaultParts = options.extra["--parts"].flatMap { Int($0) } ?? 4
 
 struct PartError: Error, CustomStringConvertible {
@@ -86,7 +80,4 @@ let listener = Listener(
     }
 }
 
-try await ServiceGroup(
-    configuration: .init(
-        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "multi-part"))
-).run()
+try await options.run(listener)

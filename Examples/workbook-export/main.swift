@@ -2,18 +2,12 @@ import ExampleSupport
 import Foundation
 import Jobwire
 import Logging
-import ServiceLifecycle
-import UnixSignals
 
 // A Flatfile-style export listener: explicit ack, progress with an ETA, and an outcome whose next step is
 // a download. Options: --commands / --events (or JOBWIRE_COMMANDS / JOBWIRE_EVENTS), --name.
 
 let options = ExampleOptions(defaultName: "workbook-export")
-LoggingSystem.bootstrap { label in
-    var handler = StreamLogHandler.standardError(label: label)
-    handler.logLevel = options.logLevel
-    return handler
-}
+options.bootstrapLogging()
 
 let listener = Listener(
     name: options.name, commands: options.commands, events: options.events, configuration: options.configuration
@@ -40,7 +34,4 @@ let listener = Listener(
     }
 }
 
-try await ServiceGroup(
-    configuration: .init(
-        services: [listener], gracefulShutdownSignals: [.sigterm, .sigint], logger: Logger(label: "workbook-export"))
-).run()
+try await options.run(listener)

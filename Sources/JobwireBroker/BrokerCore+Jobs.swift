@@ -314,7 +314,8 @@ extension BrokerCore {
             let job = claimJob(id, owner: owner, info: info)
             outbox.append(
                 OutgoingReply(
-                    route: caller.route, body: RPCResponse.success(id: requestId, rawResult: BrokerCore.claimResult(job)),
+                    route: caller.route,
+                    body: RPCResponse.success(id: requestId, rawResult: BrokerCore.claimResult(job)),
                     claimed: (job.id, owner)))
             return nil
         }

@@ -217,7 +217,9 @@ private final class Loop: @unchecked Sendable {
             publish(events)
             for reply in replies where !send(reply) {
                 // A job handed to a claimer that is gone goes back to ready, in the next batch's commit.
-                if let claimed = reply.claimed { core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner) }
+                if let claimed = reply.claimed {
+                    core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
+                }
             }
             if stopping { break }
             if server.stopRequested { stopping = true }

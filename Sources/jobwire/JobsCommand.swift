@@ -264,22 +264,32 @@ struct JobsCommand: AsyncParsableCommand {
         }
     }
 
-    struct Complete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "End an executing job as complete (jobs.complete).",
-            discussion: "Example: jobwire jobs complete us_jb_x --message 'Exported 1,204 records'")
-        @OptionGroup var common: Common
+    /// What `complete` and `fail` take: the job, who acts, and the outcome.
+    struct FinishOptions: ParsableArguments {
         @Argument(help: "The job's id.") var id: String
         @Option(help: "The listenerId to act as (the lease owner), or none as an operator.") var listener: String?
         @OptionGroup var outcome: OutcomeOptions
         @Option(help: "A line of text about the job.") var info: String?
 
-        func run() async throws {
+        func finish(
+            _ common: Common, _ verb: @escaping @Sendable (JobsClient, String, Outcome?, String?) async throws -> Job
+        ) async throws {
             let outcome = try outcome.make()
+            let (id, info) = (id, info)
             common.show(
-                try await common.client.withClient(listenerId: listener) {
-                    try await $0.complete(jobId: id, outcome: outcome, info: info)
-                })
+                try await common.client.withClient(listenerId: listener) { try await verb($0, id, outcome, info) })
+        }
+    }
+
+    struct Complete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "End an executing job as complete (jobs.complete).",
+            discussion: "Example: jobwire jobs complete us_jb_x --message 'Exported 1,204 records'")
+        @OptionGroup var common: Common
+        @OptionGroup var options: FinishOptions
+
+        func run() async throws {
+            try await options.finish(common) { try await $0.complete(jobId: $1, outcome: $2, info: $3) }
         }
     }
 
@@ -288,17 +298,10 @@ struct JobsCommand: AsyncParsableCommand {
             abstract: "End an executing job as failed (jobs.fail).",
             discussion: "Example: jobwire jobs fail us_jb_x --message 'The sheet has no rows'")
         @OptionGroup var common: Common
-        @Argument(help: "The job's id.") var id: String
-        @Option(help: "The listenerId to act as (the lease owner), or none as an operator.") var listener: String?
-        @OptionGroup var outcome: OutcomeOptions
-        @Option(help: "A line of text about the job.") var info: String?
+        @OptionGroup var options: FinishOptions
 
         func run() async throws {
-            let outcome = try outcome.make()
-            common.show(
-                try await common.client.withClient(listenerId: listener) {
-                    try await $0.fail(jobId: id, outcome: outcome, info: info)
-                })
+            try await options.finish(common) { try await $0.fail(jobId: $1, outcome: $2, info: $3) }
         }
     }
 

@@ -16,7 +16,8 @@ import ZeroMQ
         try (server.secretKey + "\n").write(toFile: folder + "/broker.key", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: folder + "/clients", withIntermediateDirectories: true)
         for (name, pair) in [("worker", worker), ("producer", producer)] {
-            try (pair.publicKey + "\n").write(toFile: folder + "/clients/\(name).pub", atomically: true, encoding: .utf8)
+            try (pair.publicKey + "\n").write(
+                toFile: folder + "/clients/\(name).pub", atomically: true, encoding: .utf8)
         }
         let broker = try await BrokerProcess.start(arguments: [
             "--curve-secret-key", folder + "/broker.key", "--authorized-keys", folder + "/clients",
