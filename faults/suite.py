@@ -1,0 +1,254 @@
+#!/usr/bin/env python3
+"""Jobwire's fault suite: real broker and listener processes on loopback, faults injected, jobs
+counted by id from the broker's own event log. Prints a table of figures; exits 1 if any check fails.
+
+    faults/suite.py [--short] [--only 1,4,...] [--keep]
+
+Scenarios (issue #8): 1 listener killed, 2 slow listener, 3 poison job, 4 broker killed,
+5 damaged store, 6 disk full, 7 slow subscriber, 8 partition, 9 fuzzing (the request decoder under
+libFuzzer is Fuzz/run.sh; here: random frames at a running broker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness as h  # noqa: E402
+
+JOB = "workbook:export"  # the name the Swift example listener (Examples/job-handler) takes
+
+
+@dataclass
+class Row:
+    scenario: str
+    jobs: int = 0
+    kills: int = 0
+    faults: int = 0
+    inputs: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reruns: int = 0
+    explained: int = 0
+    stuck: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: Optional[str] = None
+
+    def check(self, ok: bool, message: str) -> None:
+        if not ok:
+            self.failures.append(message)
+            h.say("FAIL:", message)
+
+    @property
+    def result(self) -> str:
+        if self.skipped:
+            return "skipped"
+        return "pass" if not self.failures else "FAIL"
+
+
+def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[str], *,
+               expect_status: str = "complete", job_type: str = "workbook",
+               explain: Optional[Callable[[str], bool]] = None) -> dict[str, h.JobLedger]:
+    """The common accounting: lost, duplicated, re-run (and whether explained), stuck."""
+    jobs, _ = h.ledger(client)
+    final = h.statuses(client, job_type)
+    row.jobs = len(acked_ids)
+    row.lost = sum(1 for job_id in acked_ids if job_id not in final)
+    row.stuck = sum(1 for job_id in acked_ids if final.get(job_id) not in h.TERMINAL and job_id in final)
+    wrong = [job_id for job_id in acked_ids if final.get(job_id) in h.TERMINAL and final.get(job_id) != expect_status]
+    row.duplicated = sum(1 for job_id in acked_ids if jobs.get(job_id, h.JobLedger()).completed + jobs.get(job_id, h.JobLedger()).failed > 1)
+    reruns = [job_id for job_id in acked_ids if len(jobs.get(job_id, h.JobLedger()).executing_attempts) > 1]
+    row.reruns = len(reruns)
+    explain = explain or (lambda job_id: job_id in in_flight)
+    row.explained = sum(1 for job_id in reruns if explain(job_id))
+    extra = set(final) - acked_ids
+    row.check(row.lost == 0, f"{row.lost} acknowledged jobs are not in the store")
+    row.check(row.duplicated == 0, f"{row.duplicated} jobs ended more than once (job:completed/job:failed)")
+    row.check(row.stuck == 0, f"{row.stuck} jobs never ended: {sorted(j for j in acked_ids if final.get(j) not in h.TERMINAL)[:5]}")
+    row.check(not wrong, f"{len(wrong)} jobs ended other than {expect_status}: {wrong[:5]}")
+    row.check(row.explained == row.reruns,
+              f"{row.reruns - row.explained} jobs ran twice but were not in flight at a kill: "
+              f"{[j for j in reruns if not explain(j)][:5]}")
+    row.check(not extra, f"{len(extra)} jobs in the store that no acknowledged create made (double creates?)")
+    return jobs
+
+
+def owned_executing(client: h.Client, owner_prefix: str) -> set[str]:
+    return {job["id"] for job in client.list_all(status="executing")
+            if ((job.get("lease") or {}).get("owner") or "").startswith(owner_prefix)}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Listener killed
+
+
+def listener_killed(short: bool) -> Row:
+    row = Row("1 listener killed")
+    n, kills, lease = (1000, 6, 2) if short else (5000, 24, 3)
+    work = h.workdir("listener-killed")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease), "--max-attempts", "10")
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        names = [procs.python_worker(f"py{i}", broker, threads=3, jobs=JOB) for i in range(3)]
+        names += [procs.swift_handler(f"sw{i}", broker, work_ms=30) for i in range(2)]
+        producer = h.Producer(broker.commands, tag="lk", job=JOB)
+        producer.start(n, lambda i: {"workMs": 30}, rate=n / (kills * 1.0 + 2))
+        time.sleep(1.5)
+        generation = 0
+        in_flight: set[str] = set()
+        attempt2: set[str] = set()
+        for k in range(kills):
+            victim = random.choice(names)
+            procs.kill9(victim)
+            killed = owned_executing(client, victim)
+            in_flight |= killed
+            h.say(f"kill -9 {victim}: {len(killed)} jobs in flight")
+            names.remove(victim)
+            generation += 1
+            kind = victim[:2]
+            new = f"{kind}{generation + 10}"
+            names.append(procs.python_worker(new, broker, threads=3, jobs=JOB) if kind == "py"
+                         else procs.swift_handler(new, broker, work_ms=30))
+            time.sleep(1.0)
+        row.kills = procs.kills
+        producer.join()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60 + lease * 3)
+        # A job re-runs when a killed listener held it: in flight at the kill, or handed to the dead
+        # listener's claim that was still waiting in the broker (its lease then expires too).
+        owners = {job_id: set((former or "").split("\n")) for job_id, former in
+                  broker.store_rows("SELECT id, formerOwners FROM jobs")}
+        killed_names = set(procs.killed)
+        jobs = count_jobs(row, client, set(producer.acked.values()), in_flight,
+                          explain=lambda job_id: bool(owners.get(job_id, set()) & killed_names))
+        late_claims = {j for j in producer.acked.values() if owners.get(j, set()) & killed_names} - in_flight
+        for job_id, entry in jobs.items():
+            if len(entry.executing_attempts) > 1:
+                attempt2.add(job_id)
+                row.check(2 in entry.ready_attempts and entry.completed == 1,
+                          f"{job_id} was killed but did not come back with attempt 2 and complete")
+        row.faults = len(in_flight)
+        row.notes.append(f"{len(in_flight)} jobs in flight at the kills, {len(late_claims)} more handed to a killed "
+                         f"listener's waiting claim after it died; {len(attempt2)} re-ran with attempt >= 2")
+        dead = [p for p in procs.exited()]
+        row.check(not [p for p in dead if p in names], f"listeners died on their own: {[p for p in dead if p in names]}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Broker killed
+
+
+def broker_killed(short: bool) -> Row:
+    row = Row("4 broker killed")
+    n, kills, rate = (1200, 2, 150) if short else (6000, 6, 200)
+    lease = 3
+    work = h.workdir("broker-killed")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        names = [procs.python_worker(f"py{i}", broker, threads=3, jobs=JOB) for i in range(2)]
+        names += [procs.swift_handler(f"sw{i}", broker, work_ms=40) for i in range(2)]
+        producer = h.Producer(broker.commands, tag="bk", job=JOB, timeout=2.0)
+        producer.start(n, lambda i: {"workMs": 40}, rate=rate)
+        duration = n / rate
+        in_flight: set[str] = set()
+        for k in range(kills):
+            time.sleep(duration / (kills + 1) * random.uniform(0.6, 1.2))
+            broker.kill9()
+            executing = {row_[0] for row_ in broker.store_rows("SELECT id FROM jobs WHERE status = 'executing'")}
+            in_flight |= executing
+            h.say(f"kill -9 broker: {len(executing)} jobs in flight, {len(producer.acked)} creates acknowledged so far")
+            time.sleep(random.uniform(0.2, 1.5))
+            broker.start()
+        row.kills = broker.kills
+        producer.join()
+        client = broker.client()
+        drained = h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=90)
+        row.check(drained, "the listeners did not drain the queue after the restarts")
+        count_jobs(row, client, set(producer.acked.values()), in_flight)
+        row.check(len(producer.acked) == n, f"only {len(producer.acked)} of {n} creates were acknowledged")
+        row.faults = len(in_flight)
+        row.notes.append(f"{len(in_flight)} jobs in flight at the kills; {producer.resends} creates re-sent "
+                         f"(same idempotency key), {producer.errors} error replies")
+        row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+SCENARIOS: dict[str, Callable[[bool], Row]] = {
+    "1": listener_killed,
+    "4": broker_killed,
+}
+
+
+def table(rows: list[Row]) -> str:
+    head = ["scenario", "jobs", "kills", "faults", "inputs", "lost", "dup. ends", "re-runs (explained)", "stuck", "s", "result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for r in rows:
+        cells = [r.scenario, f"{r.jobs:,}", f"{r.kills:,}", f"{r.faults:,}", f"{r.inputs:,}", str(r.lost),
+                 str(r.duplicated), f"{r.reruns} ({r.explained})", str(r.stuck), f"{r.seconds:.0f}", r.result]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--short", action="store_true", help="the short variant of each scenario (CI)")
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else int(time.time())
+    random.seed(seed)
+    if not os.path.exists(h.JOBWIRE):
+        print(f"faults: {h.JOBWIRE} is missing: build with `swift build --scratch-path .build-fault`", file=sys.stderr)
+        return 2
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
+    rows: list[Row] = []
+    print(f"jobwire fault suite ({'short' if args.short else 'full'}), seed {seed}", flush=True)
+    for key in chosen:
+        scenario = SCENARIOS[key]
+        print(f"== {key}: {scenario.__name__}", flush=True)
+        started = time.monotonic()
+        try:
+            row = scenario(args.short)
+        except Exception as error:  # a crash of the suite is a failure of the scenario, with its trace
+            traceback.print_exc()
+            row = Row(f"{key} {scenario.__name__}", failures=[f"{type(error).__name__}: {error}"])
+        row.seconds = time.monotonic() - started
+        for note in row.notes:
+            h.say(note)
+        h.say(row.result, f"in {row.seconds:.0f} s", "; ".join(row.failures) or row.skipped or "")
+        rows.append(row)
+    print()
+    print(table(rows))
+    failed = [r for r in rows if r.result == "FAIL"]
+    for r in rows:
+        for failure in r.failures:
+            print(f"FAIL {r.scenario}: {failure}")
+        if r.skipped:
+            print(f"SKIP {r.scenario}: {r.skipped}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
