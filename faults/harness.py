@@ -122,6 +122,7 @@ class Procs:
         self.specs: dict[str, tuple[list[str], dict[str, str]]] = {}
         self.kills = 0
         self.killed: list[str] = []
+        self.died: list[str] = []
 
     def python_worker(self, name: str, broker: Broker, threads: int = 2, jobs: str = "fault:*") -> str:
         log = os.path.join(self.workdir, f"{name}.log")
@@ -153,6 +154,21 @@ class Procs:
 
     def signal(self, name: str, sig: int) -> None:
         self.procs[name].send_signal(sig)
+
+    def supervise(self, stop: threading.Event, on_exit: Callable[[str], Optional[str]]) -> threading.Thread:
+        """Restarts listeners that exit on their own (as `jobwire dev` would); `on_exit` names the new one."""
+
+        def loop() -> None:
+            while not stop.wait(0.2):
+                for name in self.exited():
+                    if name in self.killed or name in self.died:
+                        continue
+                    self.died.append(name)
+                    on_exit(name)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        return thread
 
     def exited(self) -> list[str]:
         return [name for name, proc in self.procs.items() if proc.poll() is not None]
@@ -297,6 +313,24 @@ def ledger(client: Client, topics: Optional[list[str]] = None) -> tuple[dict[str
         if not reply["events"]:
             return dict(jobs), int(reply["lastSeq"])
         since = reply["events"][-1]["seq"]
+
+
+def events(client: Client, topics: Optional[list[str]] = None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    since = 0
+    while True:
+        reply = client.call("events.list", {"since": since, "limit": 10000, **({"topics": topics} if topics else {})},
+                            timeout=30)
+        out += reply["events"]
+        if not reply["events"] or reply["events"][-1]["seq"] >= reply["lastSeq"]:
+            return out
+        since = reply["events"][-1]["seq"]
+
+
+def parse_ts(text: str) -> float:
+    import calendar
+    whole, _, rest = text.partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(rest.rstrip("Z") or 0) / 1000
 
 
 def statuses(client: Client, job_type: str = "fault") -> dict[str, str]:

@@ -17,6 +17,7 @@ import random
 import shutil
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -60,7 +61,7 @@ class Row:
 
 def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[str], *,
                expect_status: str = "complete", job_type: str = "workbook",
-               explain: Optional[Callable[[str], bool]] = None) -> dict[str, h.JobLedger]:
+               explain: Optional[Callable[[str], bool]] = None, others: set[str] = set()) -> dict[str, h.JobLedger]:
     """The common accounting: lost, duplicated, re-run (and whether explained), stuck."""
     jobs, _ = h.ledger(client)
     final = h.statuses(client, job_type)
@@ -73,7 +74,7 @@ def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[s
     row.reruns = len(reruns)
     explain = explain or (lambda job_id: job_id in in_flight)
     row.explained = sum(1 for job_id in reruns if explain(job_id))
-    extra = set(final) - acked_ids
+    extra = set(final) - acked_ids - others
     row.check(row.lost == 0, f"{row.lost} acknowledged jobs are not in the store")
     row.check(row.duplicated == 0, f"{row.duplicated} jobs ended more than once (job:completed/job:failed)")
     row.check(row.stuck == 0, f"{row.stuck} jobs never ended: {sorted(j for j in acked_ids if final.get(j) not in h.TERMINAL)[:5]}")
@@ -85,9 +86,20 @@ def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[s
     return jobs
 
 
-def owned_executing(client: h.Client, owner_prefix: str) -> set[str]:
+def process_of(owner: str) -> str:
+    """A worker thread's listenerId is `process/thread`; a Swift listener's is its process name."""
+    return owner.split("/")[0]
+
+
+def owned_executing(client: h.Client, process: str) -> set[str]:
     return {job["id"] for job in client.list_all(status="executing")
-            if ((job.get("lease") or {}).get("owner") or "").startswith(owner_prefix)}
+            if process_of((job.get("lease") or {}).get("owner") or "") == process}
+
+
+def former_processes(broker: h.Broker) -> dict[str, set[str]]:
+    """Each job's former lease owners by process name, from the store."""
+    return {job_id: {process_of(o) for o in (former or "").split("\n") if o}
+            for job_id, former in broker.store_rows("SELECT id, formerOwners FROM jobs")}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -129,8 +141,7 @@ def listener_killed(short: bool) -> Row:
         h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60 + lease * 3)
         # A job re-runs when a killed listener held it: in flight at the kill, or handed to the dead
         # listener's claim that was still waiting in the broker (its lease then expires too).
-        owners = {job_id: set((former or "").split("\n")) for job_id, former in
-                  broker.store_rows("SELECT id, formerOwners FROM jobs")}
+        owners = former_processes(broker)
         killed_names = set(procs.killed)
         jobs = count_jobs(row, client, set(producer.acked.values()), in_flight,
                           explain=lambda job_id: bool(owners.get(job_id, set()) & killed_names))
@@ -195,9 +206,126 @@ def broker_killed(short: bool) -> Row:
     return row
 
 
+# ---------------------------------------------------------------------------------------------
+# 2. Slow listener
+
+
+def slow_listener(short: bool) -> Row:
+    row = Row("2 slow listener")
+    n, every, lease = (300, 25, 2) if short else (2000, 20, 2)
+    work = h.workdir("slow-listener")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        workers = [procs.python_worker(f"py{i}", broker, threads=4, jobs=JOB) for i in range(3)]
+        swift = procs.swift_handler("sw0", broker, work_ms=1500)
+        # Attempt 1 of a slow job works 1.5 leases without renewing, then completes: too late. Attempt 2
+        # (another worker) renews and works 1.5 leases more, so the late call lands while it runs.
+        slow_ms = int(lease * 1500)
+        producer = h.Producer(broker.commands, tag="sl", job=JOB)
+        slow_keys = {f"sl-{i}" for i in range(n) if i % every == 0}
+        producer.start(n, lambda i: {"slowMs": slow_ms, "workMs": slow_ms} if i % every == 0 else {"workMs": 20},
+                       rate=n / 6)
+        # The Swift listener (lease renewed by the SDK) is frozen for 2.5 leases while it holds jobs.
+        time.sleep(2.0)
+        held = owned_executing(client, "sw0")
+        procs.signal(swift, signal.SIGSTOP)
+        time.sleep(lease * 2.5)
+        procs.signal(swift, signal.SIGCONT)
+        h.say(f"SIGSTOP sw0 for {lease * 2.5:.0f} s while it held {len(held)} jobs")
+        producer.join()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60)
+        slow_ids = {producer.acked[k] for k in slow_keys if k in producer.acked}
+        jobs = count_jobs(row, client, set(producer.acked.values()), slow_ids | held)
+        late: dict[str, list[str]] = {}
+        for name in workers:
+            for words in procs.lines(name):
+                if words[0] == "late":
+                    late.setdefault(words[1], []).append(f"{words[2]}:{words[3]}")
+        slow_taken_by_python = {j for j in slow_ids if 1 in jobs.get(j, h.JobLedger()).executing_attempts
+                                and j not in held}
+        wrong = {j: late.get(j) for j in slow_taken_by_python if late.get(j) != ["1:lease_expired"]}
+        row.faults = len(slow_ids) + len(held)
+        row.check(not wrong, f"{len(wrong)} slow jobs' late calls did not get exactly one lease_expired: "
+                             f"{list(wrong.items())[:3]}")
+        unexpected = {j: v for j, v in late.items() if j not in slow_ids}
+        row.check(not unexpected, f"late calls on jobs that were not slow: {list(unexpected.items())[:3]}")
+        for j in slow_ids:
+            entry = jobs.get(j, h.JobLedger())
+            row.check(entry.completed == 1 and entry.executing_attempts[:2] == [1, 2],
+                      f"slow job {j}: attempts {entry.executing_attempts}, {entry.completed} job:completed")
+        row.notes.append(f"{len(slow_ids)} slow jobs, {sum(1 for v in late.values() if v == ['1:lease_expired'])} late "
+                         f"completes refused with lease_expired; sw0 held {len(held)} jobs when frozen")
+        row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Poison job
+
+
+def poison_job(short: bool) -> Row:
+    row = Row("3 poison job")
+    n, poisons, lease, attempts = (400, 2, 2, 3) if short else (3000, 6, 2, 3)
+    work = h.workdir("poison")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease), "--max-attempts", str(attempts))
+    procs = h.Procs(work)
+    stop = threading.Event()
+    try:
+        broker.start()
+        client = broker.client()
+        # One claim thread per process: a poison job takes down its process and nothing else with it.
+        for i in range(4):
+            procs.python_worker(f"py{i}", broker, threads=1, jobs=JOB)
+        generation = iter(range(100, 10_000))
+        procs.supervise(stop, lambda name: procs.python_worker(f"py{next(generation)}", broker, threads=1, jobs=JOB))
+        producer = h.Producer(broker.commands, tag="pj", job=JOB)
+        poison_every = n // poisons
+        poison_keys = {f"pj-{i}" for i in range(n) if i % poison_every == poison_every // 2}
+        producer.run(n, lambda i: {"poison": True} if f"pj-{i}" in poison_keys else {"workMs": 30}, rate=n / 10)
+        produced_until = time.time()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60 + poisons * attempts * lease)
+        stop.set()
+        poison_ids = {producer.acked[k] for k in poison_keys}
+        owners = former_processes(broker)
+        dead = set(procs.died)
+        normal = set(producer.acked.values()) - poison_ids
+        count_jobs(row, client, normal, set(), explain=lambda j: bool(owners.get(j, set()) & dead), others=poison_ids)
+        jobs, _ = h.ledger(client)
+        for j in poison_ids:
+            entry = jobs.get(j, h.JobLedger())
+            row.check(entry.failed == 1 and entry.completed == 0 and entry.outcome == "lease expired"
+                      and entry.executing_attempts == list(range(1, attempts + 1)),
+                      f"poison job {j}: attempts {entry.executing_attempts}, failed {entry.failed}, outcome {entry.outcome!r}")
+        row.jobs = len(producer.acked)
+        row.kills = len(procs.died)
+        row.faults = len(poison_ids)
+        row.check(len(procs.died) == poisons * attempts,
+                  f"{len(procs.died)} listeners died, expected {poisons} poison jobs x {attempts} attempts")
+        # The others keep flowing: the longest pause between two completions stays under a lease and a bit.
+        done = sorted(t for t in (h.parse_ts(e["createdAt"]) for e in h.events(client, ["job:completed"]))
+                      if t <= produced_until)
+        gap = max((b - a for a, b in zip(done, done[1:])), default=0.0)
+        row.notes.append(f"{len(poison_ids)} poison jobs failed with 'lease expired' after {attempts} attempts each, "
+                         f"killing {len(procs.died)} listeners; longest pause between completions {gap:.2f} s")
+        row.check(gap < lease + 1.5, f"completions stalled for {gap:.1f} s while poison jobs ran")
+    finally:
+        stop.set()
+        procs.close()
+        broker.stop()
+    return row
+
+
 SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "1": listener_killed,
     "4": broker_killed,
+    "2": slow_listener,
+    "3": poison_job,
 }
 
 

@@ -9,7 +9,7 @@ with os.write so that a SIGKILL loses nothing the process had done:
     late <jobId> <attempt> <type>  jobs.complete was refused (lease_expired, conflict, ...)
 
 A job's input drives the work: `workMs` (how long), `poison` (the worker SIGKILLs itself),
-`slowMs` (work this long without renewing the lease, then complete: the late call).
+`slowMs` (on attempt 1: work this long without renewing the lease, then complete: the late call).
 """
 
 from __future__ import annotations
@@ -47,9 +47,12 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    def work() -> None:
-        client = Client(args.commands, listener_id=args.name, timeout=args.timeout)
-        leases = LeaseKeeper(Client(args.commands, listener_id=args.name, timeout=args.timeout))
+    def work(index: int) -> None:
+        # One listenerId per thread (name/index): the broker tells lease owners apart by listenerId only,
+        # so two threads sharing one would each pass for the owner of the other's attempt.
+        listener_id = f"{args.name}/{index}"
+        client = Client(args.commands, listener_id=listener_id, timeout=args.timeout)
+        leases = LeaseKeeper(Client(args.commands, listener_id=listener_id, timeout=args.timeout))
         while not stop.is_set():
             try:
                 job = client.claim([args.jobs], wait=1)
@@ -63,7 +66,7 @@ def main() -> None:
             log("start", job_id, attempt)
             if data.get("poison"):
                 os.kill(os.getpid(), signal.SIGKILL)
-            if data.get("slowMs"):
+            if data.get("slowMs") and attempt == 1:
                 time.sleep(data["slowMs"] / 1000)  # no renewal: the lease runs out under us
             else:
                 leases.hold(job)
@@ -82,7 +85,7 @@ def main() -> None:
                     time.sleep(0.5)
             leases.drop(job_id)
 
-    threads = [threading.Thread(target=work, daemon=True) for _ in range(args.threads)]
+    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(args.threads)]
     for thread in threads:
         thread.start()
     log("ready", os.getpid())
