@@ -352,6 +352,25 @@ def wait_until(predicate: Callable[[], bool], timeout: float, every: float = 0.5
     return False
 
 
+def wait_while_progress(remaining: Callable[[], int], stall: float, timeout: float) -> bool:
+    """Waits until `remaining()` is 0; gives up when it has not moved for `stall` seconds."""
+    deadline = time.monotonic() + timeout
+    last, moved = None, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            now_left = remaining()
+        except (JobwireError, JobwireTimeout):
+            now_left = last
+        if now_left == 0:
+            return True
+        if now_left != last:
+            last, moved = now_left, time.monotonic()
+        elif time.monotonic() - moved > stall:
+            return False
+        time.sleep(1)
+    return False
+
+
 def count_status(client: Client, status: str, job_type: str = "fault") -> int:
     return client.list(status=status, type=job_type, pageSize=1)["pagination"]["totalCount"]
 

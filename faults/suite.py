@@ -321,11 +321,112 @@ def poison_job(short: bool) -> Row:
     return row
 
 
+# ---------------------------------------------------------------------------------------------
+# 7. Slow subscriber
+
+
+def slow_subscriber(short: bool) -> Row:
+    row = Row("7 slow subscriber")
+    stalled_jobs, tail = (6_000, 400) if short else (60_000, 2_000)
+    work = h.workdir("slow-subscriber")
+    broker = h.Broker(os.path.join(work, "data"))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        log = os.path.join(work, "sub.log")
+        name = procs.start("sub", [h.PYTHON, os.path.join(h.ROOT, "faults", "subscriber.py"), "--commands",
+                                   broker.commands, "--events", broker.events, "--name", "sub", "--log", log], {})
+        row.check(h.wait_until(lambda: bool(procs.lines("sub")), timeout=20), "the subscriber never caught up")
+        procs.signal(name, signal.SIGSTOP)
+        seq_before = client.broker_info()["seq"]
+        producer = h.Producer(broker.commands, tag="ss", job=JOB, window=256)
+        producer.run(stalled_jobs)
+        published = client.broker_info()["seq"] - seq_before
+        h.say(f"published {published:,} events while the subscriber was stopped")
+        procs.signal(name, signal.SIGCONT)
+        # Load goes on while it catches up: live events arrive after the gap.
+        tail_producer = h.Producer(broker.commands, tag="st", job=JOB)
+        tail_producer.run(tail, rate=200)
+        acked = set(producer.acked.values()) | set(tail_producer.acked.values())
+        drained = h.wait_while_progress(lambda: h.open_count(client, "workbook"), stall=30, timeout=600)
+        lines = procs.lines("sub")
+        handled = [w[1] for w in lines if w[0] == "handled"]
+        replayed_events = sum(int(w[1]) for w in lines if w[0] == "replay")
+        replayed_ready = sum(1 for w in lines if w[0] == "handled" and w[2] == "1")
+        missed = acked - set(handled)
+        row.jobs = len(acked)
+        row.faults = published
+        row.check(drained, f"{h.open_count(client, 'workbook')} jobs still open: job:ready events missed")
+        row.check(not missed, f"{len(missed)} job:ready never handled by the subscriber, e.g. {sorted(missed)[:3]}")
+        row.check(len(handled) == len(set(handled)), f"{len(handled) - len(set(handled))} jobs handled twice")
+        count_jobs(row, client, acked, set())
+        row.notes.append(f"{published:,} events published while stopped (XPUB high-water mark 100,000); the "
+                         f"subscriber replayed {replayed_events:,} events it had lost, {replayed_ready:,} of them job:ready")
+        if not short:
+            row.check(replayed_events > 0, "no events were dropped: the scenario did not exercise the replay")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Fuzzing
+
+
+def fuzzing(short: bool) -> Row:
+    import subprocess
+
+    import frames
+
+    row = Row("9 fuzzing")
+    count, seconds = (3_000, 15) if short else (50_000, 120)
+    work = h.workdir("fuzz")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", "1")
+    try:
+        broker.start()
+        assert broker.proc is not None
+        seed = random.randrange(1 << 30)
+        stats = frames.run(broker.commands, broker.proc.pid, count, seed)
+        h.say(f"random frames (seed {seed}): {stats}")
+        row.inputs += stats["sent"]
+        row.check(stats["missing"] == 0, f"a request got no reply within 5 s (seed {seed}, after {stats['sent']} requests)")
+        row.check(stats["replies"] == stats["sent"], f"{stats['sent']} requests, {stats['replies']} replies")
+        row.check(broker.alive(), f"the broker died: {broker.log_tail()}")
+        if broker.alive():
+            row.check(broker.client().broker_info()["version"] is not None, "the broker stopped answering")
+        row.check(stats["rss_peak_mb"] < stats["rss_start_mb"] + 512,
+                  f"broker memory grew from {stats['rss_start_mb']} MB to {stats['rss_peak_mb']} MB")
+        row.notes.append(f"random frames: {stats['sent']:,} requests, {stats['errors']:,} error replies, broker RSS "
+                         f"{stats['rss_start_mb']} -> {stats['rss_peak_mb']} MB")
+    finally:
+        broker.stop()
+    if os.environ.get("JOBWIRE_FAULT_NO_LIBFUZZER"):
+        row.notes.append("libFuzzer harnesses skipped (JOBWIRE_FAULT_NO_LIBFUZZER)")
+        return row
+    result = subprocess.run([os.path.join(h.ROOT, "Fuzz", "run.sh"), str(seconds)], capture_output=True, text=True,
+                            cwd=h.ROOT)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("fuzz ")]
+    for line in lines:
+        h.say(line)
+        row.notes.append(line)
+        try:
+            row.inputs += int(line.split(":")[1].split()[0])
+        except (IndexError, ValueError):
+            pass
+    row.check(result.returncode == 0 and len(lines) == 2,
+              f"Fuzz/run.sh failed ({result.returncode}): {(result.stdout + result.stderr)[-800:]}")
+    return row
+
+
 SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "1": listener_killed,
     "4": broker_killed,
     "2": slow_listener,
     "3": poison_job,
+    "7": slow_subscriber,
+    "9": fuzzing,
 }
 
 
