@@ -10,7 +10,7 @@ import json
 import os
 import signal
 import socket
-import sqlite3
+import sqlite3  # noqa: F401 (the suite uses h.sqlite3)
 import subprocess
 import sys
 import tempfile

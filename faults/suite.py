@@ -381,7 +381,7 @@ def fuzzing(short: bool) -> Row:
     import frames
 
     row = Row("9 fuzzing")
-    count, seconds = (3_000, 15) if short else (50_000, 120)
+    count, seconds = (3_000, 15) if short else (50_000, 90)
     work = h.workdir("fuzz")
     broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", "1")
     try:
@@ -420,6 +420,175 @@ def fuzzing(short: bool) -> Row:
     return row
 
 
+# ---------------------------------------------------------------------------------------------
+# 5. Damaged store
+
+
+def damaged_store(short: bool) -> Row:
+    import subprocess
+
+    row = Row("5 damaged store")
+    flips = 6 if short else 30
+    work = h.workdir("damaged")
+    pristine = os.path.join(work, "pristine")
+    broker = h.Broker(pristine)
+    broker.start()
+    client = broker.client()
+    producer = h.Producer(broker.commands, tag="ds", job=JOB)
+    producer.run(300, lambda i: {"n": i, "text": "x" * 200}, extra={"trigger": "manual"})
+    snapshot = {job["id"]: job for job in client.list_all(type="workbook")}
+    broker.stop()
+    row.jobs = len(snapshot)
+    # Everything into the main file, so that a flipped byte there hits jobs and indexes.
+    db = h.sqlite3.connect(os.path.join(pristine, "jobwire.sqlite"))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+    def damaged_run(kind: str, damage: Callable[[str], None]) -> None:
+        data = os.path.join(work, f"{kind}-{row.faults}")
+        shutil.copytree(source, data)
+        damage(data)
+        row.faults += 1
+        b = h.Broker(data)
+        line = b.start(expect_listening=False)
+        if not line or "listening" not in line:
+            code = b.proc.wait(20) if b.proc else None
+            message = b.log_tail(3)
+            clear = code not in (0, None) and any(w in message.lower() for w in ("store", "database", "sqlite", "corrupt", "malformed"))
+            refusals.append((kind, message.splitlines()[-1] if message else ""))
+            row.check(clear, f"{kind}: the broker exited ({code}) without a clear message: {message!r}")
+            return
+        try:
+            c = b.client(timeout=10)
+            seen: dict[str, dict] = {}
+            errors = 0
+            for job_id in snapshot:
+                try:
+                    seen[job_id] = c.get(job_id)
+                except h.JobwireError as error:
+                    if error.type != "not_found":
+                        errors += 1  # an error reply is not wrong data
+                        continue
+            wrong = [j for j, job in seen.items() if job != snapshot[j]]
+            missing = [j for j in snapshot if j not in seen] if errors == 0 else []
+            said = b.log_tail(40).lower()
+            told = any(w in said for w in ("dropped", "corrupt", "malformed", "recovered", "damaged"))
+            served.append((kind, len(wrong), len(missing), errors, told))
+            row.lost += len(missing)
+            row.check(not wrong, f"{kind}: served {len(wrong)} jobs that differ from what was stored, e.g. {wrong[:2]}")
+            row.check(not missing or told, f"{kind}: {len(missing)} jobs silently gone, and the broker did not say so")
+        finally:
+            b.stop()
+
+    refusals: list[tuple[str, str]] = []
+    served: list[tuple[str, int, int, int, bool]] = []
+    rng = random.Random()
+    source = pristine
+    size = os.path.getsize(os.path.join(pristine, "jobwire.sqlite"))
+    for _ in range(flips):
+        offset = rng.randrange(4096, size)  # past the header page: a flipped byte in a table or index page
+
+        def flip(data: str, offset: int = offset) -> None:
+            with open(os.path.join(data, "jobwire.sqlite"), "r+b") as f:
+                f.seek(offset)
+                byte = f.read(1)
+                f.seek(offset)
+                f.write(bytes([byte[0] ^ (1 << rng.randrange(8))]))
+        damaged_run("flipped byte in the database", flip)
+
+    # A WAL with committed transactions in it: jobs created, then the broker SIGKILLed (no checkpoint).
+    walled = os.path.join(work, "walled")
+    shutil.copytree(pristine, walled)
+    b = h.Broker(walled)
+    b.start()
+    p = h.Producer(b.commands, tag="dw", job=JOB)
+    p.run(100, lambda i: {"n": i}, extra={"trigger": "manual"})
+    snapshot.update({job["id"]: job for job in b.client().list_all(type="workbook")})
+    b.kill9()
+    source = walled
+    wal = os.path.join(walled, "jobwire.sqlite-wal")
+    wal_size = os.path.getsize(wal) if os.path.exists(wal) else 0
+    if wal_size > 4096:
+        for cut in (wal_size // 3, wal_size - 1000):
+            damaged_run("torn WAL tail", lambda data, cut=cut: os.truncate(os.path.join(data, "jobwire.sqlite-wal"), cut))
+        for _ in range(max(2, flips // 3)):
+            offset = rng.randrange(32, wal_size)
+
+            def flip_wal(data: str, offset: int = offset) -> None:
+                with open(os.path.join(data, "jobwire.sqlite-wal"), "r+b") as f:
+                    f.seek(offset)
+                    byte = f.read(1)
+                    f.seek(offset)
+                    f.write(bytes([byte[0] ^ 0x10]))
+            damaged_run("flipped byte in the WAL", flip_wal)
+    else:
+        row.notes.append(f"no WAL left after the kill ({wal_size} bytes): WAL cases skipped")
+    row.notes.append(f"refused to start {len(refusals)} times, e.g. {refusals[:1]}")
+    row.notes.append("served: " + "; ".join(f"{k}: {w} wrong, {m} missing, {e} errors, said so: {t}" for k, w, m, e, t in served[:8]))
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Disk full
+
+
+def disk_full(short: bool) -> Row:
+    import subprocess
+
+    row = Row("6 disk full")
+    work = h.workdir("disk-full")
+    mnt = os.path.join(work, "tmpfs")
+    os.makedirs(mnt)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        row.skipped = f"cannot mount a tmpfs here ({mounted.stderr.strip()}): disk full not tested"
+        return row
+    broker = h.Broker(os.path.join(mnt, "data"))
+    try:
+        broker.start()
+        client = broker.client(timeout=10)
+        acked: list[str] = []
+        errors = 0
+        i = 0
+        while errors < 30 and i < 20_000:
+            try:
+                acked.append(client.create("workbook", "export", f"s{i}", trigger="manual",
+                                           idempotencyKey=f"df-{i}", input={"pad": "x" * 2000})["id"])
+            except h.JobwireError as error:
+                errors += 1
+                row.check(error.code == -32603, f"disk full gave {error.code} {error.message}")
+            i += 1
+        row.faults = errors
+        h.say(f"{len(acked)} creates acknowledged, then {errors} refused with a full disk")
+        row.check(errors > 0, "the disk never filled")
+        row.check(broker.alive(), f"the broker died on a full disk: {broker.log_tail()}")
+        total = client.list(type="workbook", pageSize=1)["pagination"]["totalCount"]
+        row.check(total == len(acked), f"{total} jobs in the store, {len(acked)} creates acknowledged")
+        subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)
+        after = 0
+        for j in range(50):
+            try:
+                acked.append(client.create("workbook", "export", f"r{j}", idempotencyKey=f"dfr-{j}")["id"])
+                after += 1
+            except h.JobwireError:
+                pass
+        row.check(after == 50, f"only {after} of 50 creates succeeded after space came back")
+        broker.stop()
+        broker.start()
+        client = broker.client(timeout=10)
+        present = h.statuses(client, "workbook")
+        row.jobs = len(acked)
+        row.lost = sum(1 for j in acked if j not in present)
+        row.check(row.lost == 0, f"{row.lost} acknowledged jobs missing after a restart")
+        row.check(len(present) == len(acked), f"{len(present)} jobs stored, {len(acked)} acknowledged")
+        row.notes.append(f"{len(acked) - after} creates before the disk filled, {errors} refused with -32603, "
+                         f"{after} after space returned; all present after a restart")
+    finally:
+        broker.stop()
+        subprocess.run(["umount", mnt], capture_output=True)
+    return row
+
+
 SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "1": listener_killed,
     "4": broker_killed,
@@ -427,6 +596,8 @@ SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "3": poison_job,
     "7": slow_subscriber,
     "9": fuzzing,
+    "5": damaged_store,
+    "6": disk_full,
 }
 
 
