@@ -34,7 +34,7 @@ for harness in decoder broker; do
     # The broker harness drops a store every 32 inputs; LeakSanitizer reported one 65-byte Data from a GRDB
     # write (JobStore.commit) once in a run, which RSS does not show: leaks are judged by peak RSS here.
     leaks=1; [ "$harness" = broker ] && leaks=0
-    "$out/fuzz-$harness" "$corpus" -detect_leaks=$leaks -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
+    ASAN_OPTIONS=detect_leaks=$leaks "$out/fuzz-$harness" "$corpus" -detect_leaks=$leaks -artifact_prefix="$out/" -max_total_time="$seconds" -max_len=4096 -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 >"$log" 2>&1 || rc=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo 0)
     cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || echo 0)

@@ -283,6 +283,7 @@ class JobLedger:
     ready_attempts: list[int] = field(default_factory=list)
     outcome: Optional[str] = None
     first_exec_seq: dict[int, int] = field(default_factory=dict)
+    abandoned: list[int] = field(default_factory=list)  # attempts released as "claim abandoned", never run
 
 
 def ledger(client: Client, topics: Optional[list[str]] = None) -> tuple[dict[str, JobLedger], int]:
@@ -305,6 +306,10 @@ def ledger(client: Client, topics: Optional[list[str]] = None) -> tuple[dict[str
                 entry.first_exec_seq[attempt] = event["seq"]
             elif topic == "job:ready":
                 entry.ready_attempts.append(attempt)
+                if payload.get("info") == "claim abandoned" and entry.executing_attempts:
+                    # The Swift SDK gives back at once a job handed to a claim it had stopped waiting for
+                    # (jobs.release, attempt + 1): that attempt never ran a handler.
+                    entry.abandoned.append(entry.executing_attempts.pop())
             elif topic == "job:completed":
                 entry.completed += 1
             elif topic == "job:failed":

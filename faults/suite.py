@@ -75,6 +75,10 @@ def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[s
     explain = explain or (lambda job_id: job_id in in_flight)
     row.explained = sum(1 for job_id in reruns if explain(job_id))
     extra = set(final) - acked_ids - others
+    abandoned = sum(len(jobs.get(j, h.JobLedger()).abandoned) for j in acked_ids)
+    if abandoned:
+        row.notes.append(f"{abandoned} claims abandoned by the SDK (handed over after it stopped waiting, released "
+                         f"at once, never run; not counted as runs)")
     row.check(row.lost == 0, f"{row.lost} acknowledged jobs are not in the store")
     row.check(row.duplicated == 0, f"{row.duplicated} jobs ended more than once (job:completed/job:failed)")
     row.check(row.stuck == 0, f"{row.stuck} jobs never ended: {sorted(j for j in acked_ids if final.get(j) not in h.TERMINAL)[:5]}")
@@ -255,7 +259,8 @@ def slow_listener(short: bool) -> Row:
         row.check(not unexpected, f"late calls on jobs that were not slow: {list(unexpected.items())[:3]}")
         for j in slow_taken_by_python:
             entry = jobs.get(j, h.JobLedger())
-            row.check(entry.completed == 1 and entry.executing_attempts[:2] == [1, 2],
+            # Attempt 1 ran slow; a later attempt (2, or 3 after an abandoned claim) completed it.
+            row.check(entry.completed == 1 and entry.executing_attempts[:1] == [1] and len(entry.executing_attempts) >= 2,
                       f"slow job {j}: attempts {entry.executing_attempts}, {entry.completed} job:completed")
         row.notes.append(f"{len(slow_ids)} slow jobs ({len(slow_taken_by_python)} taken by Python workers, which honour "
                          f"slowMs), {sum(1 for v in late.values() if v == ['1:lease_expired'])} late "
