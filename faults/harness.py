@@ -1,0 +1,389 @@
+"""The fault suite's plumbing: a real broker process, listener processes, a pipelined producer, and
+the ledger that counts jobs by id from the broker's own event log.
+
+Everything runs on loopback, as separate processes, the way a user runs Jobwire.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3  # noqa: F401 (the suite uses h.sqlite3)
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import zmq
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "Examples", "python"))
+
+from jobwire import Client, JobwireError, JobwireTimeout  # noqa: E402
+
+BUILD = os.environ.get("JOBWIRE_FAULT_BUILD", os.path.join(ROOT, ".build-fault", "debug"))
+JOBWIRE = os.path.join(BUILD, "jobwire")
+PYTHON = sys.executable
+WORKER = os.path.join(ROOT, "faults", "worker.py")
+TERMINAL = {"complete", "failed", "canceled"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def say(*words: object) -> None:
+    print("   ", *words, flush=True)
+
+
+class Broker:
+    """`jobwire broker` on fixed loopback ports (so a restart keeps them) over a data folder."""
+
+    def __init__(self, data: str, *args: str, events_port: Optional[int] = None, commands_port: Optional[int] = None):
+        self.data = data
+        self.args = list(args)
+        self.events = f"tcp://127.0.0.1:{events_port or free_port()}"
+        self.commands = f"tcp://127.0.0.1:{commands_port or free_port()}"
+        self.proc: Optional[subprocess.Popen[bytes]] = None
+        self.log_path = os.path.join(os.path.dirname(data.rstrip("/")) or ".", os.path.basename(data.rstrip("/")) + ".broker.log")
+        self.starts = 0
+        self.kills = 0
+
+    def start(self, timeout: float = 20.0, expect_listening: bool = True) -> Optional[str]:
+        """Starts the broker; returns its first stdout line (None if it exited without one)."""
+        self.starts += 1
+        log = open(self.log_path, "ab")
+        log.write(f"--- start {self.starts}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [JOBWIRE, "broker", "--data", self.data, "--events", self.events, "--commands", self.commands, *self.args],
+            stdout=subprocess.PIPE, stderr=log)
+        log.close()
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline().decode()
+        if expect_listening and "listening" not in line:
+            self.proc.wait(timeout)
+            raise RuntimeError(f"broker did not start: {line!r}; log {self.log_path}:\n{self.log_tail()}")
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        return line or None
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                return "\n".join(f.read().decode(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+        self.kills += 1
+
+    def stop(self) -> Optional[int]:
+        if self.proc is None or self.proc.poll() is not None:
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def client(self, timeout: float = 5.0) -> Client:
+        return Client(self.commands, timeout=timeout)
+
+    def store_rows(self, sql: str) -> list[tuple[Any, ...]]:
+        """Reads the store directly (read-only) while the broker is down."""
+        db = sqlite3.connect(f"file:{os.path.join(self.data, 'jobwire.sqlite')}?mode=ro", uri=True)
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+
+
+class Procs:
+    """Listener processes: started, SIGKILLed, SIGSTOPped, and all cleaned up at the end."""
+
+    def __init__(self, workdir: str) -> None:
+        self.workdir = workdir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.specs: dict[str, tuple[list[str], dict[str, str]]] = {}
+        self.kills = 0
+        self.killed: list[str] = []
+        self.died: list[str] = []
+
+    def python_worker(self, name: str, broker: Broker, threads: int = 2, jobs: str = "fault:*") -> str:
+        log = os.path.join(self.workdir, f"{name}.log")
+        cmd = [PYTHON, WORKER, "--commands", broker.commands, "--name", name, "--threads", str(threads),
+               "--jobs", jobs, "--log", log]
+        return self.start(name, cmd, {})
+
+    def swift_handler(self, name: str, broker: Broker, work_ms: int = 20) -> str:
+        cmd = [os.path.join(BUILD, "job-handler"), "--commands", broker.commands, "--events", broker.events, "--name", name]
+        return self.start(name, cmd, {"JOBWIRE_WORK_MS": str(work_ms), "JOBWIRE_LOG_LEVEL": "warning"})
+
+    def start(self, name: str, cmd: list[str], env: dict[str, str]) -> str:
+        self.specs[name] = (cmd, env)
+        out = open(os.path.join(self.workdir, f"{name}.out"), "ab")
+        self.procs[name] = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **env})
+        out.close()
+        return name
+
+    def restart(self, name: str) -> None:
+        cmd, env = self.specs[name]
+        self.start(name, cmd, env)
+
+    def kill9(self, name: str) -> None:
+        proc = self.procs[name]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        self.kills += 1
+        self.killed.append(name)
+
+    def signal(self, name: str, sig: int) -> None:
+        self.procs[name].send_signal(sig)
+
+    def supervise(self, stop: threading.Event, on_exit: Callable[[str], Optional[str]]) -> threading.Thread:
+        """Restarts listeners that exit on their own (as `jobwire dev` would); `on_exit` names the new one."""
+
+        def loop() -> None:
+            while not stop.wait(0.2):
+                for name in self.exited():
+                    if name in self.killed or name in self.died:
+                        continue
+                    self.died.append(name)
+                    on_exit(name)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        return thread
+
+    def exited(self) -> list[str]:
+        return [name for name, proc in self.procs.items() if proc.poll() is not None]
+
+    def close(self) -> None:
+        for proc in self.procs.values():
+            if proc.poll() is None:
+                try:
+                    proc.send_signal(signal.SIGCONT)
+                    proc.send_signal(signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait()
+
+    def lines(self, name: str) -> list[list[str]]:
+        path = os.path.join(self.workdir, f"{name}.log")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [line.split() for line in f if line.strip()]
+
+
+class Producer:
+    """Creates jobs over one DEALER, up to `window` in flight, each with an idempotency key.
+
+    A create is acknowledged when a success reply arrives. Requests without a reply after `timeout`
+    (a broker killed meanwhile) or with an error reply are sent again with the same key, so the
+    broker never creates one twice. `acked` maps the key to the job id the broker reported.
+    """
+
+    def __init__(self, commands: str, *, tag: str, job: str = "fault:work", window: int = 64, timeout: float = 3.0):
+        self.commands = commands
+        self.tag = tag
+        self.type, self.operation = job.split(":", 1)
+        self.window = window
+        self.timeout = timeout
+        self.acked: dict[str, str] = {}
+        self.errors = 0
+        self.resends = 0
+        self.stop = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+    def run(self, count: int, input_for: Callable[[int], dict[str, Any]] = lambda i: {}, rate: Optional[float] = None,
+            extra: Optional[dict[str, Any]] = None) -> dict[str, str]:
+        ctx = zmq.Context.instance()
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(self.commands)
+        pending: dict[int, float] = {}
+        todo = list(range(count))
+        todo.reverse()
+        started = time.monotonic()
+        sent_total = 0
+        base = len(self.acked)
+
+        def request(i: int) -> bytes:
+            params = {"type": self.type, "operation": self.operation, "source": f"us_src_{i}",
+                      "idempotencyKey": f"{self.tag}-{i}", "input": input_for(i), **(extra or {})}
+            return json.dumps({"jsonrpc": "2.0", "id": i, "method": "jobs.create", "params": params}).encode()
+
+        while (todo or pending) and not self.stop.is_set():
+            now = time.monotonic()
+            while todo and len(pending) < self.window:
+                if rate and sent_total >= (now - started) * rate:
+                    break
+                i = todo.pop()
+                sock.send_multipart([b"", request(i)])
+                pending[i] = now
+                sent_total += 1
+            if sock.poll(20, zmq.POLLIN):
+                while True:
+                    try:
+                        frames = sock.recv_multipart(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    reply = json.loads(frames[-1])
+                    i = reply.get("id")
+                    if i not in pending:
+                        continue
+                    del pending[i]
+                    if "result" in reply:
+                        self.acked[f"{self.tag}-{i}"] = reply["result"]["id"]
+                    else:
+                        self.errors += 1
+                        todo.append(i)
+                        time.sleep(0.01)
+            now = time.monotonic()
+            for i, at in list(pending.items()):
+                if now - at > self.timeout:
+                    del pending[i]
+                    self.resends += 1
+                    todo.append(i)
+        sock.close(0)
+        return self.acked
+
+    def start(self, *args: Any, **kwargs: Any) -> None:
+        self.thread = threading.Thread(target=self.run, args=args, kwargs=kwargs, daemon=True)
+        self.thread.start()
+
+    def join(self) -> None:
+        assert self.thread is not None
+        self.thread.join()
+
+
+@dataclass
+class JobLedger:
+    """What the broker's event log says happened to one job."""
+
+    executing_attempts: list[int] = field(default_factory=list)  # attempts that reached executing, in order
+    completed: int = 0
+    failed: int = 0
+    ready_attempts: list[int] = field(default_factory=list)
+    outcome: Optional[str] = None
+    first_exec_seq: dict[int, int] = field(default_factory=dict)
+    abandoned: list[int] = field(default_factory=list)  # attempts released as "claim abandoned", never run
+
+
+def ledger(client: Client, topics: Optional[list[str]] = None) -> tuple[dict[str, JobLedger], int]:
+    """Every job event of the log, folded per job id. Returns (jobs, last seq)."""
+    jobs: dict[str, JobLedger] = defaultdict(JobLedger)
+    since = 0
+    while True:
+        reply = client.call("events.list", {"since": since, "limit": 10000, **({"topics": topics} if topics else {})},
+                            timeout=30)
+        for event in reply["events"]:
+            job_id = (event.get("context") or {}).get("jobId")
+            if job_id is None:
+                continue
+            payload = event.get("payload") or {}
+            entry = jobs[job_id]
+            attempt = int(payload.get("attempt") or 0)
+            topic = event["topic"]
+            if topic == "job:updated" and payload.get("status") == "executing" and attempt not in entry.executing_attempts:
+                entry.executing_attempts.append(attempt)
+                entry.first_exec_seq[attempt] = event["seq"]
+            elif topic == "job:ready":
+                entry.ready_attempts.append(attempt)
+                if payload.get("info") == "claim abandoned" and entry.executing_attempts:
+                    # The Swift SDK gives back at once a job handed to a claim it had stopped waiting for
+                    # (jobs.release, attempt + 1): that attempt never ran a handler.
+                    entry.abandoned.append(entry.executing_attempts.pop())
+            elif topic == "job:completed":
+                entry.completed += 1
+            elif topic == "job:failed":
+                entry.failed += 1
+                entry.outcome = (payload.get("outcome") or {}).get("message")
+        if not reply["events"]:
+            return dict(jobs), int(reply["lastSeq"])
+        since = reply["events"][-1]["seq"]
+
+
+def events(client: Client, topics: Optional[list[str]] = None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    since = 0
+    while True:
+        reply = client.call("events.list", {"since": since, "limit": 10000, **({"topics": topics} if topics else {})},
+                            timeout=30)
+        out += reply["events"]
+        if not reply["events"] or reply["events"][-1]["seq"] >= reply["lastSeq"]:
+            return out
+        since = reply["events"][-1]["seq"]
+
+
+def parse_ts(text: str) -> float:
+    import calendar
+    whole, _, rest = text.partition(".")
+    return calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S")) + int(rest.rstrip("Z") or 0) / 1000
+
+
+def statuses(client: Client, job_type: str = "fault") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for job in client.list_all(type=job_type):
+        out[job["id"]] = job["status"]
+    return out
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, every: float = 0.5) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return True
+        except (JobwireError, JobwireTimeout):
+            pass
+        time.sleep(every)
+    return False
+
+
+def wait_while_progress(remaining: Callable[[], int], stall: float, timeout: float) -> bool:
+    """Waits until `remaining()` is 0; gives up when it has not moved for `stall` seconds."""
+    deadline = time.monotonic() + timeout
+    last, moved = None, time.monotonic()
+    while time.monotonic() < deadline:
+        try:
+            now_left = remaining()
+        except (JobwireError, JobwireTimeout):
+            now_left = last
+        if now_left == 0:
+            return True
+        if now_left != last:
+            last, moved = now_left, time.monotonic()
+        elif time.monotonic() - moved > stall:
+            return False
+        time.sleep(1)
+    return False
+
+
+def count_status(client: Client, status: str, job_type: str = "fault") -> int:
+    return client.list(status=status, type=job_type, pageSize=1)["pagination"]["totalCount"]
+
+
+def open_count(client: Client, job_type: str = "fault") -> int:
+    return sum(count_status(client, s, job_type) for s in ("created", "planning", "scheduled", "ready", "executing"))
+
+
+def workdir(name: str) -> str:
+    base = os.environ.get("JOBWIRE_FAULT_DIR") or tempfile.gettempdir()
+    return tempfile.mkdtemp(prefix=f"jobwire-fault-{name}-", dir=base)

@@ -1,0 +1,719 @@
+#!/usr/bin/env python3
+"""Jobwire's fault suite: real broker and listener processes on loopback, faults injected, jobs
+counted by id from the broker's own event log. Prints a table of figures; exits 1 if any check fails.
+
+    faults/suite.py [--short] [--only 1,4,...] [--keep]
+
+Scenarios (issue #8): 1 listener killed, 2 slow listener, 3 poison job, 4 broker killed,
+5 damaged store, 6 disk full, 7 slow subscriber, 8 partition, 9 fuzzing (the request decoder under
+libFuzzer is Fuzz/run.sh; here: random frames at a running broker).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import signal
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import harness as h  # noqa: E402
+
+JOB = "workbook:export"  # the name the Swift example listener (Examples/job-handler) takes
+
+
+@dataclass
+class Row:
+    scenario: str
+    jobs: int = 0
+    kills: int = 0
+    faults: int = 0
+    inputs: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reruns: int = 0
+    explained: int = 0
+    stuck: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: Optional[str] = None
+
+    def check(self, ok: bool, message: str) -> None:
+        if not ok:
+            self.failures.append(message)
+            h.say("FAIL:", message)
+
+    @property
+    def result(self) -> str:
+        if self.skipped:
+            return "skipped"
+        return "pass" if not self.failures else "FAIL"
+
+
+def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[str], *,
+               expect_status: str = "complete", job_type: str = "workbook",
+               explain: Optional[Callable[[str], bool]] = None, others: set[str] = set()) -> dict[str, h.JobLedger]:
+    """The common accounting: lost, duplicated, re-run (and whether explained), stuck."""
+    jobs, _ = h.ledger(client)
+    final = h.statuses(client, job_type)
+    row.jobs = len(acked_ids)
+    row.lost = sum(1 for job_id in acked_ids if job_id not in final)
+    row.stuck = sum(1 for job_id in acked_ids if final.get(job_id) not in h.TERMINAL and job_id in final)
+    wrong = [job_id for job_id in acked_ids if final.get(job_id) in h.TERMINAL and final.get(job_id) != expect_status]
+    row.duplicated = sum(1 for job_id in acked_ids if jobs.get(job_id, h.JobLedger()).completed + jobs.get(job_id, h.JobLedger()).failed > 1)
+    reruns = [job_id for job_id in acked_ids if len(jobs.get(job_id, h.JobLedger()).executing_attempts) > 1]
+    row.reruns = len(reruns)
+    explain = explain or (lambda job_id: job_id in in_flight)
+    row.explained = sum(1 for job_id in reruns if explain(job_id))
+    extra = set(final) - acked_ids - others
+    abandoned = sum(len(jobs.get(j, h.JobLedger()).abandoned) for j in acked_ids)
+    if abandoned:
+        row.notes.append(f"{abandoned} claims abandoned by the SDK (handed over after it stopped waiting, released "
+                         f"at once, never run; not counted as runs)")
+    row.check(row.lost == 0, f"{row.lost} acknowledged jobs are not in the store")
+    row.check(row.duplicated == 0, f"{row.duplicated} jobs ended more than once (job:completed/job:failed)")
+    row.check(row.stuck == 0, f"{row.stuck} jobs never ended: {sorted(j for j in acked_ids if final.get(j) not in h.TERMINAL)[:5]}")
+    row.check(not wrong, f"{len(wrong)} jobs ended other than {expect_status}: {wrong[:5]}")
+    row.check(row.explained == row.reruns,
+              f"{row.reruns - row.explained} jobs ran twice but were not in flight at a kill: "
+              f"{[j for j in reruns if not explain(j)][:5]}")
+    row.check(not extra, f"{len(extra)} jobs in the store that no acknowledged create made (double creates?)")
+    return jobs
+
+
+def process_of(owner: str) -> str:
+    """A worker thread's listenerId is `process/thread`; a Swift listener's is its process name."""
+    return owner.split("/")[0]
+
+
+def owned_executing(client: h.Client, process: str) -> set[str]:
+    return {job["id"] for job in client.list_all(status="executing")
+            if process_of((job.get("lease") or {}).get("owner") or "") == process}
+
+
+def former_processes(broker: h.Broker) -> dict[str, set[str]]:
+    """Each job's former lease owners by process name, from the store."""
+    return {job_id: {process_of(o) for o in (former or "").split("\n") if o}
+            for job_id, former in broker.store_rows("SELECT id, formerOwners FROM jobs")}
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Listener killed
+
+
+def listener_killed(short: bool) -> Row:
+    row = Row("1 listener killed")
+    n, kills, lease = (1000, 6, 2) if short else (5000, 24, 3)
+    work = h.workdir("listener-killed")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease), "--max-attempts", "10")
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        names = [procs.python_worker(f"py{i}", broker, threads=3, jobs=JOB) for i in range(3)]
+        names += [procs.swift_handler(f"sw{i}", broker, work_ms=30) for i in range(2)]
+        producer = h.Producer(broker.commands, tag="lk", job=JOB)
+        producer.start(n, lambda i: {"workMs": 30}, rate=n / (kills * 1.0 + 2))
+        time.sleep(1.5)
+        generation = 0
+        in_flight: set[str] = set()
+        attempt2: set[str] = set()
+        for k in range(kills):
+            victim = random.choice(names)
+            procs.kill9(victim)
+            killed = owned_executing(client, victim)
+            in_flight |= killed
+            h.say(f"kill -9 {victim}: {len(killed)} jobs in flight")
+            names.remove(victim)
+            generation += 1
+            kind = victim[:2]
+            new = f"{kind}{generation + 10}"
+            names.append(procs.python_worker(new, broker, threads=3, jobs=JOB) if kind == "py"
+                         else procs.swift_handler(new, broker, work_ms=30))
+            time.sleep(1.0)
+        row.kills = procs.kills
+        producer.join()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60 + lease * 3)
+        # A job re-runs when a killed listener held it: in flight at the kill, or handed to the dead
+        # listener's claim that was still waiting in the broker (its lease then expires too).
+        owners = former_processes(broker)
+        killed_names = set(procs.killed)
+        jobs = count_jobs(row, client, set(producer.acked.values()), in_flight,
+                          explain=lambda job_id: bool(owners.get(job_id, set()) & killed_names))
+        late_claims = {j for j in producer.acked.values() if owners.get(j, set()) & killed_names} - in_flight
+        for job_id, entry in jobs.items():
+            if len(entry.executing_attempts) > 1:
+                attempt2.add(job_id)
+                row.check(2 in entry.ready_attempts and entry.completed == 1,
+                          f"{job_id} was killed but did not come back with attempt 2 and complete")
+        row.faults = len(in_flight)
+        row.notes.append(f"{len(in_flight)} jobs in flight at the kills, {len(late_claims)} more handed to a killed "
+                         f"listener's waiting claim after it died; {len(attempt2)} re-ran with attempt >= 2")
+        dead = [p for p in procs.exited()]
+        row.check(not [p for p in dead if p in names], f"listeners died on their own: {[p for p in dead if p in names]}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. Broker killed
+
+
+def broker_killed(short: bool) -> Row:
+    row = Row("4 broker killed")
+    n, kills, rate = (1200, 2, 150) if short else (6000, 6, 200)
+    lease = 3
+    work = h.workdir("broker-killed")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        names = [procs.python_worker(f"py{i}", broker, threads=3, jobs=JOB) for i in range(2)]
+        names += [procs.swift_handler(f"sw{i}", broker, work_ms=40) for i in range(2)]
+        producer = h.Producer(broker.commands, tag="bk", job=JOB, timeout=2.0)
+        producer.start(n, lambda i: {"workMs": 40}, rate=rate)
+        duration = n / rate
+        in_flight: set[str] = set()
+        for k in range(kills):
+            time.sleep(duration / (kills + 1) * random.uniform(0.6, 1.2))
+            broker.kill9()
+            executing = {row_[0] for row_ in broker.store_rows("SELECT id FROM jobs WHERE status = 'executing'")}
+            in_flight |= executing
+            h.say(f"kill -9 broker: {len(executing)} jobs in flight, {len(producer.acked)} creates acknowledged so far")
+            time.sleep(random.uniform(0.2, 1.5))
+            broker.start()
+        row.kills = broker.kills
+        producer.join()
+        client = broker.client()
+        drained = h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=90)
+        row.check(drained, "the listeners did not drain the queue after the restarts")
+        count_jobs(row, client, set(producer.acked.values()), in_flight)
+        row.check(len(producer.acked) == n, f"only {len(producer.acked)} of {n} creates were acknowledged")
+        row.faults = len(in_flight)
+        row.notes.append(f"{len(in_flight)} jobs in flight at the kills; {producer.resends} creates re-sent "
+                         f"(same idempotency key), {producer.errors} error replies")
+        row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. Slow listener
+
+
+def slow_listener(short: bool) -> Row:
+    row = Row("2 slow listener")
+    n, every, lease = (300, 25, 2) if short else (2000, 20, 2)
+    work = h.workdir("slow-listener")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        workers = [procs.python_worker(f"py{i}", broker, threads=4, jobs=JOB) for i in range(3)]
+        swift = procs.swift_handler("sw0", broker, work_ms=1500)
+        # Attempt 1 of a slow job works 1.5 leases without renewing, then completes: too late. Attempt 2
+        # (another worker) renews and works 1.5 leases more, so the late call lands while it runs.
+        slow_ms = int(lease * 1500)
+        producer = h.Producer(broker.commands, tag="sl", job=JOB)
+        slow_keys = {f"sl-{i}" for i in range(n) if i % every == 0}
+        producer.start(n, lambda i: {"slowMs": slow_ms, "workMs": slow_ms} if i % every == 0 else {"workMs": 20},
+                       rate=n / 6)
+        # The Swift listener (lease renewed by the SDK) is frozen for 2.5 leases while it holds jobs.
+        time.sleep(2.0)
+        held = owned_executing(client, "sw0")
+        procs.signal(swift, signal.SIGSTOP)
+        time.sleep(lease * 2.5)
+        procs.signal(swift, signal.SIGCONT)
+        h.say(f"SIGSTOP sw0 for {lease * 2.5:.0f} s while it held {len(held)} jobs")
+        producer.join()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60)
+        slow_ids = {producer.acked[k] for k in slow_keys if k in producer.acked}
+        jobs = count_jobs(row, client, set(producer.acked.values()), slow_ids | held)
+        late: dict[str, list[str]] = {}
+        for name in workers:
+            for words in procs.lines(name):
+                if words[0] == "late":
+                    late.setdefault(words[1], []).append(f"{words[2]}:{words[3]}")
+        # Only the Python workers know slowMs; a slow job the Swift listener took at attempt 1 runs normally.
+        started_slow = {w[1] for name in workers for w in procs.lines(name) if w[0] == "start" and w[2] == "1"}
+        slow_taken_by_python = {j for j in slow_ids if j in started_slow}
+        wrong = {j: late.get(j) for j in slow_taken_by_python if late.get(j) != ["1:lease_expired"]}
+        row.faults = len(slow_ids) + len(held)
+        row.check(not wrong, f"{len(wrong)} slow jobs' late calls did not get exactly one lease_expired: "
+                             f"{list(wrong.items())[:3]}")
+        unexpected = {j: v for j, v in late.items() if j not in slow_ids}
+        row.check(not unexpected, f"late calls on jobs that were not slow: {list(unexpected.items())[:3]}")
+        for j in slow_taken_by_python:
+            entry = jobs.get(j, h.JobLedger())
+            # Attempt 1 ran slow; a later attempt (2, or 3 after an abandoned claim) completed it.
+            row.check(entry.completed == 1 and entry.executing_attempts[:1] == [1] and len(entry.executing_attempts) >= 2,
+                      f"slow job {j}: attempts {entry.executing_attempts}, {entry.completed} job:completed")
+        row.notes.append(f"{len(slow_ids)} slow jobs ({len(slow_taken_by_python)} taken by Python workers, which honour "
+                         f"slowMs), {sum(1 for v in late.values() if v == ['1:lease_expired'])} late "
+                         f"completes refused with lease_expired; sw0 held {len(held)} jobs when frozen")
+        row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Poison job
+
+
+def poison_job(short: bool) -> Row:
+    row = Row("3 poison job")
+    n, poisons, lease, attempts = (400, 2, 2, 3) if short else (3000, 6, 2, 3)
+    work = h.workdir("poison")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease), "--max-attempts", str(attempts))
+    procs = h.Procs(work)
+    stop = threading.Event()
+    try:
+        broker.start()
+        client = broker.client()
+        # One claim thread per process: a poison job takes down its process and nothing else with it.
+        for i in range(4):
+            procs.python_worker(f"py{i}", broker, threads=1, jobs=JOB)
+        generation = iter(range(100, 10_000))
+        procs.supervise(stop, lambda name: procs.python_worker(f"py{next(generation)}", broker, threads=1, jobs=JOB))
+        producer = h.Producer(broker.commands, tag="pj", job=JOB)
+        poison_every = n // poisons
+        poison_keys = {f"pj-{i}" for i in range(n) if i % poison_every == poison_every // 2}
+        producer.run(n, lambda i: {"poison": True} if f"pj-{i}" in poison_keys else {"workMs": 30}, rate=n / 10)
+        produced_until = time.time()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60 + poisons * attempts * lease)
+        stop.set()
+        poison_ids = {producer.acked[k] for k in poison_keys}
+        owners = former_processes(broker)
+        dead = set(procs.died)
+        normal = set(producer.acked.values()) - poison_ids
+        count_jobs(row, client, normal, set(), explain=lambda j: bool(owners.get(j, set()) & dead), others=poison_ids)
+        jobs, _ = h.ledger(client)
+        for j in poison_ids:
+            entry = jobs.get(j, h.JobLedger())
+            row.check(entry.failed == 1 and entry.completed == 0 and entry.outcome == "lease expired"
+                      and entry.executing_attempts == list(range(1, attempts + 1)),
+                      f"poison job {j}: attempts {entry.executing_attempts}, failed {entry.failed}, outcome {entry.outcome!r}")
+        row.jobs = len(producer.acked)
+        row.kills = len(procs.died)
+        row.faults = len(poison_ids)
+        row.check(len(procs.died) == poisons * attempts,
+                  f"{len(procs.died)} listeners died, expected {poisons} poison jobs x {attempts} attempts")
+        # The others keep flowing: the longest pause between two completions stays under a lease and a bit.
+        done = sorted(t for t in (h.parse_ts(e["createdAt"]) for e in h.events(client, ["job:completed"]))
+                      if t <= produced_until)
+        gap = max((b - a for a, b in zip(done, done[1:])), default=0.0)
+        row.notes.append(f"{len(poison_ids)} poison jobs failed with 'lease expired' after {attempts} attempts each, "
+                         f"killing {len(procs.died)} listeners; longest pause between completions {gap:.2f} s")
+        row.check(gap < lease + 1.5, f"completions stalled for {gap:.1f} s while poison jobs ran")
+    finally:
+        stop.set()
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. Slow subscriber
+
+
+def slow_subscriber(short: bool) -> Row:
+    row = Row("7 slow subscriber")
+    stalled_jobs, tail = (6_000, 400) if short else (60_000, 2_000)
+    work = h.workdir("slow-subscriber")
+    broker = h.Broker(os.path.join(work, "data"))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        log = os.path.join(work, "sub.log")
+        name = procs.start("sub", [h.PYTHON, os.path.join(h.ROOT, "faults", "subscriber.py"), "--commands",
+                                   broker.commands, "--events", broker.events, "--name", "sub", "--log", log], {})
+        row.check(h.wait_until(lambda: bool(procs.lines("sub")), timeout=20), "the subscriber never caught up")
+        procs.signal(name, signal.SIGSTOP)
+        seq_before = client.broker_info()["seq"]
+        producer = h.Producer(broker.commands, tag="ss", job=JOB, window=256)
+        producer.run(stalled_jobs)
+        published = client.broker_info()["seq"] - seq_before
+        h.say(f"published {published:,} events while the subscriber was stopped")
+        procs.signal(name, signal.SIGCONT)
+        # Load goes on while it catches up: live events arrive after the gap.
+        tail_producer = h.Producer(broker.commands, tag="st", job=JOB)
+        tail_producer.run(tail, rate=200)
+        acked = set(producer.acked.values()) | set(tail_producer.acked.values())
+        drained = h.wait_while_progress(lambda: h.open_count(client, "workbook"), stall=30, timeout=600)
+        lines = procs.lines("sub")
+        handled = [w[1] for w in lines if w[0] == "handled"]
+        replayed_events = sum(int(w[1]) for w in lines if w[0] == "replay")
+        replayed_ready = sum(1 for w in lines if w[0] == "handled" and w[2] == "1")
+        missed = acked - set(handled)
+        row.jobs = len(acked)
+        row.faults = published
+        row.check(drained, f"{h.open_count(client, 'workbook')} jobs still open: job:ready events missed")
+        row.check(not missed, f"{len(missed)} job:ready never handled by the subscriber, e.g. {sorted(missed)[:3]}")
+        row.check(len(handled) == len(set(handled)), f"{len(handled) - len(set(handled))} jobs handled twice")
+        count_jobs(row, client, acked, set())
+        row.notes.append(f"{published:,} events published while stopped (XPUB high-water mark 100,000); the "
+                         f"subscriber replayed {replayed_events:,} events it had lost, {replayed_ready:,} of them job:ready")
+        if not short and not missed:
+            row.check(replayed_events > 0, "no events were dropped: the scenario did not exercise the replay")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. Fuzzing
+
+
+def fuzzing(short: bool) -> Row:
+    import subprocess
+
+    import frames
+
+    row = Row("9 fuzzing")
+    count, seconds = (3_000, 15) if short else (50_000, 90)
+    work = h.workdir("fuzz")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", "1")
+    try:
+        broker.start()
+        assert broker.proc is not None
+        seed = random.randrange(1 << 30)
+        stats = frames.run(broker.commands, broker.proc.pid, count, seed)
+        h.say(f"random frames (seed {seed}): {stats}")
+        row.inputs += stats["sent"]
+        row.check(stats["missing"] == 0, f"a request got no reply within 5 s (seed {seed}, after {stats['sent']} requests)")
+        row.check(stats["replies"] == stats["sent"], f"{stats['sent']} requests, {stats['replies']} replies")
+        row.check(broker.alive(), f"the broker died: {broker.log_tail()}")
+        if broker.alive():
+            row.check(broker.client().broker_info()["version"] is not None, "the broker stopped answering")
+        row.check(stats["rss_peak_mb"] < stats["rss_start_mb"] + 512,
+                  f"broker memory grew from {stats['rss_start_mb']} MB to {stats['rss_peak_mb']} MB")
+        row.notes.append(f"random frames: {stats['sent']:,} requests, {stats['errors']:,} error replies, broker RSS "
+                         f"{stats['rss_start_mb']} -> {stats['rss_peak_mb']} MB")
+    finally:
+        broker.stop()
+    if os.environ.get("JOBWIRE_FAULT_NO_LIBFUZZER"):
+        row.notes.append("libFuzzer harnesses skipped (JOBWIRE_FAULT_NO_LIBFUZZER)")
+        return row
+    result = subprocess.run([os.path.join(h.ROOT, "Fuzz", "run.sh"), str(seconds)], capture_output=True, text=True,
+                            cwd=h.ROOT)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("fuzz ")]
+    for line in lines:
+        h.say(line)
+        row.notes.append(line)
+        try:
+            row.inputs += int(line.split(":")[1].split()[0])
+        except (IndexError, ValueError):
+            pass
+    row.check(result.returncode == 0 and len(lines) == 2,
+              f"Fuzz/run.sh failed ({result.returncode}): {(result.stdout + result.stderr)[-800:]}")
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. Damaged store
+
+
+def damaged_store(short: bool) -> Row:
+    import subprocess
+
+    row = Row("5 damaged store")
+    flips = 6 if short else 30
+    work = h.workdir("damaged")
+    pristine = os.path.join(work, "pristine")
+    broker = h.Broker(pristine)
+    broker.start()
+    client = broker.client()
+    producer = h.Producer(broker.commands, tag="ds", job=JOB)
+    producer.run(300, lambda i: {"n": i, "text": "x" * 200}, extra={"trigger": "manual"})
+    snapshot = {job["id"]: job for job in client.list_all(type="workbook")}
+    broker.stop()
+    row.jobs = len(snapshot)
+    # Everything into the main file, so that a flipped byte there hits jobs and indexes.
+    db = h.sqlite3.connect(os.path.join(pristine, "jobwire.sqlite"))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+
+    def damaged_run(kind: str, damage: Callable[[str], None]) -> None:
+        data = os.path.join(work, f"{kind}-{row.faults}")
+        shutil.copytree(source, data)
+        damage(data)
+        row.faults += 1
+        b = h.Broker(data)
+        line = b.start(expect_listening=False)
+        if not line or "listening" not in line:
+            code = b.proc.wait(20) if b.proc else None
+            message = b.log_tail(3)
+            clear = code not in (0, None) and any(w in message.lower() for w in ("store", "database", "sqlite", "corrupt", "malformed"))
+            refusals.append((kind, message.splitlines()[-1] if message else ""))
+            row.check(clear, f"{kind}: the broker exited ({code}) without a clear message: {message!r}")
+            return
+        try:
+            c = b.client(timeout=10)
+            seen: dict[str, dict] = {}
+            errors = 0
+            for job_id in snapshot:
+                try:
+                    seen[job_id] = c.get(job_id)
+                except h.JobwireError as error:
+                    if error.type != "not_found":
+                        errors += 1  # an error reply is not wrong data
+                        continue
+            wrong = [j for j, job in seen.items() if job != snapshot[j]]
+            missing = [j for j in snapshot if j not in seen] if errors == 0 else []
+            said = b.log_tail(40).lower()
+            told = any(w in said for w in ("dropped", "corrupt", "malformed", "recovered", "damaged"))
+            served.append((kind, len(wrong), len(missing), errors, told))
+            row.lost += len(missing)
+            row.check(not wrong, f"{kind}: served {len(wrong)} jobs that differ from what was stored, e.g. {wrong[:2]}")
+            row.check(not missing or told, f"{kind}: {len(missing)} jobs silently gone, and the broker did not say so")
+        finally:
+            b.stop()
+
+    refusals: list[tuple[str, str]] = []
+    served: list[tuple[str, int, int, int, bool]] = []
+    rng = random.Random()
+    source = pristine
+    size = os.path.getsize(os.path.join(pristine, "jobwire.sqlite"))
+    for _ in range(flips):
+        offset = rng.randrange(4096, size)  # past the header page: a flipped byte in a table or index page
+
+        def flip(data: str, offset: int = offset) -> None:
+            with open(os.path.join(data, "jobwire.sqlite"), "r+b") as f:
+                f.seek(offset)
+                byte = f.read(1)
+                f.seek(offset)
+                f.write(bytes([byte[0] ^ (1 << rng.randrange(8))]))
+        damaged_run("flipped byte in the database", flip)
+
+    # A WAL with committed transactions in it: jobs created, then the broker SIGKILLed (no checkpoint).
+    walled = os.path.join(work, "walled")
+    shutil.copytree(pristine, walled)
+    b = h.Broker(walled)
+    b.start()
+    p = h.Producer(b.commands, tag="dw", job=JOB)
+    p.run(100, lambda i: {"n": i}, extra={"trigger": "manual"})
+    snapshot.update({job["id"]: job for job in b.client().list_all(type="workbook")})
+    b.kill9()
+    source = walled
+    wal = os.path.join(walled, "jobwire.sqlite-wal")
+    wal_size = os.path.getsize(wal) if os.path.exists(wal) else 0
+    if wal_size > 4096:
+        for cut in (wal_size // 3, wal_size - 1000):
+            damaged_run("torn WAL tail", lambda data, cut=cut: os.truncate(os.path.join(data, "jobwire.sqlite-wal"), cut))
+        for _ in range(max(2, flips // 3)):
+            offset = rng.randrange(32, wal_size)
+
+            def flip_wal(data: str, offset: int = offset) -> None:
+                with open(os.path.join(data, "jobwire.sqlite-wal"), "r+b") as f:
+                    f.seek(offset)
+                    byte = f.read(1)
+                    f.seek(offset)
+                    f.write(bytes([byte[0] ^ 0x10]))
+            damaged_run("flipped byte in the WAL", flip_wal)
+    else:
+        row.notes.append(f"no WAL left after the kill ({wal_size} bytes): WAL cases skipped")
+    row.notes.append(f"refused to start {len(refusals)} times, e.g. {refusals[:1]}")
+    row.notes.append("served: " + "; ".join(f"{k}: {w} wrong, {m} missing, {e} errors, said so: {t}" for k, w, m, e, t in served[:8]))
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. Disk full
+
+
+def disk_full(short: bool) -> Row:
+    import subprocess
+
+    row = Row("6 disk full")
+    work = h.workdir("disk-full")
+    mnt = os.path.join(work, "tmpfs")
+    os.makedirs(mnt)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        row.skipped = f"cannot mount a tmpfs here ({mounted.stderr.strip()}): disk full not tested"
+        return row
+    broker = h.Broker(os.path.join(mnt, "data"))
+    try:
+        broker.start()
+        client = broker.client(timeout=10)
+        acked: list[str] = []
+        errors = 0
+        i = 0
+        while errors < 30 and i < 20_000:
+            try:
+                acked.append(client.create("workbook", "export", f"s{i}", trigger="manual",
+                                           idempotencyKey=f"df-{i}", input={"pad": "x" * 2000})["id"])
+            except h.JobwireError as error:
+                errors += 1
+                row.check(error.code == -32603, f"disk full gave {error.code} {error.message}")
+            i += 1
+        row.faults = errors
+        h.say(f"{len(acked)} creates acknowledged, then {errors} refused with a full disk")
+        row.check(errors > 0, "the disk never filled")
+        row.check(broker.alive(), f"the broker died on a full disk: {broker.log_tail()}")
+        total = client.list(type="workbook", pageSize=1)["pagination"]["totalCount"]
+        row.check(total == len(acked), f"{total} jobs in the store, {len(acked)} creates acknowledged")
+        subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)
+        after = 0
+        for j in range(50):
+            try:
+                acked.append(client.create("workbook", "export", f"r{j}", idempotencyKey=f"dfr-{j}")["id"])
+                after += 1
+            except h.JobwireError:
+                pass
+        row.check(after == 50, f"only {after} of 50 creates succeeded after space came back")
+        broker.stop()
+        broker.start()
+        client = broker.client(timeout=10)
+        present = h.statuses(client, "workbook")
+        row.jobs = len(acked)
+        row.lost = sum(1 for j in acked if j not in present)
+        row.check(row.lost == 0, f"{row.lost} acknowledged jobs missing after a restart")
+        row.check(len(present) == len(acked), f"{len(present)} jobs stored, {len(acked)} acknowledged")
+        row.notes.append(f"{len(acked) - after} creates before the disk filled, {errors} refused with -32603, "
+                         f"{after} after space returned; all present after a restart")
+    finally:
+        broker.stop()
+        subprocess.run(["umount", mnt], capture_output=True)
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. Partition
+
+
+def partition(short: bool) -> Row:
+    import proxy as px
+
+    row = Row("8 partition")
+    n, lease = (600, 2) if short else (3000, 3)
+    work = h.workdir("partition")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease))
+    procs = h.Procs(work)
+    try:
+        broker.start()
+        client = broker.client()
+        link = px.Proxy(int(broker.commands.rsplit(":", 1)[1]))
+        cut = h.Broker.__new__(h.Broker)  # only its endpoint: the cut-off worker talks through the proxy
+        cut.commands = link.endpoint
+        procs.python_worker("cut", cut, threads=3, jobs=JOB)
+        for i in range(2):
+            procs.python_worker(f"py{i}", broker, threads=2, jobs=JOB)
+        procs.swift_handler("sw0", broker, work_ms=100)
+        producer = h.Producer(broker.commands, tag="pt", job=JOB)
+        producer.start(n, lambda i: {"workMs": 100}, rate=n / (16 if short else 40))
+        phases = ([("delay", 0.2, 2), ("blackhole", 0, lease * 2.5), ("pass", 0, 2), ("reset", 0, 2)] if short else
+                  [("delay", 0.3, 4), ("blackhole", 0, lease * 3), ("pass", 0, 4), ("reset", 0, 3),
+                   ("blackhole", 0, lease * 2), ("pass", 0, 3), ("reset", 0, 2)])
+        time.sleep(1.5)
+        held: set[str] = set()
+        for mode, delay, seconds in phases:
+            if mode == "blackhole":
+                held |= owned_executing(client, "cut")
+            link.set(mode, delay)
+            row.faults += 1
+            h.say(f"proxy: {mode}{f' {delay:.1f} s' if delay else ''} for {seconds:.0f} s")
+            time.sleep(seconds)
+            link.set("pass")
+        done_before = sum(1 for w in procs.lines("cut") if w[0] == "done")
+        producer.join()
+        h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=60)
+        owners = former_processes(broker)
+        count_jobs(row, client, set(producer.acked.values()), held,
+                   explain=lambda j: "cut" in owners.get(j, set()))
+        lines = procs.lines("cut")
+        done_after = sum(1 for w in lines if w[0] == "done") - done_before
+        late = sum(1 for w in lines if w[0] == "late")
+        row.check(done_after > 0 or h.open_count(client, "workbook") > 0,
+                  "the cut-off listener completed nothing after the heal")
+        row.notes.append(f"cut-off listener held {len(held)} jobs when blackholed; {late} late calls refused; "
+                         f"{done_after} jobs completed by it after the last heal; {link.resets} connections reset")
+        row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+SCENARIOS: dict[str, Callable[[bool], Row]] = {
+    "1": listener_killed,
+    "4": broker_killed,
+    "2": slow_listener,
+    "3": poison_job,
+    "7": slow_subscriber,
+    "8": partition,
+    "9": fuzzing,
+    "5": damaged_store,
+    "6": disk_full,
+}
+
+
+def table(rows: list[Row]) -> str:
+    head = ["scenario", "jobs", "kills", "faults", "inputs", "lost", "dup. ends", "re-runs (explained)", "stuck", "s", "result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for r in rows:
+        cells = [r.scenario, f"{r.jobs:,}", f"{r.kills:,}", f"{r.faults:,}", f"{r.inputs:,}", str(r.lost),
+                 str(r.duplicated), f"{r.reruns} ({r.explained})", str(r.stuck), f"{r.seconds:.0f}", r.result]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--short", action="store_true", help="the short variant of each scenario (CI)")
+    parser.add_argument("--only", default="", help="comma-separated scenario numbers")
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args()
+    seed = args.seed if args.seed is not None else int(time.time())
+    random.seed(seed)
+    if not os.path.exists(h.JOBWIRE):
+        print(f"faults: {h.JOBWIRE} is missing: build with `swift build --scratch-path .build-fault`", file=sys.stderr)
+        return 2
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
+    rows: list[Row] = []
+    print(f"jobwire fault suite ({'short' if args.short else 'full'}), seed {seed}", flush=True)
+    for key in chosen:
+        scenario = SCENARIOS[key]
+        print(f"== {key}: {scenario.__name__}", flush=True)
+        started = time.monotonic()
+        try:
+            row = scenario(args.short)
+        except Exception as error:  # a crash of the suite is a failure of the scenario, with its trace
+            traceback.print_exc()
+            row = Row(f"{key} {scenario.__name__}", failures=[f"{type(error).__name__}: {error}"])
+        row.seconds = time.monotonic() - started
+        for note in row.notes:
+            h.say(note)
+        h.say(row.result, f"in {row.seconds:.0f} s", "; ".join(row.failures) or row.skipped or "")
+        rows.append(row)
+    print()
+    print(table(rows))
+    failed = [r for r in rows if r.result == "FAIL"]
+    for r in rows:
+        for failure in r.failures:
+            print(f"FAIL {r.scenario}: {failure}")
+        if r.skipped:
+            print(f"SKIP {r.scenario}: {r.skipped}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The fault suite (issue #8): real broker and listener processes on loopback, faults injected, jobs
+# counted by id. Prints a table of figures and exits 1 if any check fails.
+#   scripts/faults.sh            the full suite (minutes), then the libFuzzer harnesses (Fuzz/run.sh)
+#   scripts/faults.sh --short    the short variant of each scenario (CI, a few minutes on 2 cores)
+#   scripts/faults.sh --only 1,4 some scenarios; other options go to faults/suite.py
+# JOBWIRE_FAULT_BUILD names a folder with the built jobwire and job-handler (default .build-fault/debug).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh >/dev/null
+if [ -z "${JOBWIRE_FAULT_BUILD:-}" ]; then
+    swift build --scratch-path .build-fault --product jobwire
+    swift build --scratch-path .build-fault --product job-handler
+fi
+py=$(scripts/python-env.sh | tail -n1)
+status=0
+"$py" faults/suite.py "$@" || status=$?
+exit $status
