@@ -336,7 +336,10 @@ def slow_subscriber(short: bool) -> Row:
     row = Row("7 slow subscriber")
     stalled_jobs, tail = (6_000, 400) if short else (60_000, 2_000)
     work = h.workdir("slow-subscriber")
-    broker = h.Broker(os.path.join(work, "data"))
+    # The short variant publishes fewer events than the default high-water mark: give it a small one so
+    # that events really are dropped and replayed.
+    hwm = 2_000 if short else 100_000
+    broker = h.Broker(os.path.join(work, "data"), "--events-high-water-mark", str(hwm))
     procs = h.Procs(work)
     try:
         broker.start()
@@ -368,9 +371,9 @@ def slow_subscriber(short: bool) -> Row:
         row.check(not missed, f"{len(missed)} job:ready never handled by the subscriber, e.g. {sorted(missed)[:3]}")
         row.check(len(handled) == len(set(handled)), f"{len(handled) - len(set(handled))} jobs handled twice")
         count_jobs(row, client, acked, set())
-        row.notes.append(f"{published:,} events published while stopped (XPUB high-water mark 100,000); the "
+        row.notes.append(f"{published:,} events published while stopped (XPUB high-water mark {hwm:,}); the "
                          f"subscriber replayed {replayed_events:,} events it had lost, {replayed_ready:,} of them job:ready")
-        if not short and not missed:
+        if not missed:
             row.check(replayed_events > 0, "no events were dropped: the scenario did not exercise the replay")
     finally:
         procs.close()

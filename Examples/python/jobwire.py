@@ -436,7 +436,11 @@ def _filter_matches(envelope: Json, key: str, expected: Any) -> bool:
 @dataclass
 class _Cursor:
     epoch: Optional[str] = None
+    # Every event up to this seq has been seen, by replay; None before the first catch-up. A live event
+    # does not move it: events dropped before it (a full high-water mark) would be skipped for good.
     seq: Optional[int] = None
+    # Seqs above `seq` already dispatched live.
+    seen: set = field(default_factory=set)
     last_event_at: float = field(default_factory=time.monotonic)
     last_replay_at: float = 0.0
 
@@ -558,8 +562,11 @@ class Listener:
                 log.info("listener %s live at seq %s (epoch %s)", self.name, self._cursor.seq, self._cursor.epoch)
             return True
         now = time.monotonic()
+        # Behind the broker: replay when the stream has been quiet, and at least every 10 s under steady
+        # load (a stream that never pauses could otherwise hide a gap forever).
         quiet = now - max(cursor.last_event_at, cursor.last_replay_at) >= self.quiet_seconds
-        if quiet and cursor.seq is not None and payload.get("seq", 0) > cursor.seq:
+        stale = now - cursor.last_replay_at >= 10.0
+        if (quiet or stale) and cursor.seq is not None and payload.get("seq", 0) > cursor.seq:
             self._replay(client, leases)
         return True
 
@@ -589,7 +596,10 @@ class Listener:
                 self._on_live_event(envelope["topic"], envelope, client, leases, replayed=True)
             if not reply["events"] or reply["events"][-1]["seq"] >= reply["lastSeq"]:
                 cursor.seq = max(cursor.seq or 0, int(reply["lastSeq"]))
+                cursor.seen = {seq for seq in cursor.seen if seq > cursor.seq}
                 break
+            # A full page: everything up to its last event has been seen.
+            cursor.seq = max(cursor.seq or 0, int(reply["events"][-1]["seq"]))
         cursor.last_replay_at = time.monotonic()
 
     def _dispatch_waiting_jobs(self, client: Client, leases: LeaseKeeper) -> None:
@@ -620,10 +630,10 @@ class Listener:
         if envelope.get("epoch") not in (None, cursor.epoch):
             self._catch_up(client, leases)
             return
-        if seq is not None and cursor.seq is not None and seq <= cursor.seq:
+        if seq is not None and ((cursor.seq is not None and seq <= cursor.seq) or seq in cursor.seen):
             return  # already handled (live and replay overlap)
-        if seq is not None:
-            cursor.seq = seq
+        if seq is not None and not replayed:
+            cursor.seen.add(seq)
         cursor.last_event_at = time.monotonic()
         self._dispatch(topic, envelope, client, leases, replayed)
 

@@ -32,6 +32,9 @@ public struct BrokerConfiguration: Sendable {
     public var authorizedKeys: [String]
     /// Whether the broker may listen on other than loopback addresses without CURVE.
     public var allowInsecureRemote: Bool
+    /// Whether to start on a store that lost committed changes (a torn or damaged write-ahead log),
+    /// saying what was dropped, instead of refusing to.
+    public var acceptLostChanges: Bool
 
     public init(
         eventsEndpoint: String = "tcp://127.0.0.1:7400",
@@ -47,7 +50,8 @@ public struct BrokerConfiguration: Sendable {
         maxBatch: Int = 512,
         curveSecretKey: String? = nil,
         authorizedKeys: [String] = [],
-        allowInsecureRemote: Bool = false
+        allowInsecureRemote: Bool = false,
+        acceptLostChanges: Bool = false
     ) {
         self.eventsEndpoint = eventsEndpoint
         self.commandsEndpoint = commandsEndpoint
@@ -63,6 +67,7 @@ public struct BrokerConfiguration: Sendable {
         self.curveSecretKey = curveSecretKey
         self.authorizedKeys = authorizedKeys
         self.allowInsecureRemote = allowInsecureRemote
+        self.acceptLostChanges = acceptLostChanges
     }
 
     /// Whether an endpoint only reaches this machine: loopback TCP, ipc or inproc.

@@ -125,7 +125,19 @@ final class BrokerCore {
         seq = identity.seq
         firstSeq = identity.firstSeq
         startedAt = .now()
-        try loadState()
+        if let lost = try store.checkCommits(
+            epoch: epoch, seq: seq, acceptLoss: configuration.acceptLostChanges)
+        {
+            logger.error(
+                "the store lost committed changes; going on with what is whole (--accept-lost-changes)",
+                metadata: ["dropped.seqs": "\(lost.lowerBound)...\(lost.upperBound)"])
+            store.markCommitted(epoch: epoch, seq: seq)
+        }
+        do {
+            try loadState()
+        } catch let damage as StoreDamage {
+            throw StoreError(message: "\(damage); restore the store from a backup")
+        }
     }
 
     /// Builds every in-memory index from the store: at start, and after a failed commit.
@@ -343,6 +355,7 @@ final class BrokerCore {
         }
         do {
             try store.commit(batch)
+            if !batch.events.isEmpty { store.markCommitted(epoch: epoch, seq: seq) }
             if let through = batch.pruneThrough { firstSeq = through + 1 }
             for id in dirty { jobs[id]?.isStored = true }
             for id in dirty where jobs[id]?.job.status.isTerminal == true && parts[id] == nil { jobs[id] = nil }

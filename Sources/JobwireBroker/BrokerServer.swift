@@ -228,6 +228,7 @@ private final class Loop: @unchecked Sendable {
         router = nil  // closes the socket (Socket.deinit)
         xpub = nil
         authenticator?.stop()
+        core.store.close()
         context.terminate()
         server.markStopped()
     }

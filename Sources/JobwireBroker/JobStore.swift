@@ -30,14 +30,21 @@ struct StoredEvent: Sendable {
 /// Only the broker's own thread uses it, synchronously: GRDB's `DatabaseQueue` serializes access on its
 /// own dispatch queue, never on Swift's cooperative pool.
 final class JobStore: @unchecked Sendable {
-    // @unchecked Sendable: DatabaseQueue is Sendable; the class holds nothing else mutable.
+    // @unchecked Sendable: DatabaseQueue is Sendable; the mark's file descriptor is written only by the
+    // broker's thread, the store's one user.
     let database: DatabaseQueue
+    /// The database file, for messages; nil in memory.
+    let path: String?
+    /// `jobwire.seq`: the last seq committed, kept beside the database so that a write-ahead log torn or
+    /// damaged after a commit (SQLite then silently drops the commits past the damage) is noticed.
+    private var mark: CommitMark?
 
     /// Opens (and creates or migrates) the store.
     /// - Parameters:
     ///   - directory: the folder of `jobwire.sqlite`; `nil` for an in-memory store.
     ///   - fsync: `synchronous=FULL` when true, `NORMAL` otherwise (WAL keeps both crash-safe).
     init(directory: String?, fsync: Bool) throws {
+        var storePath: String?
         var configuration = Configuration()
         configuration.label = "jobwire"
         configuration.prepareDatabase { db in
@@ -47,8 +54,14 @@ final class JobStore: @unchecked Sendable {
         }
         if let directory {
             try JobStore.makeDirectory(directory)
-            let path = directory.hasSuffix("/") ? directory + "jobwire.sqlite" : directory + "/jobwire.sqlite"
-            database = try DatabaseQueue(path: path, configuration: configuration)
+            let folder = directory.hasSuffix("/") ? directory : directory + "/"
+            let path = folder + "jobwire.sqlite"
+            storePath = path
+            do {
+                database = try DatabaseQueue(path: path, configuration: configuration)
+            } catch {
+                throw StoreError(message: "cannot open the store \(path): \(error)")
+            }
             try database.writeWithoutTransaction { db in
                 // The broker is the store's only user: exclusive locking keeps the WAL index in memory and
                 // spares every transaction its fcntl locks, which cost more than the writes of a small batch.
@@ -59,7 +72,26 @@ final class JobStore: @unchecked Sendable {
         } else {
             database = try DatabaseQueue(configuration: configuration)
         }
-        try migrate()
+        path = storePath
+        do {
+            if storePath != nil { try checkIntegrity() }
+            try migrate()
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError(message: "the store \(storePath ?? "in memory") cannot be read: \(error)")
+        }
+        if let storePath { mark = try CommitMark(path: storePath.dropLast("sqlite".count) + "seq") }
+    }
+
+    /// SQLite's integrity check (pages, and indexes against their tables): a damaged store is refused at start, with
+    /// what SQLite found, instead of failing (or worse) later.
+    private func checkIntegrity() throws {
+        let problems = try database.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(5)") }
+        guard problems != ["ok"] else { return }
+        throw StoreError(
+            message: "the store \(path ?? "") is damaged (SQLite's integrity_check: \(problems.joined(separator: "; "))); "
+                + "restore it from a backup")
     }
 
     private static func makeDirectory(_ path: String) throws {
@@ -131,6 +163,14 @@ final class JobStore: @unchecked Sendable {
                     CREATE UNIQUE INDEX jobs_by_idempotency_key ON jobs (idempotencyKey) WHERE idempotencyKey IS NOT NULL;
                     """)
         }
+        // v3: a checksum of every row, so that a byte changed on disk is never served as data.
+        migrator.registerMigration("v3: checksums") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN crc INTEGER;
+                    ALTER TABLE events ADD COLUMN crc INTEGER;
+                    """)
+        }
         try migrator.migrate(database)
     }
 
@@ -155,6 +195,31 @@ final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// Checks that the store holds every commit the broker made (`jobwire.seq` against the log).
+    /// - Parameter acceptLoss: go on with what is whole, saying what was dropped, instead of refusing.
+    /// - Returns: the seqs that were committed but are gone, if any (then only with `acceptLoss`).
+    func checkCommits(epoch: String, seq: Int64, acceptLoss: Bool) throws -> ClosedRange<Int64>? {
+        guard let mark, let recorded = mark.read(), recorded.epoch == epoch, recorded.seq > seq else { return nil }
+        let lost = (seq + 1)...recorded.seq
+        guard acceptLoss else {
+            throw StoreError(
+                message: "the store \(path ?? "") lost committed changes: it ends at seq \(seq), but the broker "
+                    + "had committed up to seq \(recorded.seq) (its write-ahead log is torn or damaged). Restore it "
+                    + "from a backup, or start with --accept-lost-changes to go on with what is whole")
+        }
+        return lost
+    }
+
+    /// Closes the database: SQLite checkpoints the write-ahead log into the database file and removes it.
+    func close() {
+        try? database.close()
+    }
+
+    /// Records the last committed seq beside the store (not synced: it may lag, never lead).
+    func markCommitted(epoch: String, seq: Int64) {
+        mark?.write(epoch: epoch, seq: seq)
+    }
+
     // MARK: Reads
 
     func activeJobs() throws -> [JobRecord] {
@@ -162,17 +227,17 @@ final class JobStore: @unchecked Sendable {
             try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id"
-            ).map(JobStore.record)
+                    "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id"
+            ).map(record)
         }
     }
 
     func job(id: String) throws -> JobRecord? {
         try database.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE id = ?",
+                db, sql: "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE id = ?",
                 arguments: [id]
-            ).map(JobStore.record)
+            ).map(record)
         }
     }
 
@@ -180,15 +245,33 @@ final class JobStore: @unchecked Sendable {
         try database.read { db in
             try Row.fetchOne(
                 db,
-                sql: "SELECT body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE idempotencyKey = ?",
+                sql:
+                    "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE idempotencyKey = ?",
                 arguments: [idempotencyKey]
-            ).map(JobStore.record)
+            ).map(record)
         }
     }
 
-    private static func record(_ row: Row) throws -> JobRecord {
+    /// A job row's body, after checking it against the row's checksum.
+    private func checkedBody(_ row: Row) throws -> [UInt8] {
+        let id: String = row["id"]
         let body: [UInt8] = Array(row["body"] as Data? ?? Data())
-        let job = try Job(json: try JSONCodec.parse(body))
+        // Rows written before checksums (v3) have none.
+        if let crc: Int64 = row["crc"], crc != Checksum.job(id: id, status: row["status"], body: body) {
+            throw StoreDamage(description: "job \(id) in the store \(path ?? "") is damaged: its checksum does not match")
+        }
+        return body
+    }
+
+    private func record(_ row: Row) throws -> JobRecord {
+        let body = try checkedBody(row)
+        let job: Job
+        do {
+            job = try Job(json: try JSONCodec.parse(body))
+        } catch {
+            let id: String = row["id"]
+            throw StoreDamage(description: "job \(id) in the store \(path ?? "") is damaged: \(error)")
+        }
         let owners: String? = row["formerOwners"]
         return JobRecord(
             job: job,
@@ -262,9 +345,10 @@ final class JobStore: @unchecked Sendable {
                     db, sql: "SELECT COUNT(*) FROM jobs \(whereClause)", arguments: StatementArguments(arguments)) ?? 0
             let rows = try Row.fetchAll(
                 db,
-                sql: "SELECT body FROM jobs \(whereClause) ORDER BY createdAt \(order), id \(order) LIMIT ? OFFSET ?",
+                sql:
+                    "SELECT id, status, crc, body FROM jobs \(whereClause) ORDER BY createdAt \(order), id \(order) LIMIT ? OFFSET ?",
                 arguments: StatementArguments(arguments + [query.pageSize, (query.pageNumber - 1) * query.pageSize]))
-            return (rows.map { Array($0["body"] as Data? ?? Data()) }, total)
+            return (try rows.map(checkedBody), total)
         }
     }
 
@@ -272,10 +356,16 @@ final class JobStore: @unchecked Sendable {
     func events(since: Int64, limit: Int) throws -> [StoredEvent] {
         try database.read { db in
             try Row.fetchAll(
-                db, sql: "SELECT seq, topic, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+                db, sql: "SELECT seq, topic, crc, body FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
                 arguments: [since, limit]
             ).map { row in
-                StoredEvent(seq: row["seq"], topic: row["topic"], body: Array(row["body"] as Data? ?? Data()))
+                let event = StoredEvent(
+                    seq: row["seq"], topic: row["topic"], body: Array(row["body"] as Data? ?? Data()))
+                if let crc: Int64 = row["crc"], crc != Checksum.event(seq: event.seq, topic: event.topic, body: event.body) {
+                    throw StoreDamage(
+                        description: "event \(event.seq) in the store \(path ?? "") is damaged: its checksum does not match")
+                }
+                return event
             }
         }
     }
@@ -318,29 +408,33 @@ final class JobStore: @unchecked Sendable {
                 let insert = try db.cachedStatement(
                     sql: """
                         INSERT INTO jobs (id, status, type, operation, source, parentId, createdAt,
-                            idempotencyKey, idempotencyHash, formerOwners, body)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            idempotencyKey, idempotencyHash, formerOwners, crc, body)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
                 let update = try db.cachedStatement(
-                    sql: "UPDATE jobs SET status = ?, formerOwners = ?, body = ? WHERE id = ?")
+                    sql: "UPDATE jobs SET status = ?, formerOwners = ?, crc = ?, body = ? WHERE id = ?")
                 for record in batch.jobs {
                     let job = record.job
-                    let body = Data(job.jsonBytes)
+                    let bytes = job.jsonBytes
+                    let crc = Checksum.job(id: job.id, status: job.status.rawValue, body: bytes)
+                    let body = Data(bytes)
                     let owners = record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n")
                     if record.isStored {
-                        try update.execute(arguments: [job.status.rawValue, owners, body, job.id])
+                        try update.execute(arguments: [job.status.rawValue, owners, crc, body, job.id])
                     } else {
                         try insert.execute(arguments: [
                             job.id, job.status.rawValue, job.type, job.operation, job.source, job.parentId,
-                            job.createdAt.milliseconds, record.idempotencyKey, record.idempotencyHash, owners, body,
+                            job.createdAt.milliseconds, record.idempotencyKey, record.idempotencyHash, owners, crc, body,
                         ])
                     }
                 }
             }
             if !batch.events.isEmpty {
-                let insert = try db.cachedStatement(sql: "INSERT INTO events (seq, topic, body) VALUES (?, ?, ?)")
+                let insert = try db.cachedStatement(
+                    sql: "INSERT INTO events (seq, topic, crc, body) VALUES (?, ?, ?, ?)")
                 for event in batch.events {
-                    try insert.execute(arguments: [event.seq, event.topic, Data(event.body)])
+                    let crc = Checksum.event(seq: event.seq, topic: event.topic, body: event.body)
+                    try insert.execute(arguments: [event.seq, event.topic, crc, Data(event.body)])
                 }
             }
             for id in batch.deletedActions {
@@ -364,4 +458,39 @@ final class JobStore: @unchecked Sendable {
 struct StoreError: Error, CustomStringConvertible {
     var message: String
     var description: String { message }
+}
+
+/// `jobwire.seq`: "<epoch> <seq>" of the last commit, rewritten in place after each one.
+private final class CommitMark {
+    private let fd: Int32
+
+    init(path: String) throws {
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw StoreError(message: "cannot open \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    deinit { close(fd) }
+
+    func read() -> (epoch: String, seq: Int64)? {
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 64, 0) }
+        guard count > 0 else { return nil }
+        let parts = String(decoding: buffer[0..<count], as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        guard parts.count >= 2, let seq = Int64(parts[1]) else { return nil }
+        return (String(parts[0]), seq)
+    }
+
+    func write(epoch: String, seq: Int64) {
+        // Fixed width, so that a shorter number never leaves digits of a longer one behind.
+        let text = epoch + " " + String(seq).leftPadded(to: 20) + "\n"
+        _ = text.utf8CString.withUnsafeBytes { pwrite(fd, $0.baseAddress, text.utf8.count, 0) }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

@@ -38,6 +38,11 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("event-retention"), help: "How many events the log keeps for replay.")
     var eventRetention = 1_000_000
 
+    @Option(
+        name: .customLong("events-high-water-mark"),
+        help: "How many events may queue for one slow subscriber before it misses some (it replays them).")
+    var eventsHighWaterMark = 100_000
+
     @Flag(
         name: .customLong("no-fsync"),
         help:
@@ -56,6 +61,11 @@ struct BrokerCommand: AsyncParsableCommand {
     var authorizedKeys: String?
 
     @Flag(
+        name: .customLong("accept-lost-changes"),
+        help: "Start on a store whose write-ahead log lost committed changes, saying what was dropped.")
+    var acceptLostChanges = false
+
+    @Flag(
         name: .customLong("insecure-allow-remote"),
         help: "Allow listening on non-loopback addresses without CURVE.")
     var insecureAllowRemote = false
@@ -68,6 +78,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxAttempts > 0 else { throw ValidationError("--max-attempts must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard eventRetention > 0 else { throw ValidationError("--event-retention must be at least 1") }
+        guard eventsHighWaterMark > 0 else { throw ValidationError("--events-high-water-mark must be at least 1") }
         if authorizedKeys != nil && curveSecretKey == nil {
             throw ValidationError("--authorized-keys needs --curve-secret-key")
         }
@@ -84,10 +95,10 @@ struct BrokerCommand: AsyncParsableCommand {
         let configuration = BrokerConfiguration(
             eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data,
             leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
-            eventRetention: eventRetention, fsync: !noFsync,
+            eventRetention: eventRetention, sendHighWaterMark: eventsHighWaterMark, fsync: !noFsync,
             curveSecretKey: try curveSecretKey.map(KeyFiles.readKey),
             authorizedKeys: try authorizedKeys.map(KeyFiles.publicKeys(in:)) ?? [],
-            allowInsecureRemote: insecureAllowRemote)
+            allowInsecureRemote: insecureAllowRemote, acceptLostChanges: acceptLostChanges)
         let store = inMemory ? "in memory" : data
         let service = BrokerService(configuration: configuration, logger: logger) { server in
             let curve = server.publicKey.map { ", curve public key \($0)" } ?? ""
