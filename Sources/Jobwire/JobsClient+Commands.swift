@@ -55,9 +55,9 @@ extension JobsClient {
     /// Changes progress, info, ETA or metadata, or moves a job to `planning` (`jobs.update`).
     public func update(
         jobId: String, progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil,
-        metadata: JSONValue? = nil, status: JobStatus? = nil
+        metadata: JSONValue? = nil, status: JobStatus? = nil, attempt: Int? = nil
     ) async throws -> Job {
-        var params = jobParams(jobId, listener: true)
+        var params = jobParams(jobId, listener: true, attempt: attempt)
         if let progress { params["progress"] = .double(progress) }
         if let info { params["info"] = .string(info) }
         if let estimatedCompletionAt { params["estimatedCompletionAt"] = JSONValue(estimatedCompletionAt) }
@@ -72,11 +72,16 @@ extension JobsClient {
     }
 
     /// Takes a ready job, or renews the lease of one this listener holds (`jobs.ack`).
+    ///
+    /// `attempt`, on this and the other verbs of a held job, names the attempt the caller works on: a call
+    /// from an attempt that is over gets ``ProtocolError/Code/leaseExpired`` even when the same
+    /// `listenerId` holds the job again (two workers sharing a name, a handler outliving its lease).
     /// - Throws: ``ProtocolError/Code/conflict`` when another listener has it.
     public func ack(
-        jobId: String, progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil
+        jobId: String, progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil,
+        attempt: Int? = nil
     ) async throws -> Job {
-        var params = jobParams(jobId, listener: true)
+        var params = jobParams(jobId, listener: true, attempt: attempt)
         if let progress { params["progress"] = .double(progress) }
         if let info { params["info"] = .string(info) }
         if let estimatedCompletionAt { params["estimatedCompletionAt"] = JSONValue(estimatedCompletionAt) }
@@ -119,18 +124,22 @@ extension JobsClient {
     }
 
     /// Ends a job this listener holds as `complete` (`jobs.complete`).
-    public func complete(jobId: String, outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
-        try await jobCall("jobs.complete", finishParams(jobId, outcome, info))
+    public func complete(jobId: String, outcome: Outcome? = nil, info: String? = nil, attempt: Int? = nil)
+        async throws -> Job
+    {
+        try await jobCall("jobs.complete", finishParams(jobId, outcome, info, attempt))
     }
 
     /// Ends a job this listener holds as `failed` (`jobs.fail`).
-    public func fail(jobId: String, outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
-        try await jobCall("jobs.fail", finishParams(jobId, outcome, info))
+    public func fail(jobId: String, outcome: Outcome? = nil, info: String? = nil, attempt: Int? = nil)
+        async throws -> Job
+    {
+        try await jobCall("jobs.fail", finishParams(jobId, outcome, info, attempt))
     }
 
     /// Gives a job back unfinished: it is `ready` again with attempt + 1 (`jobs.release`).
-    public func release(jobId: String, info: String? = nil) async throws -> Job {
-        var params = jobParams(jobId, listener: true)
+    public func release(jobId: String, info: String? = nil, attempt: Int? = nil) async throws -> Job {
+        var params = jobParams(jobId, listener: true, attempt: attempt)
         if let info { params["info"] = .string(info) }
         return try await jobCall("jobs.release", params)
     }
@@ -236,14 +245,15 @@ extension JobsClient {
 
     // MARK: Helpers
 
-    private func jobParams(_ jobId: String, listener: Bool) -> JSONObject {
+    private func jobParams(_ jobId: String, listener: Bool, attempt: Int? = nil) -> JSONObject {
         var params: JSONObject = ["jobId": .string(jobId)]
         if listener, let listenerId = configuration.listenerId { params["listenerId"] = .string(listenerId) }
+        if let attempt { params["attempt"] = .int(Int64(attempt)) }
         return params
     }
 
-    private func finishParams(_ jobId: String, _ outcome: Outcome?, _ info: String?) -> JSONObject {
-        var params = jobParams(jobId, listener: true)
+    private func finishParams(_ jobId: String, _ outcome: Outcome?, _ info: String?, _ attempt: Int?) -> JSONObject {
+        var params = jobParams(jobId, listener: true, attempt: attempt)
         if let outcome { params["outcome"] = .object(outcome.json) }
         if let info { params["info"] = .string(info) }
         return params

@@ -5,6 +5,7 @@ import Synchronization
 final class LeaseKeeper: Sendable {
     struct Held {
         var renewEvery: Duration
+        var attempt: Int
         var lastRenewed: ContinuousClock.Instant
         var onLost: (@Sendable (any Error) -> Void)?
     }
@@ -21,7 +22,7 @@ final class LeaseKeeper: Sendable {
     /// Starts renewing `job`'s lease, a third of its lease time apart.
     func hold(_ job: Job, onLost: (@Sendable (any Error) -> Void)? = nil) {
         let every = Duration.milliseconds(max(200, job.leaseSeconds * 1000 / 3))
-        held.withLock { $0[job.id] = Held(renewEvery: every, lastRenewed: .now, onLost: onLost) }
+        held.withLock { $0[job.id] = Held(renewEvery: every, attempt: job.attempt, lastRenewed: .now, onLost: onLost) }
     }
 
     /// Stops renewing; returns whether the job was held.
@@ -38,12 +39,12 @@ final class LeaseKeeper: Sendable {
             try? await Task.sleep(for: .milliseconds(200))
             let now = ContinuousClock.now
             let due = held.withLock { held in
-                held.filter { now - $0.value.lastRenewed >= $0.value.renewEvery }.map(\.key)
+                held.filter { now - $0.value.lastRenewed >= $0.value.renewEvery }.map { ($0.key, $0.value.attempt) }
             }
-            for jobId in due {
+            for (jobId, attempt) in due {
                 held.withLock { $0[jobId]?.lastRenewed = now }
                 do {
-                    _ = try await client.ack(jobId: jobId)
+                    _ = try await client.ack(jobId: jobId, attempt: attempt)
                     logger.trace("renewed a lease", metadata: ["job.id": "\(jobId)"])
                 } catch let error as ProtocolError {
                     // The job ended, was canceled or moved on: stop renewing and tell its runner.
@@ -59,13 +60,13 @@ final class LeaseKeeper: Sendable {
 
     /// Releases every job still held, so that another listener runs it.
     func releaseAll() async {
-        let jobIds = held.withLock { held in
+        let jobs = held.withLock { held in
             defer { held = [:] }
-            return Array(held.keys)
+            return held.map { ($0.key, $0.value.attempt) }
         }
-        for jobId in jobIds {
+        for (jobId, attempt) in jobs {
             do {
-                _ = try await client.release(jobId: jobId, info: "listener shutting down")
+                _ = try await client.release(jobId: jobId, info: "listener shutting down", attempt: attempt)
                 logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
             } catch {
                 logger.info("could not release a job", metadata: ["job.id": "\(jobId)", "error": "\(error)"])

@@ -267,7 +267,8 @@ final class Runtime: Sendable {
         }
         guard let jobId = event.jobId, event.leases?.drop(jobId) == true, let failure else { return }
         do {
-            _ = try await event.client.release(jobId: jobId, info: "handler failed: \(failure)")
+            _ = try await event.client.release(
+                jobId: jobId, info: "handler failed: \(failure)", attempt: event.readyAttempt)
             logger.info("released the job of a failed handler", metadata: metadata(event))
         } catch {
             logger.debug("could not release the job", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
@@ -372,6 +373,8 @@ enum JobRunner {
         let client = runtime.client
         let logger = runtime.logger
         let jobId = job.id
+        // Every call names the attempt, so a late one after the lease moved on changes nothing.
+        let attempt = job.attempt
         let tracker = runtime.tracker
         runtime.leases.hold(job) { error in
             // The lease is gone (canceled, or taken over after an expiry): the work is no longer ours.
@@ -379,7 +382,8 @@ enum JobRunner {
             tracker.cancelJob(jobId)
         }
         let tick = Tick { progress, info, eta in
-            _ = try await client.update(jobId: jobId, progress: progress, info: info, estimatedCompletionAt: eta)
+            _ = try await client.update(
+                jobId: jobId, progress: progress, info: info, estimatedCompletionAt: eta, attempt: attempt)
         }
         logger.debug("running a job", metadata: ["job.id": "\(jobId)", "job.name": "\(job.name)"])
         let completion: JobCompletion?
@@ -395,7 +399,9 @@ enum JobRunner {
                 // Stopped at the deadline (the error is the cancellation, or what the handler made of it):
                 // the job is not failed but handed back. The release runs in a task of its own, since this
                 // one is cancelled, so that it is still sent.
-                await Task { _ = try? await client.release(jobId: jobId, info: "listener shutting down") }.value
+                await Task {
+                    _ = try? await client.release(jobId: jobId, info: "listener shutting down", attempt: attempt)
+                }.value
                 logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
                 return
             }
@@ -406,7 +412,7 @@ enum JobRunner {
                     metadata: ["job.id": "\(jobId)", "error": "\(transport)"])
                 await finish(jobId, runtime: runtime, "jobs.release") {
                     _ = try await client.release(
-                        jobId: jobId, info: "the listener lost the broker: \(transport.message)")
+                        jobId: jobId, info: "the listener lost the broker: \(transport.message)", attempt: attempt)
                 }
                 return
             }
@@ -414,7 +420,8 @@ enum JobRunner {
             logger.info("job failed", metadata: ["job.id": "\(jobId)", "error": "\(message)"])
             await finish(jobId, runtime: runtime, "jobs.fail") {
                 _ = try await client.fail(
-                    jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message)
+                    jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message, attempt: attempt
+                )
             }
             return
         }
@@ -422,7 +429,8 @@ enum JobRunner {
         if tracker.wasCanceled(jobId) { return }
         await finish(jobId, runtime: runtime, "jobs.complete") {
             _ = try await client.complete(
-                jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info)
+                jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info,
+                attempt: attempt)
         }
     }
 

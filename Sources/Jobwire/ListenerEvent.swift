@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 
 /// An event as a handler sees it, with helpers that act on its job.
 public struct ListenerEvent: Sendable {
@@ -10,12 +11,20 @@ public struct ListenerEvent: Sendable {
     public let client: JobsClient
     let runtime: Runtime?
     var leases: LeaseKeeper? { runtime?.leases }
+    /// The attempt this event's handlers took with `ack`, shared by the copies of the event.
+    private let acked = AckedAttempt()
 
     init(event: Event, isReplay: Bool, client: JobsClient, runtime: Runtime?) {
         self.event = event
         self.isReplay = isReplay
         self.client = client
         self.runtime = runtime
+    }
+
+    /// The attempt the helpers work on: the one `ack` took, else the one a `job:ready` event announced.
+    /// The broker answers a call from an attempt that is over with `lease_expired`.
+    var readyAttempt: Int? {
+        acked.value ?? (topic == "job:ready" ? event.payload["attempt"]?.intValue.map { Int($0) } : nil)
     }
 
     /// The listener's logger, with the event's topic, seq and job in its metadata.
@@ -62,7 +71,9 @@ public struct ListenerEvent: Sendable {
     {
         let jobId = try requireJobId()
         let job = try await client.ack(
-            jobId: jobId, progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt)
+            jobId: jobId, progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt,
+            attempt: acked.value)
+        acked.value = job.attempt
         leases?.hold(job)
         return job
     }
@@ -76,7 +87,7 @@ public struct ListenerEvent: Sendable {
     ) async throws -> Job {
         try await client.update(
             jobId: try requireJobId(), progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt,
-            metadata: metadata)
+            metadata: metadata, attempt: readyAttempt)
     }
 
     /// Completes the job (`jobs.complete`).
@@ -85,7 +96,7 @@ public struct ListenerEvent: Sendable {
     public func complete(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
         leases?.drop(jobId)
-        return try await client.complete(jobId: jobId, outcome: outcome, info: info)
+        return try await client.complete(jobId: jobId, outcome: outcome, info: info, attempt: readyAttempt)
     }
 
     /// Fails the job (`jobs.fail`).
@@ -94,7 +105,7 @@ public struct ListenerEvent: Sendable {
     public func fail(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
         leases?.drop(jobId)
-        return try await client.fail(jobId: jobId, outcome: outcome, info: info)
+        return try await client.fail(jobId: jobId, outcome: outcome, info: info, attempt: readyAttempt)
     }
 
     /// Gives the job back unfinished, for another listener (`jobs.release`).
@@ -103,7 +114,7 @@ public struct ListenerEvent: Sendable {
     public func release(info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
         leases?.drop(jobId)
-        return try await client.release(jobId: jobId, info: info)
+        return try await client.release(jobId: jobId, info: info, attempt: readyAttempt)
     }
 
     /// Splits the job into `parts` parts (`jobs.split`); the job must be executing.
@@ -143,5 +154,15 @@ extension Event {
         self.init(
             id: "", seq: nil, epoch: nil, topic: "job:ready", domain: "job", context: context, payload: payload,
             createdAt: job.updatedAt)
+    }
+}
+
+/// The attempt an event's handlers acked; a reference, since handlers get copies of the event.
+final class AckedAttempt: Sendable {
+    private let attempt = Mutex<Int?>(nil)
+
+    var value: Int? {
+        get { attempt.withLock { $0 } }
+        set { attempt.withLock { $0 = newValue } }
     }
 }

@@ -218,10 +218,17 @@ extension BrokerCore {
     }
 
     /// Checks that `listener` may act on an executing job as its owner (PROTOCOL.md §7, Leases).
-    func checkOwner(_ record: JobRecord, listener: String?, verb: String) throws {
+    ///
+    /// `attempt`, when the caller names one (an extension of PROTOCOL.md), fences off a late call from an
+    /// earlier attempt even when the same `listenerId` holds the job again: it gets `lease_expired`.
+    func checkOwner(_ record: JobRecord, listener: String?, verb: String, attempt: Int64?) throws {
         let job = record.job
         if job.status.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue)")
+        }
+        if let attempt, attempt != Int64(job.attempt) {
+            throw ProtocolError(
+                .leaseExpired, "attempt \(attempt) of \(job.id) is over; the job is on attempt \(job.attempt)")
         }
         if job.status == .executing, let owner = job.lease?.owner {
             guard let listener, listener != owner else { return }
@@ -279,11 +286,11 @@ extension BrokerCore {
             record.job = job
             takeLease(&record, owner: listener ?? "anonymous")
         case .executing:
-            try checkOwner(record, listener: listener, verb: "ack")
+            try checkOwner(record, listener: listener, verb: "ack", attempt: try p.int("attempt"))
             record.job = job
             renewLease(&record)
         default:
-            try checkOwner(record, listener: listener, verb: "ack")
+            try checkOwner(record, listener: listener, verb: "ack", attempt: try p.int("attempt"))
         }
         save(&record, previous: previous)
         emit("job:updated", record.job)
@@ -394,7 +401,7 @@ extension BrokerCore {
             job.status = .planning
         }
         if previous == .executing {
-            try checkOwner(record, listener: listener, verb: "update")
+            try checkOwner(record, listener: listener, verb: "update", attempt: try p.int("attempt"))
         } else if previous.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
         } else if let listener, record.formerOwners.contains(listener) {
@@ -428,7 +435,8 @@ extension BrokerCore {
         let listener = try callerIdentity(p, caller)
         let outcome = try p.value("outcome").map { value throws in try Outcome(json: value) }
         let info = try p.string("info")
-        try checkOwner(record, listener: listener, verb: status == .complete ? "complete" : "fail")
+        try checkOwner(
+            record, listener: listener, verb: status == .complete ? "complete" : "fail", attempt: try p.int("attempt"))
         record.job.status = status
         record.job.outcome = outcome
         if let info { record.job.info = info }
@@ -445,7 +453,7 @@ extension BrokerCore {
         var record = try record(try p.requiredString("jobId"))
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
-        try checkOwner(record, listener: listener, verb: "release")
+        try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
         if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
             record.formerOwners.append(owner)
         }

@@ -23,7 +23,7 @@ extension BrokerCore {
                 field: "parts", message: "parts must be a count or an array of partData, not \(other.typeName)")
         }
         let parallel = try p.bool("runInParallel") ?? true
-        try checkOwner(parent, listener: listener, verb: "split")
+        try checkOwner(parent, listener: listener, verb: "split", attempt: try p.int("attempt"))
         if parts[parent.job.id] != nil {
             throw ProtocolError(.invalidTransition, "cannot split \(parent.job.id): its parts are still running")
         }

@@ -90,7 +90,8 @@ final class JobStore: @unchecked Sendable {
         let problems = try database.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check(5)") }
         guard problems != ["ok"] else { return }
         throw StoreError(
-            message: "the store \(path ?? "") is damaged (SQLite's integrity_check: \(problems.joined(separator: "; "))); "
+            message:
+                "the store \(path ?? "") is damaged (SQLite's integrity_check: \(problems.joined(separator: "; "))); "
                 + "restore it from a backup")
     }
 
@@ -235,7 +236,9 @@ final class JobStore: @unchecked Sendable {
     func job(id: String) throws -> JobRecord? {
         try database.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE id = ?",
+                db,
+                sql:
+                    "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE id = ?",
                 arguments: [id]
             ).map(record)
         }
@@ -258,7 +261,8 @@ final class JobStore: @unchecked Sendable {
         let body: [UInt8] = Array(row["body"] as Data? ?? Data())
         // Rows written before checksums (v3) have none.
         if let crc: Int64 = row["crc"], crc != Checksum.job(id: id, status: row["status"], body: body) {
-            throw StoreDamage(description: "job \(id) in the store \(path ?? "") is damaged: its checksum does not match")
+            throw StoreDamage(
+                description: "job \(id) in the store \(path ?? "") is damaged: its checksum does not match")
         }
         return body
     }
@@ -361,9 +365,12 @@ final class JobStore: @unchecked Sendable {
             ).map { row in
                 let event = StoredEvent(
                     seq: row["seq"], topic: row["topic"], body: Array(row["body"] as Data? ?? Data()))
-                if let crc: Int64 = row["crc"], crc != Checksum.event(seq: event.seq, topic: event.topic, body: event.body) {
+                if let crc: Int64 = row["crc"],
+                    crc != Checksum.event(seq: event.seq, topic: event.topic, body: event.body)
+                {
                     throw StoreDamage(
-                        description: "event \(event.seq) in the store \(path ?? "") is damaged: its checksum does not match")
+                        description:
+                            "event \(event.seq) in the store \(path ?? "") is damaged: its checksum does not match")
                 }
                 return event
             }
@@ -424,7 +431,8 @@ final class JobStore: @unchecked Sendable {
                     } else {
                         try insert.execute(arguments: [
                             job.id, job.status.rawValue, job.type, job.operation, job.source, job.parentId,
-                            job.createdAt.milliseconds, record.idempotencyKey, record.idempotencyHash, owners, crc, body,
+                            job.createdAt.milliseconds, record.idempotencyKey, record.idempotencyHash, owners, crc,
+                            body,
                         ])
                     }
                 }
@@ -477,7 +485,8 @@ private final class CommitMark {
         var buffer = [UInt8](repeating: 0, count: 64)
         let count = buffer.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 64, 0) }
         guard count > 0 else { return nil }
-        let parts = String(decoding: buffer[0..<count], as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" })
+        let parts = String(decoding: buffer[0..<count], as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\n" }
+        )
         guard parts.count >= 2, let seq = Int64(parts[1]) else { return nil }
         return (String(parts[0]), seq)
     }

@@ -61,4 +61,30 @@ import Testing
         let taken = try await harness.call("jobs.ack", ["jobId": id.json, "listenerId": "here"])
         #expect(taken["lease"]?["owner"] == "here")
     }
+
+    @Test(
+        "naming the attempt fences off a late call from an attempt that is over, under the same listenerId",
+        .timeLimit(.minutes(1)))
+    func attemptFencing() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.close() } }
+        let created = try await harness.call("jobs.create", ["type": "fence", "operation": "x", "source": "s"])
+        let id = try #require(created.string("id"))
+        let first = try await harness.call("jobs.ack", ["jobId": id.json, "listenerId": "shared"])
+        #expect(first.int("attempt") == 1)
+        // The first attempt ends (released here; a lease expiry does the same); the same name takes the job
+        // again, now attempt 2.
+        try await harness.call("jobs.release", ["jobId": id.json, "listenerId": "shared"])
+        let second = try await harness.call("jobs.ack", ["jobId": id.json, "listenerId": "shared"])
+        #expect(second.int("attempt") == 2)
+        let seq = try await harness.seq()
+        for method in ["jobs.complete", "jobs.fail", "jobs.update", "jobs.release", "jobs.ack"] {
+            let late = try await harness.failure(method, ["jobId": id.json, "listenerId": "shared", "attempt": 1])
+            #expect(late.code == .leaseExpired, "\(method) from attempt 1: \(late)")
+        }
+        #expect(try await harness.seq() == seq, "a fenced-off call changed nothing")
+        let done = try await harness.call(
+            "jobs.complete", ["jobId": id.json, "listenerId": "shared", "attempt": 2, "outcome": ["message": "two"]])
+        #expect(done.string("status") == "complete")
+    }
 }
