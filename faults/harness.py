@@ -105,12 +105,19 @@ class Broker:
         return Client(self.commands, timeout=timeout)
 
     def store_rows(self, sql: str) -> list[tuple[Any, ...]]:
-        """Reads the store directly (read-only) while the broker is down."""
-        db = sqlite3.connect(f"file:{os.path.join(self.data, 'jobwire.sqlite')}?mode=ro", uri=True)
+        """Reads the store directly. The broker holds its store exclusively: when it runs, it is stopped
+        for the read and started again; after a kill -9 its write-ahead log is read the same way."""
+        running = self.alive()
+        if running:
+            self.stop()
+        db = sqlite3.connect(os.path.join(self.data, "jobwire.sqlite"))
         try:
+            db.execute("PRAGMA locking_mode = EXCLUSIVE")
             return db.execute(sql).fetchall()
         finally:
             db.close()
+            if running:
+                self.start()
 
 
 class Procs:

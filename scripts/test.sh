@@ -20,3 +20,4 @@ commands=$(sed -E 's/.*commands ([^,]+),.*/\1/' <<<"$line")
 echo "conformance suite against $commands / $events"
 "$py" conformance/conformance.py --commands "$commands" --events "$events"
 scripts/cross-language.sh
+JOBWIRE_FAULT_BUILD=.build/debug scripts/faults.sh --short
