@@ -10,6 +10,9 @@ extension BrokerCore {
             case .raw(let bytes)?:
                 outbox.append(
                     OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: bytes)))
+            case .job(let job)?:
+                outbox.append(
+                    OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: encode(job))))
             }
         } catch {
             reply(caller, id: request.id, .failure(ProtocolError.from(error)))
@@ -22,25 +25,25 @@ extension BrokerCore {
     private func dispatch(_ request: RPCRequest, caller: Caller) throws -> ReplyBody? {
         let p = FieldReader(request.params)
         switch request.method {
-        case "jobs.create": return .raw(try create(p, caller: caller).jsonBytes)
-        case "jobs.get": return .raw(try record(try p.requiredString("jobId")).job.jsonBytes)
+        case "jobs.create": return .job(try create(p, caller: caller))
+        case "jobs.get": return .job(try record(try p.requiredString("jobId")).job)
         case "jobs.list": return try list(p)
-        case "jobs.update": return .raw(try update(p, caller: caller).jsonBytes)
-        case "jobs.execute": return .raw(try execute(p).jsonBytes)
-        case "jobs.ack": return .raw(try ack(p, caller: caller).jsonBytes)
+        case "jobs.update": return .job(try update(p, caller: caller))
+        case "jobs.execute": return .job(try execute(p))
+        case "jobs.ack": return .job(try ack(p, caller: caller))
         case "jobs.claim": return try claim(p, caller: caller, requestId: request.id)
-        case "jobs.complete": return .raw(try finish(p, caller: caller, as: .complete).jsonBytes)
-        case "jobs.fail": return .raw(try finish(p, caller: caller, as: .failed).jsonBytes)
-        case "jobs.release": return .raw(try release(p, caller: caller).jsonBytes)
-        case "jobs.cancel": return .raw(try cancel(p).jsonBytes)
-        case "jobs.retry": return .raw(try retry(p).jsonBytes)
-        case "jobs.ackOutcome": return .raw(try ackOutcome(p).jsonBytes)
+        case "jobs.complete": return .job(try finish(p, caller: caller, as: .complete))
+        case "jobs.fail": return .job(try finish(p, caller: caller, as: .failed))
+        case "jobs.release": return .job(try release(p, caller: caller))
+        case "jobs.cancel": return .job(try cancel(p))
+        case "jobs.retry": return .job(try retry(p))
+        case "jobs.ackOutcome": return .job(try ackOutcome(p))
         case "jobs.split": return .value(try split(p, caller: caller))
         case "jobs.delete": return .value(try delete(p))
         case "actions.mount": return .value(.object(try mountAction(p).json))
         case "actions.list": return .value(try listActions(p))
         case "actions.unmount": return .value(try unmountAction(p))
-        case "actions.trigger": return .raw(try triggerAction(p, caller: caller).jsonBytes)
+        case "actions.trigger": return .job(try triggerAction(p, caller: caller))
         case "events.list": return try listEvents(p)
         case "broker.info": return .value(info())
         default: throw ProtocolError(.methodNotFound, "method not found: \(request.method)")
@@ -322,11 +325,11 @@ extension BrokerCore {
             outbox.append(
                 OutgoingReply(
                     route: caller.route,
-                    body: RPCResponse.success(id: requestId, rawResult: BrokerCore.claimResult(job)),
+                    body: RPCResponse.success(id: requestId, rawResult: claimResult(job)),
                     claimed: (job.id, owner)))
             return nil
         }
-        guard wait > 0 else { return .raw(BrokerCore.claimResult(nil)) }
+        guard wait > 0 else { return .raw(claimResult(nil)) }
         waitingClaims.append(
             WaitingClaim(
                 caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
@@ -358,10 +361,18 @@ extension BrokerCore {
     }
 
     /// `{"job": …}`, the result of a claim.
-    static func claimResult(_ job: Job?) -> [UInt8] {
+    func claimResult(_ job: Job?) -> [UInt8] {
         var w = JSONObjectWriter()
-        if let job { w.raw("job", job.jsonBytes) } else { w.null("job") }
+        if let job { w.raw("job", encode(job)) } else { w.null("job") }
         return w.finish()
+    }
+
+    /// The job's JSON for a reply, kept with the job when it is the job's current state, so that the
+    /// commit stores these bytes instead of encoding the job again.
+    func encode(_ job: Job) -> [UInt8] {
+        let bytes = job.jsonBytes
+        if let record = jobs[job.id], record.body == nil, record.job == job { jobs[job.id]?.body = bytes }
+        return bytes
     }
 
     /// Hands newly ready jobs to waiting claimers, in arrival order.
@@ -377,7 +388,7 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: BrokerCore.claimResult(job)),
+                        body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(job)),
                         claimed: (job.id, claim.owner)))
             } else {
                 index += 1
@@ -559,6 +570,7 @@ extension BrokerCore {
             if let p = parts[id], p.ended < p.total {
                 // A parent waiting for its parts keeps its lease.
                 renewLease(&record)
+                record.body = nil
                 jobs[id] = record
                 if dirtySet.insert(id).inserted { dirty.append(id) }
                 continue
@@ -590,7 +602,7 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: BrokerCore.claimResult(nil))))
+                        body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(nil))))
                 return true
             }
         }

@@ -20,6 +20,7 @@ struct OutgoingReply {
 enum ReplyBody {
     case value(JSONValue)
     case raw([UInt8])
+    case job(Job)
 }
 
 /// A claimer waiting for a job (`jobs.claim` with `wait`).
@@ -210,6 +211,7 @@ final class BrokerCore {
     func save(_ record: inout JobRecord, previous: JobStatus?) {
         let id = record.job.id
         record.job.updatedAt = now
+        record.body = nil
         if previous != record.job.status {
             if let previous { statusCounts[previous, default: 1] -= 1 }
             statusCounts[record.job.status, default: 0] += 1

@@ -62,7 +62,11 @@ final class BrokerHandle {
                 "broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error",
             ]
         if let data { arguments += ["--data", data] } else { arguments.append("--in-memory") }
-        process.arguments = arguments + extra
+        // JOBWIRE_BENCH_BROKER_ARGS adds broker options, e.g. "--no-fsync".
+        let more = ProcessInfo.processInfo.environment["JOBWIRE_BENCH_BROKER_ARGS"].map {
+            $0.split(separator: " ").map(String.init)
+        } ?? []
+        process.arguments = arguments + extra + more
         let out = Pipe()
         process.standardOutput = out
         try process.run()
