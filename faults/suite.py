@@ -718,6 +718,10 @@ def main() -> int:
             print(f"FAIL {r.scenario}: {failure}")
         if r.skipped:
             print(f"SKIP {r.scenario}: {r.skipped}")
+    skipped = [r for r in rows if r.skipped and r.result != "FAIL"]
+    passed = len(rows) - len(failed) - len(skipped)
+    # The plain closing line: scenarios, as the other suites count their rules and tests.
+    print(f"faults: {passed} passed, {len(failed)} failed" + (f", {len(skipped)} skipped" if skipped else ""))
     return 1 if failed else 0
 
 
