@@ -12,7 +12,8 @@ extension BrokerCore {
                     OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: bytes)))
             case .job(let job)?:
                 outbox.append(
-                    OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: encode(job))))
+                    OutgoingReply(
+                        route: caller.route, body: RPCResponse.success(id: request.id, rawResult: encode(job))))
             }
         } catch {
             reply(caller, id: request.id, .failure(ProtocolError.from(error)))

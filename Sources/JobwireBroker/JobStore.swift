@@ -227,34 +227,28 @@ final class JobStore: @unchecked Sendable {
 
     // MARK: Reads
 
+    private static let recordColumns = "id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash"
+
     func activeJobs() throws -> [JobRecord] {
         try database.read { db in
             try Row.fetchAll(
                 db,
-                sql:
-                    "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id"
+                sql: """
+                    SELECT \(JobStore.recordColumns) FROM jobs
+                    WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id
+                    """
             ).map(record)
         }
     }
 
-    func job(id: String) throws -> JobRecord? {
-        try database.read { db in
-            try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE id = ?",
-                arguments: [id]
-            ).map(record)
-        }
-    }
+    func job(id: String) throws -> JobRecord? { try job(where: "id", is: id) }
 
-    func job(idempotencyKey: String) throws -> JobRecord? {
+    func job(idempotencyKey: String) throws -> JobRecord? { try job(where: "idempotencyKey", is: idempotencyKey) }
+
+    private func job(where column: String, is value: String) throws -> JobRecord? {
         try database.read { db in
             try Row.fetchOne(
-                db,
-                sql:
-                    "SELECT id, status, crc, body, formerOwners, idempotencyKey, idempotencyHash FROM jobs WHERE idempotencyKey = ?",
-                arguments: [idempotencyKey]
+                db, sql: "SELECT \(JobStore.recordColumns) FROM jobs WHERE \(column) = ?", arguments: [value]
             ).map(record)
         }
     }
@@ -540,8 +534,9 @@ private func bindText(_ statement: OpaquePointer, _ index: Int32, _ value: Strin
         return
     }
     value.withUTF8 { bytes in
-        _ = sqlite3_bind_text(statement, index, UnsafeRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self),
-                              Int32(bytes.count), transient)
+        _ = sqlite3_bind_text(
+            statement, index, UnsafeRawPointer(bytes.baseAddress)?.assumingMemoryBound(to: CChar.self),
+            Int32(bytes.count), transient)
     }
 }
 

@@ -129,7 +129,7 @@ private struct Job: Sendable {
 ///
 /// `@unchecked Sendable`: written once before the thread is created and taken once on it;
 /// `pthread_create` orders the write before everything the new thread does.
-private final class SocketHandoff: @unchecked Sendable {
+final class SocketHandoff: @unchecked Sendable {
     private var socket: Socket?
 
     init(_ socket: consuming Socket) {

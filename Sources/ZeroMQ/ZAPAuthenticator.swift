@@ -28,7 +28,7 @@ public final class ZAPAuthenticator: Sendable {
         let socket = try Socket(context, type: .rep)
         try socket.bind(Self.endpoint)
         let core = try Core(allowed: Set(allowedClientKeys))
-        let handoff = Handoff(socket)
+        let handoff = SocketHandoff(socket)
         self.core = core
         self.thread = Mutex(
             try IOThread {
@@ -70,22 +70,6 @@ public final class ZAPAuthenticator: Sendable {
         core.stopping.withLock { $0 = true }
         core.wake.signal()
         thread.join()
-    }
-
-    /// Carries the socket to the handler thread.
-    ///
-    /// `@unchecked Sendable`: written once before the thread is created and taken once on it;
-    /// `pthread_create` orders the write before everything the new thread does.
-    private final class Handoff: @unchecked Sendable {
-        private var socket: Socket?
-
-        init(_ socket: consuming Socket) {
-            self.socket = consume socket
-        }
-
-        func take() -> Socket? {
-            socket.take()
-        }
     }
 
     private final class Core: Sendable {
