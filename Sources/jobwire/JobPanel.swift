@@ -128,7 +128,9 @@ actor JobPanel {
     func draw(now: Timestamp = .now()) {
         if terminal {
             var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A\r\u{1B}[J" : ""
-            let lines = order.compactMap { rows[$0] }.map { line($0, now: now) }
+            // A line wider than the terminal wraps, and the redraw would then climb too few lines.
+            let width = JobPanel.terminalWidth()
+            let lines = order.compactMap { rows[$0] }.map { JobPanel.fit(line($0, now: now), width: width) }
             out += lines.map { $0 + "\n" }.joined()
             drawnLines = lines.count
             write(out)
@@ -144,6 +146,38 @@ actor JobPanel {
                 write(text + "\n")
             }
         }
+    }
+
+    /// The terminal's width in columns (80 when it cannot be read).
+    static func terminalWidth() -> Int {
+        var size = winsize()
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
+        return Int(size.ws_col)
+    }
+
+    /// The line cut to `width - 1` visible characters (color codes kept whole, not counted).
+    static func fit(_ line: String, width: Int) -> String {
+        var out = ""
+        var visible = 0
+        var inEscape = false
+        for character in line {
+            if inEscape {
+                out.append(character)
+                if character.isLetter { inEscape = false }
+                continue
+            }
+            if character == "\u{1B}" {
+                inEscape = true
+                out.append(character)
+                continue
+            }
+            if visible >= width - 1 {
+                return out + "\u{1B}[0m"
+            }
+            out.append(character)
+            visible += 1
+        }
+        return out
     }
 
     /// Stops redrawing in place: what is on screen stays.
