@@ -11,6 +11,7 @@ scripts/setup.sh >/dev/null
 if [ -z "${JOBWIRE_FAULT_BUILD:-}" ]; then
     swift build --scratch-path .build-fault --product jobwire
     swift build --scratch-path .build-fault --product job-handler
+    swift build --scratch-path .build-fault --product workbook-export
 fi
 py=$(scripts/python-env.sh | tail -n1)
 status=0

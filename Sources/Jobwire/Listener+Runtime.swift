@@ -173,6 +173,10 @@ final class Runtime: Sendable {
     private func replay(_ cursor: inout Cursor) async -> Bool {
         let topics = listener.replayTopics
         cursor.lastReplay = .now
+        var missed = 0
+        defer {
+            if missed > 0 { logger.info("replayed events missed live", metadata: ["events.missed": "\(missed)"]) }
+        }
         while let since = cursor.confirmed {
             let page: EventPage
             do {
@@ -189,7 +193,10 @@ final class Runtime: Sendable {
                 cursor = Cursor(epoch: page.epoch, confirmed: 0)
                 continue
             }
-            for event in page.events { receive(event, replayed: true, &cursor) }
+            for event in page.events {
+                if let seq = event.seq, !cursor.seen.contains(seq) { missed += 1 }
+                receive(event, replayed: true, &cursor)
+            }
             let reached = page.events.last?.seq ?? page.lastSeq
             cursor.confirmed = page.events.count < 1000 ? max(page.lastSeq, reached) : reached
             let confirmed = cursor.confirmed ?? 0
