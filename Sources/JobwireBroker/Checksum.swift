@@ -54,12 +54,25 @@ enum Checksum {
         return Int64(crc ^ 0xFFFF_FFFF)
     }
 
+    /// The same as ``of(_:)`` of the parts' UTF-8, without copying the strings into arrays (every
+    /// stored row is checked on write and on read).
+    private static func of(_ first: String, _ second: String, _ body: [UInt8]) -> Int64 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for var text in [first, second] {
+            crc = text.withUTF8 { update(crc, UnsafeRawBufferPointer($0)) }
+            crc = tables[Int(crc & 0xFF)] ^ (crc >> 8)
+        }
+        crc = body.withUnsafeBytes { update(crc, $0) }
+        crc = tables[Int(crc & 0xFF)] ^ (crc >> 8)
+        return Int64(crc ^ 0xFFFF_FFFF)
+    }
+
     static func job(id: String, status: String, body: [UInt8]) -> Int64 {
-        of(Array(id.utf8), Array(status.utf8), body)
+        of(id, status, body)
     }
 
     static func event(seq: Int64, topic: String, body: [UInt8]) -> Int64 {
-        of(Array(String(seq).utf8), Array(topic.utf8), body)
+        of(String(seq), topic, body)
     }
 }
 

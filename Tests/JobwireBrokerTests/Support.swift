@@ -198,19 +198,6 @@ final class RawDealer: Sendable {
     }
 }
 
-/// Polls `condition` until it holds, failing after `timeout`.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(10),
-    _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if try await condition() { return }
-        if ContinuousClock.now >= deadline { throw TestSupportError("timed out after \(timeout) waiting for \(what)") }
-        try await Task.sleep(for: interval)
-    }
-}
-
 extension ProtocolError {
     var type: String? { data["type"]?.stringValue }
 }

@@ -186,3 +186,25 @@ public struct TestSupportError: Error, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+/// Waits until `condition` holds, checking every `interval`; throws after `timeout`, naming `what` and the
+/// last error the condition threw (errors count as "not yet": a broker may be restarting meanwhile).
+public func eventually(
+    _ what: String, timeout: Duration = .seconds(20), every interval: Duration = .milliseconds(20),
+    _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    var lastError: (any Error)?
+    while true {
+        do {
+            if try await condition() { return }
+        } catch {
+            lastError = error
+        }
+        if ContinuousClock.now >= deadline {
+            let cause = lastError.map { " (last error: \($0))" } ?? ""
+            throw TestSupportError("timed out after \(timeout) waiting for \(what)\(cause)")
+        }
+        try await Task.sleep(for: interval)
+    }
+}

@@ -54,18 +54,6 @@ final class ListenerProcess: Sendable {
     }
 }
 
-/// Waits until `condition` holds, checking every 50 ms; throws after `timeout`.
-func eventually(
-    _ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool
-) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if (try? await condition()) == true { return }
-        if ContinuousClock.now >= deadline { throw TestSupportError("timed out waiting for \(what)") }
-        try await Task.sleep(for: .milliseconds(50))
-    }
-}
-
 extension JobsClient {
     /// Waits until the job reaches `status`, and returns it.
     func waitFor(_ jobId: String, _ status: JobStatus, timeout: Duration = .seconds(20)) async throws -> Job {
