@@ -363,7 +363,7 @@ extension BrokerCore {
 
     /// `{"job": …}`, the result of a claim.
     func claimResult(_ job: Job?) -> [UInt8] {
-        var w = JSONObjectWriter()
+        var w = JSONObjectWriter(reservingCapacity: 704)
         if let job { w.raw("job", encode(job)) } else { w.null("job") }
         return w.finish()
     }
@@ -372,7 +372,7 @@ extension BrokerCore {
     /// commit stores these bytes instead of encoding the job again.
     func encode(_ job: Job) -> [UInt8] {
         let bytes = job.jsonBytes
-        if let record = jobs[job.id], record.body == nil, record.job == job { jobs[job.id]?.body = bytes }
+        jobs[job.id]?.keep(body: bytes, of: job)
         return bytes
     }
 

@@ -43,6 +43,8 @@ final class BrokerCore {
     let store: JobStore
     let logger: Logger
     let epoch: String
+    /// `"us_evt_<epoch>`: the start of every event id, as JSON bytes.
+    let eventIdPrefix: [UInt8]
     let startedAt: Timestamp
     private(set) var seq: Int64
     /// The oldest seq the store still holds (pruning lags the retention window by up to 1024 events).
@@ -123,6 +125,7 @@ final class BrokerCore {
         let identity = try store.identity(newEpoch: { BrokerCore.randomString(length: 8, alphabet: "0123456789abcdef") }
         )
         epoch = identity.epoch
+        eventIdPrefix = Array("\"us_evt_\(identity.epoch)".utf8)
         seq = identity.seq
         firstSeq = identity.firstSeq
         startedAt = .now()
@@ -267,8 +270,13 @@ final class BrokerCore {
     /// publishes one, so it is on the hot path.
     func emit(_ topic: String, _ job: Job, parts: PartCounts? = nil) {
         seq += 1
-        var w = JSONObjectWriter()
-        w.string("id", "us_evt_\(epoch)\(String(seq, radix: 36))")
+        var w = JSONObjectWriter(reservingCapacity: 512)
+        // "us_evt_<epoch><seq in base 36>", written in place: one event per change.
+        w.raw("id") { bytes in
+            bytes.append(contentsOf: eventIdPrefix)
+            BrokerCore.appendBase36(seq, to: &bytes)
+            bytes.append(UInt8(ascii: "\""))
+        }
         w.int("seq", seq)
         w.string("epoch", epoch)
         w.string("topic", topic)
@@ -316,6 +324,24 @@ final class BrokerCore {
         publishQueue.append([TopicFrame.encode(topic: topic, subject: job.name), body])
     }
 
+    /// Appends `value` (not negative) in base 36, lowercase: what `String(value, radix: 36)` spells.
+    static func appendBase36(_ value: Int64, to bytes: inout [UInt8]) {
+        var width = 1
+        var scale: UInt64 = 1
+        let number = UInt64(value)
+        while number / scale >= 36 {
+            scale *= 36
+            width += 1
+        }
+        var rest = number
+        for _ in 0..<width {
+            let digit = UInt8(rest / scale)
+            bytes.append(digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10)
+            rest %= scale
+            scale /= 36
+        }
+    }
+
     /// The heartbeat frames: not part of the log, no seq of their own.
     func heartbeat() -> [[UInt8]] {
         let event = Event(
@@ -346,7 +372,10 @@ final class BrokerCore {
             publishCommitted = publishQueue.count
             return true
         }
-        for id in dirty { if let record = jobs[id] { batch.jobs.append(record) } }
+        batch.jobs.reserveCapacity(dirty.count)
+        for id in dirty {
+            if let index = jobs.index(forKey: id) { batch.jobs.append(JobStore.JobRow(jobs.values[index])) }
+        }
         batch.deletedJobs = deleted
         batch.seq = seq
         // Rows are deleted in steps of 1024, not on every commit, to keep the hot path to inserts; the
@@ -359,8 +388,14 @@ final class BrokerCore {
             try store.commit(batch)
             if !batch.events.isEmpty { store.markCommitted(epoch: epoch, seq: seq) }
             if let through = batch.pruneThrough { firstSeq = through + 1 }
-            for id in dirty { jobs[id]?.isStored = true }
-            for id in dirty where jobs[id]?.job.status.isTerminal == true && parts[id] == nil { jobs[id] = nil }
+            for id in dirty {
+                guard let index = jobs.index(forKey: id) else { continue }
+                if jobs.values[index].job.status.isTerminal && parts[id] == nil {
+                    jobs.remove(at: index)
+                } else {
+                    jobs.values[index].storedStatus = jobs.values[index].job.status
+                }
+            }
             for id in loadedFromStore where jobs[id]?.job.status.isTerminal == true && parts[id] == nil {
                 jobs[id] = nil
             }

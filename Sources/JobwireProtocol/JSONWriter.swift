@@ -13,6 +13,13 @@ public struct JSONObjectWriter: ~Copyable {
         self.bytes.append(UInt8(ascii: "{"))
     }
 
+    /// Starts an object in a new buffer of `capacity` bytes (growing one from empty copies it several times).
+    public init(reservingCapacity capacity: Int) {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(capacity)
+        self.init(appendingTo: bytes)
+    }
+
     private mutating func key(_ key: StaticString) {
         if !first { bytes.append(UInt8(ascii: ",")) }
         first = false
@@ -85,11 +92,20 @@ public struct JSONObjectWriter: ~Copyable {
         bytes.append(contentsOf: json)
     }
 
+    /// A member whose value `write` appends as JSON bytes.
+    public mutating func raw(_ key: StaticString, writing write: (inout [UInt8]) -> Void) {
+        self.key(key)
+        write(&bytes)
+    }
+
     /// A nested object written by `body`.
     public mutating func object(_ key: StaticString, _ body: (inout JSONObjectWriter) -> Void) {
         self.key(key)
-        var nested = JSONObjectWriter(appendingTo: bytes)
-        bytes = []
+        // Hand the buffer over whole: passing `bytes` while this writer still held it made the nested
+        // writer's first append copy everything written so far.
+        var taken: [UInt8] = []
+        swap(&taken, &bytes)
+        var nested = JSONObjectWriter(appendingTo: taken)
         body(&nested)
         bytes = nested.finish()
     }
