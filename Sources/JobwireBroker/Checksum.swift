@@ -1,8 +1,46 @@
-/// CRC-32 (IEEE), to tell a stored row that changed on disk from the one the broker wrote.
+internal import CJobwireCRC
+
+/// A row's checksum, to tell a stored row that changed on disk from the one the broker wrote.
 ///
-/// Slicing-by-8 over unsafe buffers: every stored job and event is checked on write and on read, so
-/// this runs on the broker's hot path (a byte-at-a-time loop over Swift arrays was 8% of its time).
+/// Rows are written with CRC-32C (Castagnoli), which the processor computes (SSE 4.2, ARMv8 CRC), tagged
+/// by bit 32 of the stored value. Rows written before (v3 until this change) carry CRC-32 (IEEE) without
+/// the tag, computed by slicing-by-8 over unsafe buffers, and are still checked against it. Every stored
+/// job and event is checked on write and on read: this is on the broker's hot path, where the table-driven
+/// CRC-32 was 3% of the broker's time.
 enum Checksum {
+    /// Bit 32 of a stored checksum: set for CRC-32C, clear for the CRC-32 of earlier rows.
+    static let castagnoliTag: Int64 = 1 << 32
+
+    /// Whether `stored` is the checksum of the parts, whichever of the two kinds it is.
+    static func matches(_ stored: Int64, _ first: String, _ second: String, _ body: [UInt8]) -> Bool {
+        if stored & castagnoliTag != 0 { return stored == castagnoli(first, second, body) }
+        return stored == of(first, second, body)
+    }
+
+    /// CRC-32C of the parts, each followed by a zero byte, tagged with ``castagnoliTag``.
+    static func castagnoli(_ first: String, _ second: String, _ body: [UInt8]) -> Int64 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        var zero: UInt8 = 0
+        for var text in [first, second] {
+            crc = text.withUTF8 { jobwire_crc32c_update(crc, $0.baseAddress, $0.count) }
+            crc = jobwire_crc32c_update(crc, &zero, 1)
+        }
+        crc = body.withUnsafeBytes { jobwire_crc32c_update(crc, $0.baseAddress, $0.count) }
+        crc = jobwire_crc32c_update(crc, &zero, 1)
+        return Int64(crc ^ 0xFFFF_FFFF) | castagnoliTag
+    }
+
+    /// CRC-32C of `bytes` by the table, whatever the processor: for tests that both paths agree.
+    static func portableCastagnoli(_ bytes: [UInt8]) -> UInt32 {
+        let crc = bytes.withUnsafeBytes { jobwire_crc32c_update_portable(0xFFFF_FFFF, $0.baseAddress, $0.count) }
+        return crc ^ 0xFFFF_FFFF
+    }
+
+    /// CRC-32C of `bytes` by the fastest path this processor has.
+    static func fastCastagnoli(_ bytes: [UInt8]) -> UInt32 {
+        let crc = bytes.withUnsafeBytes { jobwire_crc32c_update(0xFFFF_FFFF, $0.baseAddress, $0.count) }
+        return crc ^ 0xFFFF_FFFF
+    }
     /// Eight 256-entry tables, the first the classic one. `nonisolated(unsafe)`: filled once by the
     /// static initializer (which Swift runs exactly once, thread-safely) and only read after.
     nonisolated(unsafe) private static let tables: UnsafeMutablePointer<UInt32> = {
@@ -56,7 +94,7 @@ enum Checksum {
 
     /// The same as ``of(_:)`` of the parts' UTF-8, without copying the strings into arrays (every
     /// stored row is checked on write and on read).
-    private static func of(_ first: String, _ second: String, _ body: [UInt8]) -> Int64 {
+    static func of(_ first: String, _ second: String, _ body: [UInt8]) -> Int64 {
         var crc: UInt32 = 0xFFFF_FFFF
         for var text in [first, second] {
             crc = text.withUTF8 { update(crc, UnsafeRawBufferPointer($0)) }
@@ -67,12 +105,22 @@ enum Checksum {
         return Int64(crc ^ 0xFFFF_FFFF)
     }
 
+    /// The checksum a job row is written with.
     static func job(id: String, status: String, body: [UInt8]) -> Int64 {
-        of(id, status, body)
+        castagnoli(id, status, body)
     }
 
+    /// The checksum an event row is written with.
     static func event(seq: Int64, topic: String, body: [UInt8]) -> Int64 {
-        of(String(seq), topic, body)
+        castagnoli(String(seq), topic, body)
+    }
+
+    static func jobMatches(_ stored: Int64, id: String, status: String, body: [UInt8]) -> Bool {
+        matches(stored, id, status, body)
+    }
+
+    static func eventMatches(_ stored: Int64, seq: Int64, topic: String, body: [UInt8]) -> Bool {
+        matches(stored, String(seq), topic, body)
     }
 }
 

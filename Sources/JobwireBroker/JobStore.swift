@@ -272,7 +272,7 @@ final class JobStore: @unchecked Sendable {
         let id: String = row["id"]
         let body: [UInt8] = Array(row["body"] as Data? ?? Data())
         // Rows written before checksums (v3) have none.
-        if let crc: Int64 = row["crc"], crc != Checksum.job(id: id, status: row["status"], body: body) {
+        if let crc: Int64 = row["crc"], !Checksum.jobMatches(crc, id: id, status: row["status"], body: body) {
             throw StoreDamage(
                 description: "job \(id) in the store \(path ?? "") is damaged: its checksum does not match")
         }
@@ -378,7 +378,7 @@ final class JobStore: @unchecked Sendable {
                 let event = StoredEvent(
                     seq: row["seq"], topic: row["topic"], body: Array(row["body"] as Data? ?? Data()))
                 if let crc: Int64 = row["crc"],
-                    crc != Checksum.event(seq: event.seq, topic: event.topic, body: event.body)
+                    !Checksum.eventMatches(crc, seq: event.seq, topic: event.topic, body: event.body)
                 {
                     throw StoreDamage(
                         description:
