@@ -38,11 +38,11 @@ let package = Package(
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
         .target(name: "JobwireProtocol", swiftSettings: strict),
         .target(name: "JobwireChildProcess", swiftSettings: strict),
-        .target(name: "CJobwireCRC"),
+        .target(name: "CJobwireSupport", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "JobwireBroker",
             dependencies: [
-                "ZeroMQ", "JobwireProtocol", "CJobwireCRC",
+                "ZeroMQ", "JobwireProtocol", "CJobwireSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),

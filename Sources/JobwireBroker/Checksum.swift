@@ -1,4 +1,4 @@
-internal import CJobwireCRC
+import CJobwireSupport
 
 /// A row's checksum, to tell a stored row that changed on disk from the one the broker wrote.
 ///

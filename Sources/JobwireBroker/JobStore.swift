@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import GRDBSQLite
+import CJobwireSupport
 import JobwireProtocol
 
 #if canImport(Glibc)
@@ -56,6 +57,7 @@ final class JobStore: @unchecked Sendable {
     ///   - directory: the folder of `jobwire.sqlite`; `nil` for an in-memory store.
     ///   - fsync: `synchronous=FULL` when true, `NORMAL` otherwise (WAL keeps both crash-safe).
     init(directory: String?, fsync: Bool) throws {
+        jobwire_sqlite_skip_memory_statistics()
         var storePath: String?
         var configuration = Configuration()
         configuration.label = "jobwire"
@@ -466,17 +468,15 @@ final class JobStore: @unchecked Sendable {
                         let s = updateBody.sqliteStatement
                         bindText(s, 1, owners)
                         sqlite3_bind_int64(s, 2, crc)
-                        bindBlob(s, 3, body)
                         bindText(s, 4, job.id)
-                        try step(s, db)
+                        try step(s, db, blob: body, at: 3)
                     } else if record.storedStatus != nil {
                         let s = update.sqliteStatement
                         bindText(s, 1, status)
                         bindText(s, 2, owners)
                         sqlite3_bind_int64(s, 3, crc)
-                        bindBlob(s, 4, body)
                         bindText(s, 5, job.id)
-                        try step(s, db)
+                        try step(s, db, blob: body, at: 4)
                     } else {
                         let s = insert.sqliteStatement
                         bindText(s, 1, job.id)
@@ -490,8 +490,7 @@ final class JobStore: @unchecked Sendable {
                         bindText(s, 9, record.idempotencyHash)
                         bindText(s, 10, owners)
                         sqlite3_bind_int64(s, 11, crc)
-                        bindBlob(s, 12, body)
-                        try step(s, db)
+                        try step(s, db, blob: body, at: 12)
                     }
                 }
             }
@@ -503,8 +502,7 @@ final class JobStore: @unchecked Sendable {
                     sqlite3_bind_int64(s, 1, event.seq)
                     bindText(s, 2, event.topic)
                     sqlite3_bind_int64(s, 3, Checksum.event(seq: event.seq, topic: event.topic, body: event.body))
-                    bindBlob(s, 4, event.body)
-                    try step(s, db)
+                    try step(s, db, blob: event.body, at: 4)
                 }
             }
             for id in batch.deletedActions {
@@ -583,9 +581,16 @@ private func bindText(_ statement: OpaquePointer, _ index: Int32, _ value: Strin
     }
 }
 
-private func bindBlob(_ statement: OpaquePointer, _ index: Int32, _ value: [UInt8]) {
-    value.withUnsafeBytes { bytes in
-        _ = sqlite3_bind_blob(statement, index, bytes.baseAddress, Int32(bytes.count), transient)
+/// Binds `blob` without a copy (SQLITE_STATIC) and runs the statement while the bytes are pinned; every
+/// use of these statements binds all of their parameters again first.
+private func step(_ statement: OpaquePointer, _ db: Database, blob: [UInt8], at index: Int32) throws {
+    try blob.withUnsafeBytes { bytes in
+        // A non-null pointer also for an empty body: SQLite binds NULL for a null one.
+        let empty: UInt8 = 0
+        try withUnsafePointer(to: empty) { fallback in
+            _ = sqlite3_bind_blob(statement, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), Int32(bytes.count), nil)
+            try step(statement, db)
+        }
     }
 }
 

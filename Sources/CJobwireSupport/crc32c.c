@@ -1,4 +1,4 @@
-#include "jobwire_crc.h"
+#include "jobwire_support.h"
 
 #include <string.h>
 

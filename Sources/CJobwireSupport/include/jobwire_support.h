@@ -1,5 +1,5 @@
-#ifndef JOBWIRE_CRC_H
-#define JOBWIRE_CRC_H
+#ifndef JOBWIRE_SUPPORT_H
+#define JOBWIRE_SUPPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -11,5 +11,9 @@ uint32_t jobwire_crc32c_update(uint32_t crc, const void *bytes, size_t length);
 
 /// The same with the table only, whatever the processor: for tests that the paths agree.
 uint32_t jobwire_crc32c_update_portable(uint32_t crc, const void *bytes, size_t length);
+
+/// Turns off SQLite's memory statistics, which take a global mutex around every allocation SQLite
+/// makes. Process-wide; takes effect only before SQLite is first used (later it does nothing).
+void jobwire_sqlite_skip_memory_statistics(void);
 
 #endif
