@@ -1,7 +1,7 @@
+import CJobwireSupport
 import Foundation
 import GRDB
 import GRDBSQLite
-import CJobwireSupport
 import JobwireProtocol
 
 #if canImport(Glibc)
@@ -588,7 +588,8 @@ private func step(_ statement: OpaquePointer, _ db: Database, blob: [UInt8], at 
         // A non-null pointer also for an empty body: SQLite binds NULL for a null one.
         let empty: UInt8 = 0
         try withUnsafePointer(to: empty) { fallback in
-            _ = sqlite3_bind_blob(statement, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), Int32(bytes.count), nil)
+            _ = sqlite3_bind_blob(
+                statement, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), Int32(bytes.count), nil)
             try step(statement, db)
         }
     }
