@@ -318,7 +318,7 @@ extension BrokerCore {
             throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
         }
         guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
-        patterns = names.map { Glob($0) }
+        patterns = names.map(compiledGlob)
         wait = try p.int("wait", in: 0...60) ?? 0
         info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
@@ -336,6 +336,15 @@ extension BrokerCore {
                 caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
                 deadline: now + .seconds(wait)))
         return nil
+    }
+
+    /// The compiled pattern, from a cache: claim loops send the same few patterns with every claim.
+    private func compiledGlob(_ pattern: String) -> Glob {
+        if let glob = globCache[pattern] { return glob }
+        if globCache.count >= 1024 { globCache.removeAll() }
+        let glob = Glob(pattern)
+        globCache[pattern] = glob
+        return glob
     }
 
     private func claimJob(_ id: String, owner: String, info: String?) -> Job {

@@ -72,6 +72,7 @@ final class BrokerCore {
     private var idRandom = SplitMix64()
     static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
     var waitingClaims: [WaitingClaim] = []
+    var globCache: [String: Glob] = [:]
     var leases = TimerHeap()
     var runAts = TimerHeap()
     /// Scheduled jobs waiting on each predecessor.

@@ -235,6 +235,8 @@ private struct Parser {
             depth -= 1
             return .object(object)
         }
+        // Most objects on the wire have a handful of members: one allocation instead of three growths.
+        object.reserveCapacity(6)
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }

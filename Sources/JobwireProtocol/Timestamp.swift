@@ -1,4 +1,3 @@
-import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -45,7 +44,7 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let ms = milliseconds
         let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let millis = ms - seconds * 1000
-        Timestamp.secondText(seconds) { output.append(contentsOf: $0) }
+        Timestamp.appendCivilText(seconds, to: &output)
         output.append(UInt8(ascii: "."))
         output.append(UInt8(ascii: "0") + UInt8(millis / 100))
         output.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
@@ -53,24 +52,10 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         output.append(UInt8(ascii: "Z"))
     }
 
-    /// `YYYY-MM-DDTHH:MM:SS` of a second since 1970, through a one-entry cache: a broker writes many
-    /// timestamps of the same second.
-    private static func secondText(_ seconds: Int64, _ body: ([UInt8]) -> Void) {
-        let cached = lastSecond.withLock { last in last.seconds == seconds ? last.text : nil }
-        if let cached {
-            body(cached)
-            return
-        }
-        let text = civilText(seconds)
-        lastSecond.withLock { $0 = (seconds, text) }
-        body(text)
-    }
-
-    private static let lastSecond = Mutex<(seconds: Int64, text: [UInt8])>((Int64.min, []))
-
-    private static func civilText(_ seconds: Int64) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(19)
+    /// Appends `YYYY-MM-DDTHH:MM:SS` of a second since 1970, in place: a job carries timestamps of
+    /// several seconds (created, updated, lease expiry), so the one-entry cache of text this replaced
+    /// missed on most of them and allocated each time.
+    private static func appendCivilText(_ seconds: Int64, to output: inout [UInt8]) {
         var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         // Howard Hinnant's civil_from_days.
@@ -105,7 +90,6 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         put(secondOfDay / 60 % 60, 2)
         output.append(UInt8(ascii: ":"))
         put(secondOfDay % 60, 2)
-        return output
     }
 
     /// Parses ISO 8601 date-times: `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`.
