@@ -402,18 +402,31 @@ final class JobStore: @unchecked Sendable {
     // MARK: Writes
 
     /// Everything one group commit writes, in one transaction.
-    /// A job's row as a commit writes it.
+    /// A job's row as a commit writes it: the columns, not the whole job (a copy of a ``Job`` retains
+    /// every one of its strings and values).
     struct JobRow {
-        var job: Job
+        var id: String
+        var status: JobStatus
         var storedStatus: JobStatus?
+        var type: String
+        var operation: String
+        var source: String
+        var parentId: String?
+        var createdAt: Timestamp
         var formerOwners: String?
         var idempotencyKey: String?
         var idempotencyHash: String?
         var body: [UInt8]
 
         init(_ record: borrowing JobRecord) {
-            job = record.job
+            id = record.job.id
+            status = record.job.status
             storedStatus = record.storedStatus
+            type = record.job.type
+            operation = record.job.operation
+            source = record.job.source
+            parentId = record.job.parentId
+            createdAt = record.job.createdAt
             formerOwners = record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n")
             idempotencyKey = record.idempotencyKey
             idempotencyHash = record.idempotencyHash
@@ -458,19 +471,18 @@ final class JobStore: @unchecked Sendable {
                 // Without status in SET, SQLite leaves the status index alone.
                 let updateBody = try db.cachedStatement(
                     sql: "UPDATE jobs SET formerOwners = ?, crc = ?, body = ? WHERE id = ?")
-                for record in batch.jobs {
-                    let job = record.job
-                    let body = record.body
+                for job in batch.jobs {
+                    let body = job.body
                     let status = job.status.rawValue
                     let crc = Checksum.job(id: job.id, status: status, body: body)
-                    let owners = record.formerOwners
-                    if record.storedStatus == job.status {
+                    let owners = job.formerOwners
+                    if job.storedStatus == job.status {
                         let s = updateBody.sqliteStatement
                         bindText(s, 1, owners)
                         sqlite3_bind_int64(s, 2, crc)
                         bindText(s, 4, job.id)
                         try step(s, db, blob: body, at: 3)
-                    } else if record.storedStatus != nil {
+                    } else if job.storedStatus != nil {
                         let s = update.sqliteStatement
                         bindText(s, 1, status)
                         bindText(s, 2, owners)
@@ -486,8 +498,8 @@ final class JobStore: @unchecked Sendable {
                         bindText(s, 5, job.source)
                         bindText(s, 6, job.parentId)
                         sqlite3_bind_int64(s, 7, job.createdAt.milliseconds)
-                        bindText(s, 8, record.idempotencyKey)
-                        bindText(s, 9, record.idempotencyHash)
+                        bindText(s, 8, job.idempotencyKey)
+                        bindText(s, 9, job.idempotencyHash)
                         bindText(s, 10, owners)
                         sqlite3_bind_int64(s, 11, crc)
                         try step(s, db, blob: body, at: 12)

@@ -43,18 +43,13 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let ms = milliseconds
         let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         let millis = ms - seconds * 1000
-        Timestamp.appendCivilText(seconds, to: &output)
-        output.append(UInt8(ascii: "."))
-        output.append(UInt8(ascii: "0") + UInt8(millis / 100))
-        output.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
-        output.append(UInt8(ascii: "0") + UInt8(millis % 10))
-        output.append(UInt8(ascii: "Z"))
+        Timestamp.appendText(seconds: seconds, millis: millis, to: &output)
     }
 
-    /// Appends `YYYY-MM-DDTHH:MM:SS` of a second since 1970, in place: a job carries timestamps of
-    /// several seconds (created, updated, lease expiry), so the one-entry cache of text this replaced
-    /// missed on most of them and allocated each time.
-    private static func appendCivilText(_ seconds: Int64, to output: inout [UInt8]) {
+    /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` of a second since 1970 and its milliseconds: written into 24
+    /// bytes on the stack, two digits at a time by constant divisors, then appended at once (a job
+    /// carries five timestamps, an event one).
+    private static func appendText(seconds: Int64, millis: Int64, to output: inout [UInt8]) {
         var days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         // Howard Hinnant's civil_from_days.
@@ -68,27 +63,33 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         if month <= 2 { year += 1 }
-        func put(_ value: Int64, _ width: Int) {
-            var divisor: Int64 = 1
-            for _ in 1..<width { divisor *= 10 }
-            var v = value
-            while divisor > 0 {
-                output.append(UInt8(ascii: "0") + UInt8((v / divisor) % 10))
-                v %= divisor
-                divisor /= 10
+        // Four digits of the year, as before: the last four of a year past 9999.
+        let yearDigits = ((year % 10_000) + 10_000) % 10_000
+        var text: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &text) { b in
+            func pair(_ value: Int64, at index: Int) {
+                let tens = value / 10
+                b[index] = UInt8(truncatingIfNeeded: 48 + tens)
+                b[index + 1] = UInt8(truncatingIfNeeded: 48 + value - tens * 10)
             }
+            pair(yearDigits / 100, at: 0)
+            pair(yearDigits % 100, at: 2)
+            b[4] = UInt8(ascii: "-")
+            pair(month, at: 5)
+            b[7] = UInt8(ascii: "-")
+            pair(day, at: 8)
+            b[10] = UInt8(ascii: "T")
+            pair(secondOfDay / 3600, at: 11)
+            b[13] = UInt8(ascii: ":")
+            pair(secondOfDay / 60 % 60, at: 14)
+            b[16] = UInt8(ascii: ":")
+            pair(secondOfDay % 60, at: 17)
+            b[19] = UInt8(ascii: ".")
+            b[20] = UInt8(truncatingIfNeeded: 48 + millis / 100)
+            pair(millis % 100, at: 21)
+            b[23] = UInt8(ascii: "Z")
+            output.append(contentsOf: UnsafeRawBufferPointer(b))
         }
-        put(year, 4)
-        output.append(UInt8(ascii: "-"))
-        put(month, 2)
-        output.append(UInt8(ascii: "-"))
-        put(day, 2)
-        output.append(UInt8(ascii: "T"))
-        put(secondOfDay / 3600, 2)
-        output.append(UInt8(ascii: ":"))
-        put(secondOfDay / 60 % 60, 2)
-        output.append(UInt8(ascii: ":"))
-        put(secondOfDay % 60, 2)
     }
 
     /// Parses ISO 8601 date-times: `YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)`.

@@ -1,3 +1,4 @@
+import Foundation
 import JobwireProtocol
 import Testing
 
@@ -11,6 +12,19 @@ import Testing
         #expect(Timestamp(milliseconds: 0).iso8601 == "1970-01-01T00:00:00.000Z")
         #expect(Timestamp(milliseconds: -1).iso8601 == "1969-12-31T23:59:59.999Z")
         #expect(Timestamp(iso8601: "2024-02-29T23:59:59.999Z")?.iso8601 == "2024-02-29T23:59:59.999Z")
+    }
+
+    @Test("the text matches Foundation's ISO 8601 formatting across 1970 to 2100, every field and digit")
+    func matchesFoundation() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let ms = Int64.random(in: 0..<4_102_444_800_000, using: &generator)
+            let expected = formatter.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+            #expect(Timestamp(milliseconds: ms).iso8601 == expected, "\(ms)")
+        }
     }
 
     @Test(
