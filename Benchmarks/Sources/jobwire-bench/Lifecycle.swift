@@ -156,9 +156,9 @@ func unloadedLatency(binary: String, samples: Int, data: String?) throws -> (p50
     return (percentile(latencies, 0.5), percentile(latencies, 0.99))
 }
 
-/// Raw libzmq: DEALER → ROUTER echo over tcp loopback, pipelined. The ceiling.
-func rawPairs(count: Int) throws -> Double {
-    let context = try Context()
+/// A ROUTER on tcp loopback that sends back each of the next `count` messages it receives, on a thread
+/// of its own. Returns its endpoint.
+func echoRouter(context: Context, count: Int) throws -> String {
     let router = try Socket(context, type: .router)
     try router.set(.sendHighWaterMark, 0)
     try router.set(.receiveHighWaterMark, 0)
@@ -176,6 +176,13 @@ func rawPairs(count: Int) throws -> Double {
         }
     }
     echo.start()
+    return endpoint
+}
+
+/// Raw libzmq: DEALER → ROUTER echo over tcp loopback, pipelined. The ceiling.
+func rawPairs(count: Int) throws -> Double {
+    let context = try Context()
+    let endpoint = try echoRouter(context: context, count: count)
     let dealer = try Dealer(context: context, endpoint: endpoint)
     let body = request(1, "jobs.get", #"{"jobId":"us_jb_x"}"#)
     let start = nanos()

@@ -144,7 +144,10 @@ func growth(binary: String, finished: Int, samples: Int) throws -> (empty: Growt
     return (emptyResult, fullResult)
 }
 
-/// The Python-driven lifecycle against the broker and against beanstalkd, from `python_lifecycle.py`.
+/// The Python-driven lifecycle from `python_lifecycle.py`, `jobs` lifecycles per row: against the broker
+/// synchronously (REQ) and pipelined (DEALER), each durable and with `--no-fsync`; against beanstalkd with
+/// its binlog fsynced on every write, by default, and never; and the bare pyzmq round trip that bounds any
+/// synchronous ZeroMQ client.
 func pythonComparison(binary: String, python: String, script: String, jobs: Int) throws -> [(String, String)] {
     func run(_ arguments: [String]) throws -> JSONValue {
         let process = Process()
@@ -155,37 +158,114 @@ func pythonComparison(binary: String, python: String, script: String, jobs: Int)
         try process.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            // Its standard error, ours too, says why.
+            throw BenchError("python_lifecycle.py \(arguments[0]) failed (exit \(process.terminationStatus))")
+        }
         return try JSONCodec.parse(Array(data))
     }
-    var rows: [(String, String)] = []
-    let data = NSTemporaryDirectory() + "jobwire-py-\(UUID().uuidString.prefix(8))"
-    defer { try? FileManager.default.removeItem(atPath: data) }
-    let broker = try BrokerHandle(binary: binary, data: data)
-    let jobwire = try run(["jobwire", "--commands", broker.commands, "--pid", String(broker.pid)])
-    broker.stop()
-    rows.append(("Python client, jobwire (durable): jobs/s", format(jobwire["jobsPerSecond"], "%.0f")))
-    rows.append(("  broker CPU µs per lifecycle", format(jobwire["serverMicrosPerJob"], "%.1f")))
-    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/beanstalkd") else {
-        rows.append(("Python client, beanstalkd", "not installed (apt-get install beanstalkd)"))
+    var rows: [(String, String)] = [
+        ("Python rows: lifecycles per row, one job at a time (--jobs, at most 5000)", "\(jobs)")
+    ]
+    if let more = ProcessInfo.processInfo.environment["JOBWIRE_BENCH_BROKER_ARGS"], !more.isEmpty {
+        rows.append(("  every jobwire row also ran with JOBWIRE_BENCH_BROKER_ARGS", more))
+    }
+
+    func jobwire(_ mode: String, fsync: Bool) throws -> JSONValue {
+        let data = NSTemporaryDirectory() + "jobwire-py-\(UUID().uuidString.prefix(8))"
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let broker = try BrokerHandle(binary: binary, data: data, fsync: fsync)
+        defer { broker.stop() }
+        return try run([mode, "--commands", broker.commands, "--pid", String(broker.pid)])
+    }
+    let clients = [
+        ("jobwire", "Python sync (4 round trips per job)", "Python sync"),
+        ("jobwire-pipelined", "Python pipelined (1 round trip per job)", "Python pipelined"),
+    ]
+    for (mode, client, short) in clients {
+        for fsync in [true, false] {
+            let result = try jobwire(mode, fsync: fsync)
+            let name =
+                fsync
+                ? "\(client), jobwire durable (fsync every commit): jobs/s"
+                : "\(short), jobwire --no-fsync (survives a broker crash, not a power cut): jobs/s"
+            rows.append((name, format(result["jobsPerSecond"], "%.0f")))
+            rows.append(("  jobwire CPU µs per lifecycle", format(result["serverMicrosPerJob"], "%.0f")))
+        }
+    }
+
+    guard let beanstalkd = executable("beanstalkd") else {
+        rows.append(("Python sync, beanstalkd", "not installed (apt-get install beanstalkd)"))
         return rows
     }
-    let binlog = NSTemporaryDirectory() + "beanstalkd-\(UUID().uuidString.prefix(8))"
-    try FileManager.default.createDirectory(atPath: binlog, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: binlog) }
-    let port = 11_300 + Int.random(in: 0..<500)
-    let beanstalk = Process()
-    beanstalk.executableURL = URL(fileURLWithPath: "/usr/bin/beanstalkd")
-    beanstalk.arguments = ["-l", "127.0.0.1", "-p", String(port), "-b", binlog]
-    try beanstalk.run()
-    defer {
-        beanstalk.terminate()
-        beanstalk.waitUntilExit()
+    let greenstalk = Process()
+    greenstalk.executableURL = URL(fileURLWithPath: python)
+    greenstalk.arguments = [
+        "-c", "import importlib.util, sys; sys.exit(importlib.util.find_spec('greenstalk') is None)",
+    ]
+    try greenstalk.run()
+    greenstalk.waitUntilExit()
+    guard greenstalk.terminationStatus == 0 else {
+        rows.append(("Python sync, beanstalkd", "greenstalk not installed for \(python) (pip install greenstalk)"))
+        return rows
     }
-    Thread.sleep(forTimeInterval: 0.3)
-    let bean = try run(["beanstalkd", "--port", String(port), "--pid", String(beanstalk.processIdentifier)])
-    rows.append(("Python client, beanstalkd 1.12 (binlog): jobs/s", format(bean["jobsPerSecond"], "%.0f")))
-    rows.append(("  beanstalkd CPU µs per lifecycle", format(bean["serverMicrosPerJob"], "%.1f")))
+    let version = Process()
+    version.executableURL = URL(fileURLWithPath: beanstalkd)
+    version.arguments = ["-v"]
+    let out = Pipe()
+    version.standardOutput = out
+    try version.run()
+    let versionText = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    version.waitUntilExit()
+
+    func beanstalk(_ flags: [String]) throws -> JSONValue {
+        let binlog = NSTemporaryDirectory() + "beanstalkd-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: binlog, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: binlog) }
+        let port = 11_300 + Int.random(in: 0..<500)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: beanstalkd)
+        server.arguments = ["-l", "127.0.0.1", "-p", String(port), "-b", binlog] + flags
+        try server.run()
+        defer {
+            server.terminate()
+            server.waitUntilExit()
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        guard server.isRunning else { throw BenchError("beanstalkd \(flags) exited at start (port \(port) taken?)") }
+        return try run(["beanstalkd", "--port", String(port), "--pid", String(server.processIdentifier)])
+    }
+    // beanstalkd's default since 1.12 is `-f 50`: an fsync at most every 50 ms (`beanstalkd -h`).
+    let binlogs = [
+        (["-f", "0"], "fsync every write (-f 0)"),
+        ([], "default (fsync at most every 50 ms)"),
+        (["-F"], "never fsync (-F)"),
+    ]
+    for (flags, durability) in binlogs {
+        let result = try beanstalk(flags)
+        rows.append(
+            ("Python sync, \(versionText) binlog, \(durability): jobs/s", format(result["jobsPerSecond"], "%.0f")))
+        rows.append(("  beanstalkd CPU µs per lifecycle", format(result["serverMicrosPerJob"], "%.0f")))
+    }
+
+    // The floor under any synchronous ZeroMQ client: a pyzmq REQ round trip against a ROUTER echo in this
+    // process, and the lifecycles a second that four of them in a row allow.
+    let context = try Context()
+    let echo = try echoRouter(context: context, count: jobs)
+    let p50 = try run(["zmq-round-trip", "--commands", echo])["p50Micros"]?.doubleValue ?? .nan
+    rows.append(
+        (
+            "pyzmq REQ round trip p50 µs / ceiling for 4 sync round trips, lifecycles/s",
+            String(format: "%.0f / %.0f", p50, 1e6 / (4 * p50))
+        ))
     return rows
+}
+
+/// The first executable called `name` on PATH.
+func executable(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    return path.split(separator: ":").map { "\($0)/\(name)" }.first { FileManager.default.isExecutableFile(atPath: $0) }
 }
 
 func format(_ value: JSONValue?, _ pattern: String) -> String {

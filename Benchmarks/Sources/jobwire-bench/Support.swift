@@ -44,13 +44,16 @@ func percentile(_ sorted: [Double], _ p: Double) -> Double {
 }
 
 /// A `jobwire broker` process on random loopback ports.
+///
+/// `fsync: false` starts it with `--no-fsync` (SQLite `synchronous=NORMAL`: survives a crash of the broker,
+/// not a power cut); `extra` adds any other broker options.
 final class BrokerHandle {
     let process: Process
     let events: String
     let commands: String
     let data: String?
 
-    init(binary: String, data: String?, extra: [String] = []) throws {
+    init(binary: String, data: String?, fsync: Bool = true, extra: [String] = []) throws {
         let process = Process()
         // JOBWIRE_BENCH_WRAP runs the broker under a tool, e.g. "valgrind --tool=callgrind".
         let wrap =
@@ -62,10 +65,12 @@ final class BrokerHandle {
                 "broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error",
             ]
         if let data { arguments += ["--data", data] } else { arguments.append("--in-memory") }
+        if !fsync { arguments.append("--no-fsync") }
         // JOBWIRE_BENCH_BROKER_ARGS adds broker options, e.g. "--no-fsync".
-        let more = ProcessInfo.processInfo.environment["JOBWIRE_BENCH_BROKER_ARGS"].map {
-            $0.split(separator: " ").map(String.init)
-        } ?? []
+        let more =
+            ProcessInfo.processInfo.environment["JOBWIRE_BENCH_BROKER_ARGS"].map {
+                $0.split(separator: " ").map(String.init)
+            } ?? []
         process.arguments = arguments + extra + more
         let out = Pipe()
         process.standardOutput = out
