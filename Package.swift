@@ -99,6 +99,7 @@ let package = Package(
             dependencies: [
                 "JobwireBroker", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport", "JobwireChildProcess",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict
         ),
