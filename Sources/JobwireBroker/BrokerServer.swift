@@ -161,6 +161,8 @@ private final class Loop: @unchecked Sendable {
     let server: BrokerServer
     let logger: Logger
     let maxRequest: Int
+    /// The prefixes subscribers have subscribed to, as the XPUB reports them.
+    var subscriptions: [[UInt8]] = []
 
     init(
         core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket,
@@ -247,9 +249,24 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
+    /// Reads the subscription changes the XPUB passes on: `1` + prefix when a prefix gets its first
+    /// subscriber, `0` + prefix when its last one leaves (libzmq counts subscribers per prefix itself).
     private func drainSubscriptions() {
         while let message = try? xpub!.receiveMultipart(dontWait: true) {
-            _ = message
+            guard let frame = message.first, let kind = frame.first else { continue }
+            let prefix = Array(frame.dropFirst())
+            if kind == 1 {
+                if !subscriptions.contains(prefix) { subscriptions.append(prefix) }
+            } else if kind == 0 {
+                subscriptions.removeAll { $0 == prefix }
+            }
+        }
+    }
+
+    /// Whether any subscriber wants an event with this topic frame.
+    private func isSubscribed(_ topicFrame: [UInt8]) -> Bool {
+        subscriptions.contains { prefix in
+            prefix.count <= topicFrame.count && topicFrame.starts(with: prefix)
         }
     }
 
@@ -308,7 +325,11 @@ private final class Loop: @unchecked Sendable {
     }
 
     private func publish(_ events: [[[UInt8]]]) {
-        for frames in events {
+        // Subscriptions that arrived since the last round count for these events; an event no one
+        // subscribed to is not handed to libzmq at all (it would copy it, then drop it). The log keeps
+        // every event for replay either way.
+        drainSubscriptions()
+        for frames in events where isSubscribed(frames[0]) {
             // XPUB never blocks: a subscriber past its high-water mark loses messages, which seq and
             // events.list make good.
             _ = try? xpub!.send(frames, dontWait: true)
