@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs what Jobwire needs on Debian when it is missing: libzmq3-dev (ZeroMQ) and libsqlite3-dev.
+# Installs what Jobwire needs on Debian when it is missing: libzmq3-dev (ZeroMQ), libsqlite3-dev and
+# libjemalloc-dev (the broker's allocator).
 set -euo pipefail
 missing=()
-for pkg in libzmq3-dev libsqlite3-dev; do
+for pkg in libzmq3-dev libsqlite3-dev libjemalloc-dev; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

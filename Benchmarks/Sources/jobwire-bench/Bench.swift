@@ -23,6 +23,13 @@ struct Bench: ParsableCommand {
         @Option(help: "Which parts to run: raw, lifecycle, latency, fanout, growth, python (all when none).")
         var only: [String] = []
 
+        @Option(
+            help: """
+                Runs of each lifecycle measurement: the table shows the median run (by jobs/s) and the \
+                range. This machine's speed drifts by a quarter from one run to the next.
+                """)
+        var repeats = 3
+
         @Option(help: "Ended jobs in the store for the growth measurement.")
         var finished = 1_000_000
 
@@ -43,16 +50,33 @@ struct Bench: ParsableCommand {
             }
             if wanted("lifecycle") {
                 for listeners in [1, 4] {
-                    let data = NSTemporaryDirectory() + "jobwire-bench-\(UUID().uuidString.prefix(8))"
-                    let r = try lifecycle(binary: binary, bench: bench, jobs: jobs, listeners: listeners, data: data)
-                    try? FileManager.default.removeItem(atPath: data)
+                    var runs: [LifecycleResult] = []
+                    for _ in 0..<max(1, repeats) {
+                        let data = NSTemporaryDirectory() + "jobwire-bench-\(UUID().uuidString.prefix(8))"
+                        runs.append(
+                            try lifecycle(binary: binary, bench: bench, jobs: jobs, listeners: listeners, data: data))
+                        try? FileManager.default.removeItem(atPath: data)
+                    }
+                    runs.sort { $0.jobsPerSecond < $1.jobsPerSecond }
+                    let r = runs[runs.count / 2]
+                    let cpu = runs.map(\.brokerMicrosPerJob).sorted()
+                    let label = runs.count > 1 ? " (median of \(runs.count) runs; range)" : ""
                     rows.append(
                         (
-                            "lifecycle, \(listeners) listener(s), durable: jobs/s",
+                            "lifecycle, \(listeners) listener(s), durable: jobs/s\(label)",
                             String(format: "%.0f", r.jobsPerSecond)
+                                + (runs.count > 1
+                                    ? String(
+                                        format: " (%.0f–%.0f)", runs.first!.jobsPerSecond, runs.last!.jobsPerSecond)
+                                    : "")
                         ))
                     rows.append(("  create → completed p50 / p99 ms", String(format: "%.1f / %.1f", r.p50Ms, r.p99Ms)))
-                    rows.append(("  broker CPU µs per lifecycle", String(format: "%.1f", r.brokerMicrosPerJob)))
+                    rows.append(
+                        (
+                            "  broker CPU µs per lifecycle\(runs.count > 1 ? " (median; range)" : "")",
+                            String(format: "%.1f", cpu[cpu.count / 2])
+                                + (runs.count > 1 ? String(format: " (%.1f–%.1f)", cpu.first!, cpu.last!) : "")
+                        ))
                 }
             }
             if wanted("latency") {
