@@ -1,3 +1,4 @@
+import Foundation
 import JobwireProtocol
 import JobwireTestSupport
 import Testing
@@ -47,8 +48,17 @@ import Testing
                 "jobs.claim", ["listenerId": "gone", "jobs": ["gone:*"], "wait": 30], timeout: .seconds(60))
         }
         try await eventually("the claim to wait") { try await harness.call("broker.info")["waitingClaims"] == 1 }
+        let port = try #require(harness.process.commands.split(separator: ":").last.flatMap { Int($0) })
+        let connected = establishedConnections(toPort: port)
         waiting.cancel()
         await claimer.close()
+        // The broker must have seen the claimer go before the job is made: a reply sent into a connection
+        // whose end has not reached the broker yet is lost in it (ZeroMQ cannot tell), and the job would
+        // wait out its lease. Once the broker's side of the TCP connection is closed, its ROUTER has the
+        // route's end queued, and drops the route before it handles the next request.
+        try await eventually("the broker to close the claimer's connection") {
+            establishedConnections(toPort: port) < connected
+        }
         // A 60 s lease: only the broker taking the job back can make it ready within the wait below.
         let created = try await harness.call(
             "jobs.create", ["type": "gone", "operation": "x", "source": "s", "leaseSeconds": 60])
@@ -87,4 +97,24 @@ import Testing
             "jobs.complete", ["jobId": id.json, "listenerId": "shared", "attempt": 2, "outcome": ["message": "two"]])
         #expect(done.string("status") == "complete")
     }
+}
+
+/// The established TCP connections whose local end is `port` (the broker's side of its clients'
+/// connections), from the kernel's table.
+private func establishedConnections(toPort port: Int) -> Int {
+    var count = 0
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        // Read to the end: /proc files say they are empty, so a read by their size gets nothing.
+        guard let data = FileHandle(forReadingAtPath: table)?.readDataToEndOfFile() else { continue }
+        let text = String(decoding: data, as: UTF8.self)
+        for line in text.split(separator: "\n").dropFirst() {
+            let fields = line.split(separator: " ")
+            // local_address is "ADDR:PORT" in hex; st 01 is ESTABLISHED.
+            guard fields.count > 3, let local = fields[1].split(separator: ":").last,
+                Int(local, radix: 16) == port, fields[3] == "01"
+            else { continue }
+            count += 1
+        }
+    }
+    return count
 }
