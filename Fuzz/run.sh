@@ -21,7 +21,9 @@ grdb=$(find "$build/../../checkouts/GRDB.swift/Sources/GRDBSQLite" -name module.
 core=$(ls Sources/JobwireBroker/*.swift | grep -v -e BrokerServer.swift -e BrokerService.swift)
 swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker \
     -I "$build/Modules" -Xcc -fmodule-map-file="$grdb" \
+    -Xcc -fmodule-map-file="$build/CJobwireSupport.build/module.modulemap" -Xcc -ISources/CJobwireSupport/include \
     $core Fuzz/FuzzBroker.swift "$build"/GRDB.build/*.o "$build"/Logging.build/*.o "$build"/JobwireProtocol.build/*.o \
+    "$build"/CJobwireSupport.build/*.o \
     -lsqlite3 -o "$out/fuzz-broker" 2>"$out/broker-build.log" || { cat "$out/broker-build.log"; exit 1; }
 
 status=0
