@@ -19,13 +19,17 @@ func runListener(commands: String, inflight: Int, name: String) throws {
         nextId += 1
     }
     for _ in 0..<inflight { try claim() }
+    let claimedJob = Array(#"{"job":{"id":""#.utf8)
     while true {
-        guard let reply = try dealer.receive(timeoutMs: -1), let id = reply["id"]?.intValue,
-            let step = steps.removeValue(forKey: Int(id))
-        else { continue }
+        guard let frames = try dealer.socket.receiveMultipart(), let body = frames.last else { continue }
+        // The broker's layout is read in place; anything else (an error above all) is parsed and reported.
+        guard let (id, result) = QuickRead.success(body) else {
+            throw BenchError("listener \(name): unexpected reply \(String(decoding: body, as: UTF8.self))")
+        }
+        guard let step = steps.removeValue(forKey: id) else { continue }
         switch step {
         case .claim:
-            if let job = reply["result"]?["job"], let jobId = job["id"]?.stringValue {
+            if let jobId = QuickRead.string(after: claimedJob, in: result) {
                 steps[nextId] = .update(jobId)
                 try dealer.send(
                     request(nextId, "jobs.update", #"{"jobId":"\#(jobId)","listenerId":"\#(name)","progress":50}"#))
@@ -90,6 +94,7 @@ func lifecycle(binary: String, bench: String, jobs: Int, listeners: Int, data: S
     var sent = 0
     var replies = 0
     var completed = 0
+    let createdJob = Array(#"{"id":""#.utf8)
     let start = nanos()
     var poller = Poller()
     poller.add(producer.socket)
@@ -102,16 +107,17 @@ func lifecycle(binary: String, bench: String, jobs: Int, listeners: Int, data: S
         }
         try poller.poll(timeout: .seconds(5))
         while let frames = try producer.socket.receiveMultipart(dontWait: true) {
-            let reply = try JSONCodec.parse(frames.last!)
-            replies += 1
-            if let id = reply["id"]?.intValue, let jobId = reply["result"]?["id"]?.stringValue {
-                created[jobId] = sentAt.removeValue(forKey: Int(id))
+            guard let (id, result) = QuickRead.success(frames.last!),
+                let jobId = QuickRead.string(after: createdJob, in: result)
+            else {
+                throw BenchError("producer: unexpected reply \(String(decoding: frames.last!, as: UTF8.self))")
             }
+            replies += 1
+            created[jobId] = sentAt.removeValue(forKey: id)
         }
         while let frames = try sub.receiveMultipart(dontWait: true) {
             guard frames[0].starts(with: Array("job:completed".utf8)) else { continue }
-            let event = try JSONCodec.parse(frames[1])
-            if let jobId = event["context"]?["jobId"]?.stringValue {
+            if let jobId = QuickRead.eventJobId(frames[1]) {
                 let now = nanos()
                 if let t = created.removeValue(forKey: jobId) {
                     latencies.append(Double(now - t) / 1e6)

@@ -131,3 +131,53 @@ final class Dealer {
 func request(_ id: Int, _ method: String, _ params: String) -> [UInt8] {
     Array(#"{"jsonrpc":"2.0","id":\#(id),"method":"\#(method)","params":\#(params)}"#.utf8)
 }
+
+/// What the load generators need from a reply or event, read without building its JSON tree when it has
+/// the broker's own layout (`{"jsonrpc":"2.0","id":N,"result":…`): the listeners and the producer would
+/// otherwise spend more CPU parsing whole jobs than the broker spends on them, on the same two cores.
+/// Anything in another layout, errors included, is parsed in full by the callers.
+enum QuickRead {
+    private static let prefix = Array(#"{"jsonrpc":"2.0","id":"#.utf8)
+    private static let resultKey = Array(#","result":"#.utf8)
+
+    /// The id and the result's bytes of a successful reply; nil for an error or another layout.
+    static func success(_ body: [UInt8]) -> (id: Int, result: ArraySlice<UInt8>)? {
+        guard body.starts(with: prefix) else { return nil }
+        var index = prefix.count
+        var id = 0
+        while index < body.count, body[index] >= 48, body[index] <= 57 {
+            id = id * 10 + Int(body[index] - 48)
+            index += 1
+        }
+        guard index > prefix.count, body[index...].starts(with: resultKey) else { return nil }
+        return (id, body[(index + resultKey.count)...])
+    }
+
+    /// The string after `lead` (which ends with a quote) at the start of `bytes`.
+    static func string(after lead: [UInt8], in bytes: ArraySlice<UInt8>) -> String? {
+        guard bytes.starts(with: lead) else { return nil }
+        let start = bytes.startIndex + lead.count
+        guard let end = bytes[start...].firstIndex(of: UInt8(ascii: "\"")) else { return nil }
+        return String(decoding: bytes[start..<end], as: UTF8.self)
+    }
+
+    /// The `context.jobId` of an event envelope.
+    static func eventJobId(_ body: [UInt8]) -> String? {
+        let context = Array(#""context":{"#.utf8)
+        let key = Array(#""jobId":""#.utf8)
+        guard let at = find(context, in: body[...]), let job = find(key, in: body[at...]) else { return nil }
+        return string(after: key, in: body[job...])
+    }
+
+    private static func find(_ needle: [UInt8], in haystack: ArraySlice<UInt8>) -> Int? {
+        guard haystack.count >= needle.count else { return nil }
+        var index = haystack.startIndex
+        while index <= haystack.endIndex - needle.count {
+            if haystack[index] == needle[0], haystack[index..<(index + needle.count)].elementsEqual(needle) {
+                return index
+            }
+            index += 1
+        }
+        return nil
+    }
+}
