@@ -94,6 +94,8 @@ final class BrokerCore {
     var outbox: [OutgoingReply] = []
     var publishQueue: [[[UInt8]]] = []
     /// How much of the outbox and the publish queue the store has made durable.
+    /// The seq of a commit not yet recorded in `jobwire.seq`.
+    var unmarkedSeq: Int64?
     var outboxCommitted = 0
     var publishCommitted = 0
     var now = Timestamp.now()
@@ -387,7 +389,7 @@ final class BrokerCore {
         }
         do {
             try store.commit(batch)
-            if !batch.events.isEmpty { store.markCommitted(epoch: epoch, seq: seq) }
+            if !batch.events.isEmpty { unmarkedSeq = seq }
             if let through = batch.pruneThrough { firstSeq = through + 1 }
             for id in dirty {
                 guard let index = jobs.index(forKey: id) else { continue }
@@ -423,6 +425,15 @@ final class BrokerCore {
         outboxCommitted = outbox.count
         publishCommitted = publishQueue.count
         return true
+    }
+
+    /// Records the last commit's seq beside the store (``JobStore/markCommitted(epoch:seq:)``). The server
+    /// calls it once the batch's events and replies are out: the mark may lag a commit, never lead it,
+    /// and a client should not wait for its system call.
+    func writeCommitMark() {
+        guard let seq = unmarkedSeq else { return }
+        unmarkedSeq = nil
+        store.markCommitted(epoch: epoch, seq: seq)
     }
 
     /// Hands the committed replies and events to the server and empties both queues.

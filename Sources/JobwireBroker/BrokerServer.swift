@@ -223,6 +223,7 @@ private final class Loop: @unchecked Sendable {
                     core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
                 }
             }
+            core.writeCommitMark()
             if stopping { break }
             if server.stopRequested { stopping = true }
         }
