@@ -68,6 +68,10 @@ final class JobStore: @unchecked Sendable {
         }
         if let directory {
             try JobStore.makeDirectory(directory)
+            // With fsync, the log's frames of a commit go to the file in one write at its sync (one system
+            // call instead of two a page); without, every write goes through at once, as a commit must
+            // reach the operating system before the broker answers.
+            if fsync { _ = jobwire_sqlite_gather_wal_in(directory) }
             let folder = directory.hasSuffix("/") ? directory : directory + "/"
             let path = folder + "jobwire.sqlite"
             storePath = path
