@@ -103,7 +103,7 @@ let package = Package(
             dependencies: [
                 "JobwireBroker", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport", "JobwireChildProcess",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"), "CJobwireSupport",
             ],
             swiftSettings: strict
         ),

@@ -10,8 +10,9 @@
 //
 // Only for synchronous=FULL: under NORMAL SQLite does not sync the log at a commit, and a commit must
 // reach the operating system before the broker answers. The VFS is the process's default, and gathers
-// only the logs of folders the broker named (jobwire_sqlite_gather_wal_in, for stores with fsync);
-// every other file, and every log elsewhere, goes to the default VFS untouched.
+// only the logs of folders a store with fsync named while it is open (jobwire_sqlite_gather_wal_in, and
+// jobwire_sqlite_stop_gathering_wal_in when it closes); every other file, and every log elsewhere, goes
+// to the default VFS untouched. A log keeps the choice made when SQLite opened it.
 #include "jobwire_support.h"
 
 #include <libgen.h>
@@ -219,3 +220,19 @@ int jobwire_sqlite_gather_wal_in(const char *folder) {
     pthread_mutex_unlock(&foldersLock);
     return ok;
 }
+
+void jobwire_sqlite_stop_gathering_wal_in(const char *folder) {
+    char resolved[PATH_MAX];
+    if (!realpath(folder, resolved)) return;
+    pthread_mutex_lock(&foldersLock);
+    for (int index = 0; index < folderCount; index++) {
+        if (strcmp(folders[index], resolved) == 0) {
+            free(folders[index]);
+            folders[index] = folders[--folderCount];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&foldersLock);
+}
+
+int jobwire_sqlite_gathers(const char *file) { return file && gathered(file); }

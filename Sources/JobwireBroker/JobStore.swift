@@ -71,7 +71,7 @@ final class JobStore: @unchecked Sendable {
             // With fsync, the log's frames of a commit go to the file in one write at its sync (one system
             // call instead of two a page); without, every write goes through at once, as a commit must
             // reach the operating system before the broker answers.
-            if fsync { _ = jobwire_sqlite_gather_wal_in(directory) }
+            if fsync, jobwire_sqlite_gather_wal_in(directory) != 0 { gatheredFolder = directory }
             let folder = directory.hasSuffix("/") ? directory : directory + "/"
             let path = folder + "jobwire.sqlite"
             storePath = path
@@ -265,6 +265,18 @@ final class JobStore: @unchecked Sendable {
     /// Closes the database: SQLite checkpoints the write-ahead log into the database file and removes it.
     func close() {
         try? database.close()
+        stopGathering()
+    }
+
+    deinit { stopGathering() }
+
+    /// The folder whose log writes are gathered while this store is open (with fsync only).
+    private var gatheredFolder: String?
+
+    private func stopGathering() {
+        guard let folder = gatheredFolder else { return }
+        gatheredFolder = nil
+        jobwire_sqlite_stop_gathering_wal_in(folder)
     }
 
     /// Records the last committed seq beside the store (not synced: it may lag, never lead).

@@ -1,3 +1,4 @@
+import CJobwireSupport
 import Foundation
 import Testing
 
@@ -37,5 +38,19 @@ import Testing
         #expect(read.map(\.seq) == written.map(\.seq))
         #expect(read.last?.body == written.last?.body)
         #expect(try reopened.identity(newEpoch: { "e" }).seq == seq)
+    }
+
+    @Test("only a store with fsync gathers, only while it is open: the same folder opened without fsync writes through")
+    func gatheringFollowsTheOpenStore() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jobwire-wal-\(UUID())").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let log = directory + "/jobwire.sqlite-wal"
+        let durable = try JobStore(directory: directory, fsync: true)
+        #expect(jobwire_sqlite_gathers(log) == 1)
+        durable.close()
+        #expect(jobwire_sqlite_gathers(log) == 0)
+        let relaxed = try JobStore(directory: directory, fsync: false)
+        #expect(jobwire_sqlite_gathers(log) == 0)
+        relaxed.close()
     }
 }

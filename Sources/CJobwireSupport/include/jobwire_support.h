@@ -22,4 +22,11 @@ void jobwire_sqlite_skip_memory_statistics(void);
 /// outside the folders named here pass through it untouched. Returns 0 when it could not.
 int jobwire_sqlite_gather_wal_in(const char *folder);
 
+/// Stops gathering in `folder` (its store closed): a store opened there later without fsync, or any other
+/// database, writes straight through again.
+void jobwire_sqlite_stop_gathering_wal_in(const char *folder);
+
+/// Whether a log opened now at path `file` would be gathered (for tests).
+int jobwire_sqlite_gathers(const char *file);
+
 #endif
