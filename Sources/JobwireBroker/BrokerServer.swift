@@ -266,9 +266,7 @@ private final class Loop: @unchecked Sendable {
 
     /// Whether any subscriber wants an event with this topic frame.
     private func isSubscribed(_ topicFrame: [UInt8]) -> Bool {
-        subscriptions.contains { prefix in
-            prefix.count <= topicFrame.count && topicFrame.starts(with: prefix)
-        }
+        subscriptions.contains { topicFrame.starts(with: $0) }
     }
 
     /// Checks the framing of one ROUTER message and applies the request in it.

@@ -110,15 +110,11 @@ enum Checksum {
         castagnoli(id, status, body)
     }
 
-    /// The checksum an event row is written with.
-    static func event(seq: Int64, topic: String, body: [UInt8]) -> Int64 {
-        castagnoli(String(seq), topic, body)
-    }
-
     static func jobMatches(_ stored: Int64, id: String, status: String, body: [UInt8]) -> Bool {
         matches(stored, id, status, body)
     }
 
+    /// Whether `stored` is the checksum of a one-event row of a store from before event batches (v3).
     static func eventMatches(_ stored: Int64, seq: Int64, topic: String, body: [UInt8]) -> Bool {
         matches(stored, String(seq), topic, body)
     }
