@@ -140,6 +140,14 @@ static pthread_mutex_t foldersLock = PTHREAD_MUTEX_INITIALIZER;
 static char *folders[64];
 static int folderCount;
 
+/// The index of the resolved folder in the list, or -1. The caller holds foldersLock.
+static int folderIndex(const char *resolved) {
+    for (int index = 0; index < folderCount; index++) {
+        if (strcmp(folders[index], resolved) == 0) return index;
+    }
+    return -1;
+}
+
 /// Whether the log file `name` lies in a folder named by jobwire_sqlite_gather_wal_in.
 static int gathered(const char *name) {
     char copy[PATH_MAX];
@@ -147,9 +155,8 @@ static int gathered(const char *name) {
     if (strlen(name) >= sizeof(copy)) return 0;
     strcpy(copy, name);
     if (!realpath(dirname(copy), resolved)) return 0;
-    int found = 0;
     pthread_mutex_lock(&foldersLock);
-    for (int index = 0; index < folderCount && !found; index++) found = strcmp(folders[index], resolved) == 0;
+    int found = folderIndex(resolved) >= 0;
     pthread_mutex_unlock(&foldersLock);
     return found;
 }
@@ -208,8 +215,7 @@ int jobwire_sqlite_gather_wal_in(const char *folder) {
     char resolved[PATH_MAX];
     if (!realpath(folder, resolved)) return 0;
     pthread_mutex_lock(&foldersLock);
-    int ok = 0;
-    for (int index = 0; index < folderCount && !ok; index++) ok = strcmp(folders[index], resolved) == 0;
+    int ok = folderIndex(resolved) >= 0;
     if (!ok && folderCount < (int)(sizeof(folders) / sizeof(folders[0]))) {
         char *copy = strdup(resolved);
         if (copy) {
@@ -225,12 +231,10 @@ void jobwire_sqlite_stop_gathering_wal_in(const char *folder) {
     char resolved[PATH_MAX];
     if (!realpath(folder, resolved)) return;
     pthread_mutex_lock(&foldersLock);
-    for (int index = 0; index < folderCount; index++) {
-        if (strcmp(folders[index], resolved) == 0) {
-            free(folders[index]);
-            folders[index] = folders[--folderCount];
-            break;
-        }
+    int index = folderIndex(resolved);
+    if (index >= 0) {
+        free(folders[index]);
+        folders[index] = folders[--folderCount];
     }
     pthread_mutex_unlock(&foldersLock);
 }

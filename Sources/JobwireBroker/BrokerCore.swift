@@ -367,7 +367,7 @@ final class BrokerCore {
     ///
     /// On failure the in-memory state is rebuilt from the store, every reply of the batch becomes an
     /// internal error and no event is published: a failed commit changes nothing.
-    /// - Returns: the event messages to publish.
+    /// - Returns: whether the batch was written.
     @discardableResult
     func commit() -> Bool {
         guard hasPendingWrites else {

@@ -21,12 +21,16 @@ enum Checksum {
     static func castagnoli(_ first: String, _ second: String, _ body: [UInt8]) -> Int64 {
         var crc: UInt32 = 0xFFFF_FFFF
         var zero: UInt8 = 0
-        for var text in [first, second] {
-            crc = text.withUTF8 { jobwire_crc32c_update(crc, $0.baseAddress, $0.count) }
+        // Each part, then a zero byte; no array of the parts (this runs for every stored row).
+        func add(_ bytes: UnsafeRawBufferPointer) {
+            crc = jobwire_crc32c_update(crc, bytes.baseAddress, bytes.count)
             crc = jobwire_crc32c_update(crc, &zero, 1)
         }
-        crc = body.withUnsafeBytes { jobwire_crc32c_update(crc, $0.baseAddress, $0.count) }
-        crc = jobwire_crc32c_update(crc, &zero, 1)
+        var first = first
+        var second = second
+        first.withUTF8 { add(UnsafeRawBufferPointer($0)) }
+        second.withUTF8 { add(UnsafeRawBufferPointer($0)) }
+        body.withUnsafeBytes { add($0) }
         return Int64(crc ^ 0xFFFF_FFFF) | castagnoliTag
     }
 
@@ -96,12 +100,15 @@ enum Checksum {
     /// stored row is checked on write and on read).
     static func of(_ first: String, _ second: String, _ body: [UInt8]) -> Int64 {
         var crc: UInt32 = 0xFFFF_FFFF
-        for var text in [first, second] {
-            crc = text.withUTF8 { update(crc, UnsafeRawBufferPointer($0)) }
+        func add(_ bytes: UnsafeRawBufferPointer) {
+            crc = update(crc, bytes)
             crc = tables[Int(crc & 0xFF)] ^ (crc >> 8)
         }
-        crc = body.withUnsafeBytes { update(crc, $0) }
-        crc = tables[Int(crc & 0xFF)] ^ (crc >> 8)
+        var first = first
+        var second = second
+        first.withUTF8 { add(UnsafeRawBufferPointer($0)) }
+        second.withUTF8 { add(UnsafeRawBufferPointer($0)) }
+        body.withUnsafeBytes { add($0) }
         return Int64(crc ^ 0xFFFF_FFFF)
     }
 

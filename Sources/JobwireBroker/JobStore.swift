@@ -557,21 +557,25 @@ final class JobStore: @unchecked Sendable {
             }
             // The batch's events, one row: their seqs run without a gap (the broker numbers them as it
             // makes them), and a gap starts a new row all the same.
-            var start = 0
-            while start < batch.events.count {
-                var end = start + 1
-                while end < batch.events.count && batch.events[end].seq == batch.events[end - 1].seq + 1 { end += 1 }
-                let firstSeq = batch.events[start].seq
-                let lastSeq = batch.events[end - 1].seq
-                let body = EventBatch.encode(batch.events[start..<end])
-                let insert = try db.cachedStatement(
+            if !batch.events.isEmpty {
+                var start = 0
+                let insertEvents = try db.cachedStatement(
                     sql: "INSERT INTO event_batches (lastSeq, firstSeq, crc, body) VALUES (?, ?, ?, ?)")
-                let s = insert.sqliteStatement
-                sqlite3_bind_int64(s, 1, lastSeq)
-                sqlite3_bind_int64(s, 2, firstSeq)
-                sqlite3_bind_int64(s, 3, EventBatch.checksum(firstSeq: firstSeq, lastSeq: lastSeq, body: body))
-                try step(s, db, blob: body, at: 4)
-                start = end
+                while start < batch.events.count {
+                    let s = insertEvents.sqliteStatement
+                    var end = start + 1
+                    while end < batch.events.count && batch.events[end].seq == batch.events[end - 1].seq + 1 {
+                        end += 1
+                    }
+                    let firstSeq = batch.events[start].seq
+                    let lastSeq = batch.events[end - 1].seq
+                    let body = EventBatch.encode(batch.events[start..<end])
+                    sqlite3_bind_int64(s, 1, lastSeq)
+                    sqlite3_bind_int64(s, 2, firstSeq)
+                    sqlite3_bind_int64(s, 3, EventBatch.checksum(firstSeq: firstSeq, lastSeq: lastSeq, body: body))
+                    try step(s, db, blob: body, at: 4)
+                    start = end
+                }
             }
             for id in batch.deletedActions {
                 try db.execute(sql: "DELETE FROM actions WHERE id = ?", arguments: [id])
