@@ -538,8 +538,12 @@ class _Runtime:
     # Handler threads ------------------------------------------------------------------------------
 
     def _acquire(self, slots: threading.Semaphore) -> bool:
+        """Takes a slot; False (and no slot) once the listener is stopping."""
         while not self.listener.stopping:
             if slots.acquire(timeout=0.2):
+                if self.listener.stopping:  # a slot freed by a handler that finished during the shutdown
+                    slots.release()
+                    return False
                 return True
         return False
 
