@@ -42,6 +42,9 @@ from .types import Event, Job, Json, Outcome, OutcomeLike, outcome_json
 
 log = logging.getLogger("jobwire")
 
+# How long the job:ready event of a job found ready in the store is expected (and then dropped).
+FOUND_READY_SECONDS = 60.0
+
 
 @dataclass
 class JobCompletion:
@@ -260,7 +263,8 @@ class Listener:
         self._workers: list[_Worker] = []
         self._stop = threading.Event()
         self._cursor = _Cursor()
-        self._dispatched_ready: OrderedDict[tuple[str, int], None] = OrderedDict()
+        # (jobId, attempt) of the jobs found ready in the store, and when: their job:ready event may come next.
+        self._found_ready: OrderedDict[tuple[str, int], float] = OrderedDict()
         self._runtime: Optional[_Runtime] = None
 
     # Registration ----------------------------------------------------------------------------------
@@ -427,7 +431,7 @@ class Listener:
 
     def _start_over(self, epoch: Optional[str], seq: Optional[int]) -> None:
         self._cursor = _Cursor(epoch=epoch, seq=seq)
-        self._dispatched_ready.clear()
+        self._found_ready.clear()
 
     def _replay(self, client: JobsClient, leases: LeaseKeeper) -> None:
         """``events.list`` from the cursor, page after page: a page may stop short (``nextSince`` says
@@ -489,12 +493,18 @@ class Listener:
         if not routes or self._runtime is None:
             return
         if event.topic == "job:ready" and event.job_id is not None:
-            key = (event.job_id, event.attempt or 0)
-            if key in self._dispatched_ready:
-                return  # the same ready job found in the store and by its event
-            self._dispatched_ready[key] = None
-            if len(self._dispatched_ready) > 100_000:
-                self._dispatched_ready.popitem(last=False)
+            # A job found ready in the store may also come by its job:ready event: run it once. Only that
+            # one event is dropped: a later job:ready of the same attempt (a claim taken back from a client
+            # that went away) is new work.
+            key, now = (event.job_id, event.attempt or 0), time.monotonic()
+            while self._found_ready and next(iter(self._found_ready.values())) < now - FOUND_READY_SECONDS:
+                self._found_ready.popitem(last=False)
+            if event.seq is None:
+                if key in self._found_ready:
+                    return
+                self._found_ready[key] = now
+            elif self._found_ready.pop(key, None) is not None:
+                return
         self._runtime.run_event(event, routes, replayed)
 
 

@@ -324,38 +324,40 @@ class Pagination:
 
 
 @dataclass
-class JobPage:
+class JobPage(_Wire):
     """One page of ``jobs.list``."""
 
     data: list[Job]
     pagination: Pagination
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "JobPage":
         jobs = [Job.from_json(j) for j in data.get("data") or []]
         p = data.get("pagination") or {}
         return cls(jobs, Pagination(int(p.get("currentPage") or 1), int(p.get("pageCount") or 0),
-                                    int(p.get("totalCount") or len(jobs))))
+                                    int(p.get("totalCount") or len(jobs))), dict(data))
 
 
 @dataclass
-class EventPage:
+class EventPage(_Wire):
     """One page of ``events.list``: ``next_since``, when set, is where the next page starts."""
 
     events: list[Event]
     last_seq: int
     epoch: str
     next_since: Optional[int] = None
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "EventPage":
         nxt = data.get("nextSince")
         return cls([Event.from_json(e) for e in data.get("events") or []], int(data.get("lastSeq") or 0),
-                   str(data.get("epoch") or ""), nxt if isinstance(nxt, int) else None)
+                   str(data.get("epoch") or ""), nxt if isinstance(nxt, int) else None, dict(data))
 
 
 @dataclass
-class BrokerInfo:
+class BrokerInfo(_Wire):
     """``broker.info``: the store's epoch and latest seq, job counts by status."""
 
     version: str
@@ -364,12 +366,13 @@ class BrokerInfo:
     started_at: Optional[datetime]
     jobs: dict[str, int]
     waiting_claims: int = 0
+    raw: Json = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "BrokerInfo":
         return cls(str(data.get("version", "")), str(data.get("epoch", "")), int(data.get("seq") or 0),
                    parse_time(data.get("startedAt")), {str(k): int(v) for k, v in (data.get("jobs") or {}).items()},
-                   int(data.get("waitingClaims") or 0))
+                   int(data.get("waitingClaims") or 0), dict(data))
 
 
 @dataclass
