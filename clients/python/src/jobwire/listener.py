@@ -717,5 +717,6 @@ class _Runtime:
             return
         try:
             event.complete(outcome_json(completion.outcome) or {"message": "Job complete"}, completion.info)
+            log.info("completed %s (%s, attempt %s)", job.id, job.name, job.attempt)
         except JobwireError as error:
             log.warning("could not complete %s: %s", job.id, error)
