@@ -7,7 +7,6 @@ Each `workbook:export` job runs in exactly one worker (jobs.claim), however many
 
 from __future__ import annotations
 
-import time
 
 from jobwire import Listener, ListenerEvent, Outcome
 

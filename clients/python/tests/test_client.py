@@ -10,7 +10,8 @@ import pytest
 import zmq
 
 from conftest import Broker, wait_until
-from jobwire import ConnectionClosed, Event, Job, JobsClient, JobwireError, JobwireTimeout, Outcome, OutcomeNext, ProtocolError
+from jobwire import (ConnectionClosed, Event, Job, JobsClient, JobwireError, JobwireTimeout, Outcome, OutcomeNext,
+                     ProtocolError)
 from jobwire.types import TERMINAL_STATUSES
 
 
@@ -191,7 +192,7 @@ def test_lease_calls_send_listener_and_instance_ids(tmp_path: Any) -> None:
             request = json.loads(body)
             seen.append(request)
             method = request["method"]
-            result: Any = {"job": job} if method == "jobs.claim" else {"parts": [job]} if method == "jobs.split" else job
+            result: Any = {"jobs.claim": {"job": job}, "jobs.split": {"parts": [job]}}.get(method, job)
             router.send_multipart([identity, empty, json.dumps({"jsonrpc": "2.0", "id": request["id"],
                                                                 "result": result}).encode()])
 

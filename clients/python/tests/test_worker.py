@@ -29,8 +29,7 @@ def completed_counts(client: JobsClient) -> Counter[str]:
 def test_three_workers_complete_each_job_exactly_once(broker: Broker, workers: Callable[..., Worker]) -> None:
     client = broker.client()
     started = [workers("handlers:listener", "--concurrency", "4") for _ in range(3)]
-    for worker in started:
-        wait_until(lambda: "running (instance" in worker.log(), "the worker to run")
+    wait_until(lambda: all("running (instance" in w.log() for w in started), "the workers to run")
     ids = [client.create("test", "export", "x", input={"tick": True, "n": n}).id for n in range(30)]
     wait_until(lambda: all(client.get(i).status == "complete" for i in ids), "all 30 jobs to complete")
     counts = completed_counts(client)

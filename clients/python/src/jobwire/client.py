@@ -10,7 +10,8 @@ import socket
 import string
 import uuid
 from datetime import datetime
-from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence, Union
+# List: inside JobsClient, `list` is its method.
+from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, Union
 
 import zmq
 
@@ -92,7 +93,8 @@ class _Actions:
         return Action.from_json(self._client.call("actions.mount", params))
 
     def list(self, domain: str, resource_id: str) -> list[Action]:
-        return [Action.from_json(a) for a in self._client.call("actions.list", {"domain": domain, "resourceId": resource_id})]
+        actions = self._client.call("actions.list", {"domain": domain, "resourceId": resource_id})
+        return [Action.from_json(a) for a in actions]
 
     def unmount(self, action_id: str) -> None:
         self._client.call("actions.unmount", {"actionId": action_id})
@@ -227,8 +229,8 @@ class JobsClient:
         job = result.get("job") if isinstance(result, Mapping) else None
         if isinstance(job, Mapping):
             lease = job.get("lease") or {}
-            params = {"jobId": job["id"], "attempt": job.get("attempt"), "info": "claim abandoned",
-                      **({"listenerId": lease.get("owner"), "instanceId": self.instance_id} if lease.get("owner") else {})}
+            owner = {"listenerId": lease.get("owner"), "instanceId": self.instance_id} if lease.get("owner") else {}
+            params = {"jobId": job["id"], "attempt": job.get("attempt"), "info": "claim abandoned", **owner}
             self.connection.submit("jobs.release", {k: v for k, v in params.items() if v is not None})
             log.info("released %s, claimed after its claim was abandoned", job["id"])
 
@@ -248,7 +250,7 @@ class JobsClient:
         return self._lease_call("jobs.release", job_id, listener_id, info=info, attempt=attempt)
 
     def split(self, job_id: str, parts: Union[int, Sequence[Mapping[str, Any]]], *, run_in_parallel: bool = True,
-              attempt: Optional[int] = None, listener_id: Optional[str] = None) -> list[Job]:
+              attempt: Optional[int] = None, listener_id: Optional[str] = None) -> List[Job]:
         """``jobs.split``: ``parts`` is a count or one ``partData`` object per part."""
         params = {"jobId": job_id, **self._owner(listener_id),
                   **_params(parts=parts if isinstance(parts, int) else [dict(p) for p in parts],
@@ -271,7 +273,7 @@ class JobsClient:
 
     # The names of the earlier single-file client ---------------------------------------------------
 
-    def events_list(self, since: int, topics: Optional[list[str]] = None, limit: Optional[int] = None) -> Json:
+    def events_list(self, since: int, topics: Optional[List[str]] = None, limit: Optional[int] = None) -> Json:
         """``events.list`` as received (JSON)."""
         return dict(self.call("events.list", _params(since=since, topics=topics, limit=limit)))
 

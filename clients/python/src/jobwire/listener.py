@@ -23,6 +23,7 @@ epoch. Job handlers take jobs with ``jobs.claim`` (each job goes to exactly one 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import logging
@@ -630,7 +631,8 @@ class _Runtime:
         self.leases.drop(job_id)
         try:
             if isinstance(error, TransportError) or self.listener.stopping:
-                reason = "listener shutting down" if self.listener.stopping else f"the listener lost the broker: {error}"
+                stopping = self.listener.stopping
+                reason = "listener shutting down" if stopping else f"the listener lost the broker: {error}"
                 event.release(reason)
                 log.info("released %s: %s", job_id, reason)
             else:
@@ -685,7 +687,7 @@ class _Runtime:
                 release_slots()
                 break
             event = ListenerEvent(Event.ready(job), replayed=False, client=self.client, runtime=self, job=job)
-            self._spawn(event, lambda event=event: self._run_job(worker, event), release_slots)
+            self._spawn(event, functools.partial(self._run_job, worker, event), release_slots)
 
     def _run_job(self, worker: _Worker, event: ListenerEvent) -> None:
         job = event.job

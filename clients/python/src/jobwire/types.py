@@ -130,7 +130,7 @@ def outcome_json(outcome: OutcomeLike) -> Optional[Json]:
         return {"message": outcome}
     if isinstance(outcome, Outcome):
         return outcome.to_json()
-    return to_wire(dict(outcome))
+    return dict(to_wire(dict(outcome)))
 
 
 @dataclass
