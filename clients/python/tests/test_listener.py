@@ -141,3 +141,54 @@ def test_subscription_prefixes_are_the_narrowest() -> None:
     assert subscription_prefix("job:*") == "job:"
     assert subscription_prefix("job:ready") == "job:ready/"
     assert subscription_prefix("**") == ""
+
+
+def run_listener(listener: Listener) -> threading.Thread:
+    thread = threading.Thread(target=listener.run)
+    thread.start()
+    return thread
+
+
+def test_an_on_handler_that_raises_after_its_ack_fails_the_job(broker: Broker) -> None:
+    client = broker.client()
+    listener = Listener("raising", commands=broker.commands, events=broker.events)
+
+    @listener.on("job:ready", job="boom:*")
+    def boom(event: ListenerEvent) -> None:
+        event.ack(progress=0)
+        raise ValueError("the workbook is locked")
+
+    thread = run_listener(listener)
+    try:
+        job = client.create("boom", "now", "x")
+        failed = wait_until(lambda: (j := client.get(job.id)).status == "failed" and j, "the job to fail")
+    finally:
+        listener.stop()
+        thread.join(LIMIT)
+    assert failed.outcome is not None
+    assert (failed.outcome.message, failed.outcome.acknowledge) == ("the workbook is locked", True)
+
+
+def test_the_lease_is_renewed_while_a_job_handler_runs(broker: Broker) -> None:
+    client = broker.client()
+    listener = Listener("renewing", commands=broker.commands, events=broker.events, claim_wait=5)
+    go = threading.Event()
+
+    @listener.job_handler("long:*")
+    def long(event: ListenerEvent) -> None:
+        go.wait(LIMIT)
+
+    thread = run_listener(listener)
+    try:
+        job = client.create("long", "job", "x", lease_seconds=2, max_attempts=1)
+        first = wait_until(lambda: (j := client.get(job.id)).lease and j.lease.expires_at, "the job to be claimed")
+        # Renewed again and again: the lease now ends long after the first one would have.
+        wait_until(lambda: (j := client.get(job.id)).lease and (j.lease.expires_at - first).total_seconds() >= 4,
+                   "the lease to be renewed past twice its length")
+        go.set()
+        done = wait_until(lambda: (j := client.get(job.id)).ended and j, "the job to end")
+    finally:
+        go.set()
+        listener.stop()
+        thread.join(LIMIT)
+    assert (done.status, done.attempt) == ("complete", 1)
