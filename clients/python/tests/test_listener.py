@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from typing import Any, Iterator
@@ -192,3 +193,24 @@ def test_the_lease_is_renewed_while_a_job_handler_runs(broker: Broker) -> None:
         listener.stop()
         thread.join(LIMIT)
     assert (done.status, done.attempt) == ("complete", 1)
+
+
+def test_async_handlers_run_to_the_end(broker: Broker) -> None:
+    client = broker.client()
+    listener = Listener("async", commands=broker.commands, events=broker.events, claim_wait=5)
+
+    @listener.job_handler("async:*")
+    async def work(event: ListenerEvent) -> dict[str, Any]:
+        await asyncio.sleep(0)
+        event.tick(50)
+        return {"outcome": {"message": "async done"}, "info": "ok"}
+
+    thread = run_listener(listener)
+    try:
+        job = client.create("async", "job", "x")
+        done = wait_until(lambda: (j := client.get(job.id)).ended and j, "the job to end")
+    finally:
+        listener.stop()
+        thread.join(LIMIT)
+    assert done.status == "complete" and done.outcome is not None and done.outcome.message == "async done"
+    assert done.info == "ok"

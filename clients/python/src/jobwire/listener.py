@@ -15,7 +15,8 @@
     listener.run()      # until listener.stop(): then a graceful shutdown
 
 Handlers are plain functions run on threads, at most ``concurrency`` at once: the handlers of one event
-run in order, events and jobs run side by side. The listener never misses an event and never runs one
+run in order, events and jobs run side by side. An ``async def`` handler runs in an event loop of its own
+on its thread (the event's verbs are blocking calls there too). The listener never misses an event and never runs one
 twice: it subscribes first (heartbeats last), then replays ``events.list`` from its cursor, drops events
 at or below what it handled, replays again when heartbeats show it fell behind, and starts over on a new
 epoch. Job handlers take jobs with ``jobs.claim`` (each job goes to exactly one listener instance).
@@ -23,6 +24,7 @@ epoch. Job handlers take jobs with ``jobs.claim`` (each job goes to exactly one 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import json
@@ -519,6 +521,11 @@ def _takes_two(handler: Callable[..., Any]) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
+def _finish(result: Any) -> Any:
+    """An ``async def`` handler's result: its coroutine run to the end on the handler's own thread."""
+    return asyncio.run(result) if inspect.iscoroutine(result) else result
+
+
 def _completion(result: Any) -> JobCompletion:
     if result is None:
         return JobCompletion()
@@ -609,7 +616,7 @@ class _Runtime:
         def body() -> None:
             for route in routes:
                 try:
-                    route.handler(listener_event)
+                    _finish(route.handler(listener_event))
                 except ProtocolError as error:
                     log.info("%s on %s: %s", route.handler.__name__, event.topic, error)
                     self._end_taken(listener_event, error)
@@ -695,7 +702,7 @@ class _Runtime:
         self.hold(job, event)
         log.debug("running %s (%s, attempt %s)", job.id, job.name, job.attempt)
         try:
-            result = worker.handler(event, event.tick) if worker.takes_tick else worker.handler(event)
+            result = _finish(worker.handler(event, event.tick) if worker.takes_tick else worker.handler(event))
             completion = _completion(result)
         except Exception as error:
             if event._ended:
