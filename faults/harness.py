@@ -23,9 +23,8 @@ from typing import Any, Callable, Optional
 import zmq
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.join(ROOT, "Examples", "python"))
-
-from jobwire import Client, JobwireError, JobwireTimeout  # noqa: E402
+from jobwire import Client, JobwireTimeout  # the package clients/python (scripts/python-env.sh installs it)
+from jobwire import ProtocolError as JobwireError
 
 BUILD = os.environ.get("JOBWIRE_FAULT_BUILD", os.path.join(ROOT, ".build-fault", "debug"))
 JOBWIRE = os.path.join(BUILD, "jobwire")

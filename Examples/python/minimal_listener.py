@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A workbook:export listener written only from docs/protocol.md: raw pyzmq, no jobwire.py.
+"""A workbook:export listener written only from docs/protocol.md: raw pyzmq, no jobwire package.
 
     python minimal_listener.py [--commands tcp://127.0.0.1:7401] [--events tcp://127.0.0.1:7400] [--name minimal]
 """
