@@ -18,9 +18,12 @@ struct DevCommand: AsyncParsableCommand {
               export: .build/debug/workbook-export
               py: .venv/bin/python Examples/python/listener.py
             Each command runs with JOBWIRE_COMMANDS and JOBWIRE_EVENTS set to the broker's endpoints, from
-            the Procfile's folder. Its output is prefixed with its name. A process that ends is restarted
-            after 1 s, doubling up to 30 s (back to 1 s once it ran 10 s). Ctrl-C or SIGTERM sends SIGTERM to
-            every process group, SIGKILL after 5 s, then stops the broker.
+            the Procfile's folder. Its output is prefixed with its name. A simple command runs as
+            `sh -c 'exec COMMAND'`, so the pid shown is the command's own; one with shell operators (;, &&, |)
+            runs under sh. Each runs in a process group of its own: when a process ends, what it left in its
+            group is stopped, and it is restarted after 1 s, doubling up to 30 s (back to 1 s once it ran 10 s).
+            Ctrl-C or SIGTERM sends SIGTERM to every process group, SIGKILL after 5 s, then stops the broker.
+            If dev itself is killed, each process it started gets SIGTERM (Linux).
             """)
 
     @Option(help: "The Procfile to run.")
