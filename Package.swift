@@ -110,7 +110,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobwireCLITests",
-            dependencies: ["Jobwire", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],
+            dependencies: ["jobwire", "Jobwire", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -57,6 +57,7 @@ enum Watch {
         let feed = try EventFeed(
             client: client, events: events ?? options.events, topics: ["job:*"], job: job, options: options)
         let wanted = Set(ids)
+        if !untilDone { await panel.setHint("waiting for jobs… (Ctrl-C to quit)") }
         await panel.hideCursor()
         let finished: Bool?
         do {
@@ -107,7 +108,7 @@ enum Watch {
             await feed.close()
             throw error
         }
-        await panel.draw()
+        await panel.draw(final: true)
         await panel.finish()
         await feed.close()
         let unsuccessful = await panel.anyUnsuccessful
