@@ -133,12 +133,10 @@ actor Supervisor {
             // A shell's command or a helper the process started must not outlive it.
             let left = await child.stopGroup(grace: grace)
             running[entry.name] = nil
-            if left > 0 {
-                printer.system("\(entry.name): stopped \(left) process\(left == 1 ? "" : "es") left in its group")
-            }
             if stopping { break }
             if ContinuousClock.now - started >= .seconds(10) { backoff = 1 }
-            printer.system("\(entry.name) \(status); restarting in \(backoff) s")
+            let stopped = left == 0 ? "" : "; stopped \(left) process\(left == 1 ? "" : "es") it left in its group"
+            printer.system("\(entry.name) \(status)\(stopped); restarting in \(backoff) s")
             await sleep(seconds: backoff, name: entry.name)
             backoff = min(backoff * 2, 30)
         }

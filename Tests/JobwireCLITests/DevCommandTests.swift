@@ -72,7 +72,9 @@ struct DevCommandTests {
             $0.count == 2 && Set($0).isDisjoint(with: firstWrapped)
         }
         #expect(wrappedNow.count == 2 && Set(wrappedNow).isDisjoint(with: firstWrapped), "\(wrappedNow)")
-        #expect(dev.stdout.contains("system  | wrapped: stopped 1 process left in its group"))
+        #expect(
+            dev.stdout.contains(
+                "system  | wrapped was killed by signal 9; stopped 1 process it left in its group; restarting in 1 s"))
 
         dev.signal(SIGINT)
         let result = try await dev.finish(timeout: .seconds(20))
