@@ -44,10 +44,13 @@ struct PanelLayout {
             shown = Array(shown[..<room])
         }
         var lines = columns(for: shown, now: now).format(shown, now: now, layout: self)
-        if !hidden.isEmpty || !folded.isEmpty {
+        // Ended jobs without a row of their own are counted with the folded ones.
+        let hiddenRunning = hidden.filter { !$0.status.isTerminal }
+        let notShownEnded = folded + hidden.filter(\.status.isTerminal)
+        if !hiddenRunning.isEmpty || !notShownEnded.isEmpty {
             var parts: [String] = []
-            if !hidden.isEmpty { parts.append("… \(hidden.count) more: " + Self.counts(hidden)) }
-            if !folded.isEmpty { parts.append("\(folded.count) ended: " + Self.counts(folded)) }
+            if !hiddenRunning.isEmpty { parts.append("… \(hiddenRunning.count) more: " + Self.counts(hiddenRunning)) }
+            if !notShownEnded.isEmpty { parts.append("\(notShownEnded.count) ended: " + Self.counts(notShownEnded)) }
             lines.append(parts.joined(separator: "  ·  "))
         }
         if let hintLine { lines.append(dim(hintLine)) }

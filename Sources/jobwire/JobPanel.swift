@@ -144,17 +144,9 @@ actor JobPanel {
             // Each line is cut to the width: one that wrapped would make the redraw climb too few lines.
             let lines = layout.lines(order.compactMap { rows[$0] }, now: now)
             guard lines != drawn else { return }
-            // Back to the panel's first line, then each line over the old one, cleared to its end. No
-            // clear-to-end-of-screen: from the top-left corner, tmux moves the whole screen to the scrollback.
-            var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A\r" : ""
-            out += lines.map { $0 + "\u{1B}[K\n" }.joined()
-            if lines.count < drawnLines {
-                let left = drawnLines - lines.count
-                out += String(repeating: "\u{1B}[2K\n", count: left) + "\u{1B}[\(left)A"
-            }
+            write(JobPanel.frame(lines, over: drawnLines))
             drawnLines = lines.count
             drawn = lines
-            write(out)
             return
         }
         for id in order {
@@ -167,6 +159,21 @@ actor JobPanel {
                 write(text + "\n")
             }
         }
+    }
+
+    /// What draws `lines` over the `drawnLines` lines above the cursor, leaving the cursor below them.
+    ///
+    /// Back to the panel's first line, then each line over the old one, cleared to its end, and the old
+    /// lines left over cleared one by one. No clear-to-end-of-screen: from the top-left corner, tmux (its
+    /// `scroll-on-clear`) moves the whole screen into the scrollback.
+    static func frame(_ lines: [String], over drawnLines: Int) -> String {
+        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A\r" : ""
+        out += lines.map { $0 + "\u{1B}[K\n" }.joined()
+        if lines.count < drawnLines {
+            let left = drawnLines - lines.count
+            out += String(repeating: "\u{1B}[2K\n", count: left) + "\u{1B}[\(left)A"
+        }
+        return out
     }
 
     /// The terminal's size (80 by 24 when it cannot be read).

@@ -110,6 +110,15 @@ struct PanelLayoutTests {
         #expect(later[2] == "2 ended: 1 complete, 1 failed")
     }
 
+    @Test("a redraw climbs over the lines it drew and overwrites them, without clearing the screen")
+    func frame() {
+        #expect(JobPanel.frame(["a", "b"], over: 0) == "a\u{1B}[K\nb\u{1B}[K\n")
+        #expect(JobPanel.frame(["a", "b"], over: 2) == "\u{1B}[2A\ra\u{1B}[K\nb\u{1B}[K\n")
+        // Fewer lines than before: the rest are blanked and the cursor goes back under the new ones.
+        #expect(JobPanel.frame(["a"], over: 3) == "\u{1B}[3A\ra\u{1B}[K\n\u{1B}[2K\n\u{1B}[2K\n\u{1B}[2A")
+        #expect(!JobPanel.frame(["a"], over: 3).contains("\u{1B}[J"))
+    }
+
     @Test("while nothing runs the panel says it waits, and how to quit")
     func hint() {
         let layout = PanelLayout(width: 80, height: 24, hint: "waiting for jobs… (Ctrl-C to quit)")
@@ -119,6 +128,10 @@ struct PanelLayoutTests {
             layout.lines(ended, now: Self.start.plus(60_000)) == [
                 "1 ended: 1 canceled", "waiting for jobs… (Ctrl-C to quit)",
             ])
+        // Ended jobs beyond the height are counted with the folded ones.
+        let many = (0..<30).map { Self.row($0, status: .complete, finishedAfter: 0) }
+        let lines = PanelLayout(width: 80, height: 10).lines(many, now: Self.start.plus(1000))
+        #expect(lines.count == 9 && lines.last == "22 ended: 22 complete", "\(lines)")
         // A running job: no hint.
         #expect(layout.lines([Self.row(1, status: .ready)], now: Self.start).count == 1)
     }
