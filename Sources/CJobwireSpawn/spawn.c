@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #ifdef __linux__
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #endif
 
 /// Makes `fd` the child's `target` descriptor, open across exec.
@@ -51,10 +52,14 @@ pid_t jobwire_spawn(
         for (int signal = 1; signal < NSIG; signal++) {
             if (signal != SIGKILL && signal != SIGSTOP) (void)sigaction(signal, &dfl, NULL);
         }
-        int null = open("/dev/null", O_RDONLY);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null < 0 || move_fd(null, 0) != 0) goto fail;
         if (move_fd(stdout_fd, 1) != 0 || move_fd(stderr_fd, 2) != 0) goto fail;
         if (directory != NULL && chdir(directory) != 0) goto fail;
+#if defined(__linux__) && defined(SYS_close_range)
+        // Descriptors this process inherited without close-on-exec stay out of the child (Linux 5.11+).
+        (void)syscall(SYS_close_range, 3U, ~0U, 4U /* CLOSE_RANGE_CLOEXEC */);
+#endif
         sigset_t none;
         sigemptyset(&none);
         pthread_sigmask(SIG_SETMASK, &none, NULL);
@@ -82,4 +87,8 @@ pid_t jobwire_spawn(
         return -(error == 0 ? EIO : error);
     }
     return pid;
+}
+
+int jobwire_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
 }

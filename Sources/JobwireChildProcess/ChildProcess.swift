@@ -145,9 +145,8 @@ public final class ChildProcess: Sendable {
     /// A pipe whose ends no other child inherits (or it would not close when its own child ends).
     private static func makePipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw ChildProcessError("cannot make a pipe: errno \(errno)") }
-        _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
-        _ = fcntl(fds[1], F_SETFD, FD_CLOEXEC)
+        let result = jobwire_pipe(&fds)
+        guard result == 0 else { throw ChildProcessError("cannot make a pipe: errno \(-result)") }
         return (fds[0], fds[1])
     }
 

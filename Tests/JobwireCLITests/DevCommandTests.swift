@@ -122,6 +122,23 @@ struct DevCommandTests {
         }
     }
 
+    @Test("a child runs in its folder and its own process group; one that cannot start is an error")
+    func childProcessBasics() async throws {
+        let folder = TestPaths.temporaryDirectory(prefix: "jobwire-child")
+        let lines = Locked<[String]>([])
+        let child = try ChildProcess(
+            command: "pwd; ps -o pgid= -p $$", environment: ["PATH": "/usr/bin:/bin"], directory: folder
+        ) { line in lines.withLock { $0.append(line) } }
+        let status = await child.wait()
+        #expect(status.code == 0)
+        let output = lines.withLock { $0 }
+        #expect(output.first.map { URL(fileURLWithPath: $0).standardized.path } == URL(fileURLWithPath: folder).path)
+        #expect(output.last?.trimmingCharacters(in: .whitespaces) == "\(child.pid)", "\(output)")
+        #expect(throws: ChildProcessError.self) {
+            try ChildProcess(executable: folder + "/missing", arguments: [], environment: [:], output: { _ in })
+        }
+    }
+
     /// The pids of `name started (pid N)` lines, in order.
     static func startedPids(_ name: String, in output: String) -> [Int32] {
         output.split(separator: "\n").compactMap { line -> Int32? in

@@ -17,4 +17,8 @@ pid_t jobwire_spawn(
     const char *path, char *const argv[], char *const envp[], const char *directory, int stdout_fd,
     int stderr_fd, int death_signal);
 
+/// A pipe whose two ends are close-on-exec from the start (`pipe2`), so that a child another thread
+/// starts at the same moment cannot inherit them. Returns 0, or -errno.
+int jobwire_pipe(int fds[2]);
+
 #endif
