@@ -14,6 +14,8 @@ import Synchronization
 /// started (`swift run`, a shell pipeline), and a terminal's Ctrl-C reaches it only through its parent.
 /// On Linux it also gets SIGTERM when its parent dies, even by SIGKILL (`PR_SET_PDEATHSIG`): the fork
 /// happens on the thread that waits for the child, which lives exactly as long as the child does.
+/// swift-subprocess (1.0.2) sets a process group but has no hook between fork and exec on Linux, and
+/// `prctl` is variadic (Swift cannot call it), hence the few lines of C in `CJobwireSpawn`.
 public final class ChildProcess: Sendable {
     /// The child's process id (and process group id).
     public let pid: Int32
@@ -120,9 +122,17 @@ public final class ChildProcess: Sendable {
             while waitpid(result, &status, 0) < 0 && errno == EINTR {}
             core.state.withLock { $0.status = ExitStatus(raw: status) }
             core.finishIfDone()
-            // A process left in its group may keep the output open: do not wait for it long.
-            Thread.sleep(forTimeInterval: 1)
-            core.finishIfDone(force: true)
+            // The output ends when the last process holding the pipe does. One left in the child's group
+            // may run on: wait 1 s for it, then give up; with none left, wait for the readers to drain
+            // the pipe (on a loaded machine they may run late), up to 10 s for a process that left the group.
+            let exited = ContinuousClock.now
+            while !core.state.withLock({ $0.finished }) {
+                Thread.sleep(forTimeInterval: 0.02)
+                let waited = ContinuousClock.now - exited
+                if waited >= .seconds(10) || (waited >= .seconds(1) && !groupMembers(result).isEmpty) {
+                    core.finishIfDone(force: true)
+                }
+            }
         }
         waiter.name = "jobwire-child-wait"
         waiter.start()
@@ -246,18 +256,7 @@ public final class ChildProcess: Sendable {
     /// The processes of a process group that have not ended (zombies left unreaped do not count).
     /// On systems without `/proc`, the group leader's id stands for a group that can still be signaled.
     public static func livingMembers(ofGroup group: Int32) -> [Int32] {
-        guard kill(-group, 0) == 0 else { return [] }
-        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [group] }
-        return entries.compactMap { entry -> Int32? in
-            guard let pid = Int32(entry),
-                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                let close = stat.lastIndex(of: ")")
-            else { return nil }
-            // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 2, fields[0] != "Z", fields[0] != "X", Int32(fields[2]) == group else { return nil }
-            return pid
-        }
+        groupMembers(group)
     }
 
     /// The shell command line that runs `command` with the shell replaced by it (`exec`), when it is a
@@ -347,4 +346,20 @@ private func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer
     let pointers = strings.map { strdup($0) } + [nil]
     defer { for pointer in pointers { free(pointer) } }
     return body(pointers)
+}
+
+/// The living processes of a process group (see ``ChildProcess/livingMembers(ofGroup:)``).
+private func groupMembers(_ group: Int32) -> [Int32] {
+    guard kill(-group, 0) == 0 else { return [] }
+    guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [group] }
+    return entries.compactMap { entry -> Int32? in
+        guard let pid = Int32(entry),
+            let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
+        // `pid (comm) state ppid pgrp …`; comm may hold spaces and parentheses.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 2, fields[0] != "Z", fields[0] != "X", Int32(fields[2]) == group else { return nil }
+        return pid
+    }
 }
