@@ -26,7 +26,8 @@ pid_t jobwire_spawn(
     int stderr_fd, int death_signal) {
     // The child writes the errno of a failed step here; exec closes it, so end of file means it ran.
     int report[2];
-    if (pipe2(report, O_CLOEXEC) != 0) return -errno;
+    int made = jobwire_pipe(report);
+    if (made != 0) return made;
     pid_t parent = getpid();
     // No signal handler of the parent may run in the child before it resets them.
     sigset_t all, previous;
@@ -90,5 +91,12 @@ pid_t jobwire_spawn(
 }
 
 int jobwire_pipe(int fds[2]) {
+#ifdef __linux__
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
+#else
+    if (pipe(fds) != 0) return -errno;
+    (void)fcntl(fds[0], F_SETFD, FD_CLOEXEC);
+    (void)fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    return 0;
+#endif
 }
