@@ -20,6 +20,7 @@ struct PanelLayout {
     static let shortIdWidth = 9
     static let fullBar = 20
     static let shortBar = 10
+    static let narrowestBar = 5
     static let minimumInfo = 8
     /// Info up to this long is worth bar cells.
     static let roomyInfo = 30
@@ -79,7 +80,8 @@ struct PanelLayout {
         let longestTail = rows.map { Self.tail($0).count }.max() ?? 0
         let wanted = longestTail == 0 ? 0 : min(longestTail, Self.roomyInfo) + 2
         let needed = longestTail == 0 ? 0 : Self.minimumInfo + 2
-        // Give up, in this order: the info's room, bar cells, the id's head, the name's tail, the bar.
+        // Give up, in this order: the info's room, bar cells down to 10, the id's head, the name's tail,
+        // bar cells down to 5, the bar.
         if available - columns.core < wanted, columns.bar > Self.shortBar {
             columns.bar = max(Self.shortBar, columns.bar - (wanted - (available - columns.core)))
         }
@@ -87,7 +89,10 @@ struct PanelLayout {
         if available - columns.core < 0, columns.name > 12 {
             columns.name = max(12, columns.name + available - columns.core)
         }
-        if available - columns.core < 0 { columns.bar = 0 }
+        if available - columns.core < 0, columns.bar > 0 {
+            columns.bar += available - columns.core
+            if columns.bar < Self.narrowestBar { columns.bar = 0 }
+        }
         columns.info = max(0, available - columns.core - 2)
         if columns.info < Self.minimumInfo { columns.info = 0 }
         return columns

@@ -163,16 +163,14 @@ actor JobPanel {
 
     /// What draws `lines` over the `drawnLines` lines above the cursor, leaving the cursor below them.
     ///
-    /// Back to the panel's first line, then each line over the old one, cleared to its end, and the old
-    /// lines left over cleared one by one. No clear-to-end-of-screen: from the top-left corner, tmux (its
-    /// `scroll-on-clear`) moves the whole screen into the scrollback.
+    /// Back to the panel's first line, then each line over the old one, cleared to its end, and below
+    /// the new lines, when there are fewer, the screen cleared. Not the whole panel cleared at once first:
+    /// from the top-left corner, tmux (its `scroll-on-clear`) would move the whole screen into the
+    /// scrollback; and one line at a time would scroll it after the window got shorter.
     static func frame(_ lines: [String], over drawnLines: Int) -> String {
         var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A\r" : ""
         out += lines.map { $0 + "\u{1B}[K\n" }.joined()
-        if lines.count < drawnLines {
-            let left = drawnLines - lines.count
-            out += String(repeating: "\u{1B}[2K\n", count: left) + "\u{1B}[\(left)A"
-        }
+        if lines.count < drawnLines { out += "\u{1B}[J" }
         return out
     }
 

@@ -84,6 +84,12 @@ struct PanelLayoutTests {
         #expect(
             lines[0].distance(from: lines[0].startIndex, to: columns[0])
                 == lines[1].distance(from: lines[1].startIndex, to: columns[1]))
+        // Narrower, the bar shrinks before the info gets any room; narrower still, it goes.
+        let seventy = PanelLayout(width: 70, height: 24).lines(rows, now: now)
+        #expect(seventy[0].contains("[") && !seventy[0].contains("Exported"), "\(seventy)")
+        #expect(seventy.allSatisfy { $0.count <= 69 && $0.contains("eta ") }, "\(seventy)")
+        let sixty = PanelLayout(width: 60, height: 24).lines(rows, now: now)
+        #expect(sixty.allSatisfy { $0.count <= 59 && $0.contains("eta ") && !$0.contains("[") }, "\(sixty)")
         // Wide enough, the full id, a 20-cell bar and the whole info.
         let wide = PanelLayout(width: 160, height: 24).lines(rows, now: now)
         #expect(wide[0].hasPrefix(rows[0].id + "  workbook:export  executing  [██████████░░░░░░░░░░]   50%  1.0s"))
@@ -114,9 +120,9 @@ struct PanelLayoutTests {
     func frame() {
         #expect(JobPanel.frame(["a", "b"], over: 0) == "a\u{1B}[K\nb\u{1B}[K\n")
         #expect(JobPanel.frame(["a", "b"], over: 2) == "\u{1B}[2A\ra\u{1B}[K\nb\u{1B}[K\n")
-        // Fewer lines than before: the rest are blanked and the cursor goes back under the new ones.
-        #expect(JobPanel.frame(["a"], over: 3) == "\u{1B}[3A\ra\u{1B}[K\n\u{1B}[2K\n\u{1B}[2K\n\u{1B}[2A")
-        #expect(!JobPanel.frame(["a"], over: 3).contains("\u{1B}[J"))
+        // Fewer lines than before: the screen is cleared below the new ones, never from the first.
+        #expect(JobPanel.frame(["a"], over: 3) == "\u{1B}[3A\ra\u{1B}[K\n\u{1B}[J")
+        #expect(!JobPanel.frame(["a", "b"], over: 2).contains("\u{1B}[J"))
     }
 
     @Test("while nothing runs the panel says it waits, and how to quit")
