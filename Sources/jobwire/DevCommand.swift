@@ -14,13 +14,19 @@ struct DevCommand: AsyncParsableCommand {
         commandName: "dev",
         abstract: "Run a broker and every listener of a Procfile; restart crashed listeners; Ctrl-C stops all.",
         discussion: """
-            The Procfile has one `name: command` line per process, as foreman and honcho read it:
+            The Procfile has one `name: command` line per process, as foreman and
+            honcho read it:
               export: .build/debug/workbook-export
               py: .venv/bin/python Examples/python/listener.py
-            Each command runs with JOBWIRE_COMMANDS and JOBWIRE_EVENTS set to the broker's endpoints, from
-            the Procfile's folder. Its output is prefixed with its name. A process that ends is restarted
-            after 1 s, doubling up to 30 s (back to 1 s once it ran 10 s). Ctrl-C or SIGTERM sends SIGTERM to
-            every process group, SIGKILL after 5 s, then stops the broker.
+            Each command runs from the Procfile's folder with JOBWIRE_COMMANDS and
+            JOBWIRE_EVENTS set to the broker's endpoints; its output is prefixed with
+            its name. A simple command runs as `sh -c 'exec COMMAND'`, so the pid
+            shown is the command's own; a line with shell operators (; && |) runs
+            under sh. Each process has a process group of its own. When one ends,
+            what it left in its group is stopped, and it restarts after 1 s, doubling
+            up to 30 s (back to 1 s once it ran 10 s). Ctrl-C or SIGTERM sends SIGTERM
+            to every group, SIGKILL after 5 s, then stops the broker. If dev itself
+            is killed, even with SIGKILL, each process it started gets SIGTERM (Linux).
             """)
 
     @Option(help: "The Procfile to run.")
