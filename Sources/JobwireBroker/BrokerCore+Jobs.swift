@@ -229,7 +229,8 @@ extension BrokerCore {
         guard let id = try p.string("instanceId") else { return nil }
         guard LeaseHolder.isValidInstanceId(id) else {
             throw FieldError(
-                field: "instanceId", message: "instanceId must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'")
+                field: "instanceId",
+                message: "instanceId must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'")
         }
         return id
     }
@@ -252,7 +253,8 @@ extension BrokerCore {
             let holder = LeaseHolder(lease)
             guard let caller, caller != holder else { return }
             if record.formerOwners.contains(caller.key) {
-                throw ProtocolError(.leaseExpired, "the lease of \(caller) on \(job.id) expired; \(holder) holds it now")
+                throw ProtocolError(
+                    .leaseExpired, "the lease of \(caller) on \(job.id) expired; \(holder) holds it now")
             }
             throw ProtocolError(.conflict, "\(job.id) is held by \(holder), not \(caller)")
         }

@@ -50,7 +50,9 @@ import Testing
                 let level = line.split(separator: " ", maxSplits: 2).dropFirst().first ?? ""
                 return ["error", "warning", "critical"].contains(level) || line.contains("cannot complete")
             }
-            #expect(complaints.isEmpty, "copy \(index + 1) of \(example) complained:\n\(complaints.joined(separator: "\n"))")
+            #expect(
+                complaints.isEmpty, "copy \(index + 1) of \(example) complained:\n\(complaints.joined(separator: "\n"))"
+            )
         }
     }
 }
