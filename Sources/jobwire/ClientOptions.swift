@@ -93,11 +93,3 @@ struct ClientOptions: ParsableArguments {
         }
     }
 }
-
-extension Optional where Wrapped == String {
-    /// `nil` for an empty string, so `JOBWIRE_COMMANDS=` falls back to the default.
-    var nonEmpty: String? {
-        guard let self, !self.isEmpty else { return nil }
-        return self
-    }
-}
