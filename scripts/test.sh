@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
+# The README's Swift code, built as a new package depending on this checkout (about 3 minutes on 2 cores
+# the first time, seconds after).
+scripts/readme-check.sh
 swift test --skip-build --parallel
 
 py=$(scripts/python-env.sh | tail -n1)

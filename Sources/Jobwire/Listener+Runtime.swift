@@ -46,6 +46,9 @@ final class Runtime: Sendable {
         var lastHeartbeat: ContinuousClock.Instant = .now
         var lastEvent: ContinuousClock.Instant = .now
         var lastReplay: ContinuousClock.Instant = .now
+        /// Since when no heartbeat came (set while not live), and how long after it the next warning is due.
+        var silentSince: ContinuousClock.Instant = .now
+        var warnAfter: Duration = .zero
     }
 
     func eventLoop() async {
@@ -87,14 +90,21 @@ final class Runtime: Sendable {
             }
         }
         var cursor = Cursor()
+        cursor.warnAfter = configuration.noBrokerWarning
         for await input in inputs {
             if Task.isCancelled || isStopping { break }
             switch input {
             case .tick:
-                if cursor.live, ContinuousClock.now - cursor.lastHeartbeat > configuration.heartbeatTimeout {
+                let now = ContinuousClock.now
+                if cursor.live, now - cursor.lastHeartbeat > configuration.heartbeatTimeout {
                     cursor.live = false
+                    cursor.silentSince = cursor.lastHeartbeat
+                    cursor.warnAfter = configuration.noBrokerWarning
                     logger.warning(
                         "no heartbeat from the broker: waiting for it", metadata: ["zmq.endpoint": "\(endpoint)"])
+                } else if !cursor.live, now - cursor.silentSince >= cursor.warnAfter {
+                    warnNoBroker(since: cursor.silentSince, endpoint: endpoint)
+                    cursor.warnAfter = min(cursor.warnAfter * 2, cursor.warnAfter + .seconds(60))
                 }
             case .frames(let frames):
                 guard frames.count >= 2, let (topic, _) = TopicFrame.decode(frames[0]),
@@ -117,8 +127,21 @@ final class Runtime: Sendable {
         await subscriber.close()
     }
 
+    /// Says that no broker answers at the events endpoint, and what to check.
+    private func warnNoBroker(since: ContinuousClock.Instant, endpoint: String) {
+        let seconds = (ContinuousClock.now - since).components.seconds
+        let message =
+            "no broker heartbeat at \(endpoint) for \(seconds) s: is the broker running there? Start one with "
+            + "`jobwire broker`, or point the listener at it (JOBWIRE_EVENTS and JOBWIRE_COMMANDS)"
+        logger.warning(
+            "\(message)",
+            metadata: ["zmq.endpoint": "\(endpoint)", "commands.endpoint": "\(listener.commands)"])
+    }
+
     private func heartbeat(_ heartbeat: Event, _ cursor: inout Cursor) async {
         cursor.lastHeartbeat = .now
+        cursor.silentSince = cursor.lastHeartbeat
+        cursor.warnAfter = listener.configuration.noBrokerWarning
         let epoch = heartbeat.payload["epoch"]?.stringValue
         let seq = heartbeat.payload["seq"]?.intValue ?? 0
         let startedAt = heartbeat.payload["startedAt"]?.stringValue
@@ -263,7 +286,8 @@ final class Runtime: Sendable {
         for route in routes {
             do {
                 try await route.run(event)
-            } catch ProtocolError.Code.conflict {
+            } catch let error as ProtocolError where error.code == .conflict || event.takenElsewhere {
+                // The job's ack lost to another listener or another copy of this one: it runs there.
                 logger.debug("another listener has the job", metadata: metadata(event))
             } catch {
                 failure = error

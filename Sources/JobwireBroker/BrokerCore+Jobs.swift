@@ -215,17 +215,32 @@ extension BrokerCore {
 
     // MARK: Leases
 
-    /// The lease owner a call speaks for: the authenticated key under CURVE, else its `listenerId`.
-    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> String? {
-        if let key = caller.authenticatedKey { return key }
-        return try p.string("listenerId")
+    /// The lease holder a call speaks for (PROTOCOL.md §7, Leases): the authenticated key under CURVE, else
+    /// its `listenerId`, with its `instanceId`; nil for an operator (no `listenerId`, no CURVE key).
+    /// - Throws: ``FieldError`` for an `instanceId` that is not 1-64 characters of `[A-Za-z0-9._:-]`.
+    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
+        let instanceId = try self.instanceId(p)
+        guard let owner = try caller.authenticatedKey ?? p.string("listenerId") else { return nil }
+        return LeaseHolder(owner: owner, instanceId: instanceId)
     }
 
-    /// Checks that `listener` may act on an executing job as its owner (PROTOCOL.md §7, Leases).
+    /// The call's `instanceId`: which running copy of a listener sends it.
+    private func instanceId(_ p: FieldReader) throws -> String? {
+        guard let id = try p.string("instanceId") else { return nil }
+        guard LeaseHolder.isValidInstanceId(id) else {
+            throw FieldError(
+                field: "instanceId",
+                message: "instanceId must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'")
+        }
+        return id
+    }
+
+    /// Checks that `caller` may act on an executing job as its lease holder (PROTOCOL.md §7, Leases); a nil
+    /// caller is an operator.
     ///
     /// `attempt`, when the caller names one (an extension of PROTOCOL.md), fences off a late call from an
-    /// earlier attempt even when the same `listenerId` holds the job again: it gets `lease_expired`.
-    func checkOwner(_ record: JobRecord, listener: String?, verb: String, attempt: Int64?) throws {
+    /// earlier attempt even when the same holder has the job again: it gets `lease_expired`.
+    func checkOwner(_ record: JobRecord, listener caller: LeaseHolder?, verb: String, attempt: Int64?) throws {
         let job = record.job
         if job.status.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue)")
@@ -234,31 +249,39 @@ extension BrokerCore {
             throw ProtocolError(
                 .leaseExpired, "attempt \(attempt) of \(job.id) is over; the job is on attempt \(job.attempt)")
         }
-        if job.status == .executing, let owner = job.lease?.owner {
-            guard let listener, listener != owner else { return }
-            if record.formerOwners.contains(listener) {
+        if job.status == .executing, let lease = job.lease {
+            let holder = LeaseHolder(lease)
+            guard let caller, caller != holder else { return }
+            if record.formerOwners.contains(caller.key) {
                 throw ProtocolError(
-                    .leaseExpired, "the lease of \(listener) on \(job.id) expired; \(owner) holds it now")
+                    .leaseExpired, "the lease of \(caller) on \(job.id) expired; \(holder) holds it now")
             }
-            throw ProtocolError(.conflict, "\(job.id) is held by \(owner), not \(listener)")
+            throw ProtocolError(.conflict, "\(job.id) is held by \(holder), not \(caller)")
         }
-        if let listener, record.formerOwners.contains(listener) {
+        if let caller, record.formerOwners.contains(caller.key) {
             throw ProtocolError(
-                .leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(job.status.rawValue) now")
+                .leaseExpired, "the lease of \(caller) on \(job.id) expired; it is \(job.status.rawValue) now")
         }
         throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue), not executing")
     }
 
     func renewLease(_ record: inout JobRecord) {
-        guard let owner = record.job.lease?.owner else { return }
-        let expiresAt = now + .seconds(record.job.leaseSeconds)
-        record.job.lease = Lease(owner: owner, expiresAt: expiresAt)
-        leases.push(expiresAt, record.job.id)
+        guard var lease = record.job.lease else { return }
+        lease.expiresAt = now + .seconds(record.job.leaseSeconds)
+        record.job.lease = lease
+        leases.push(lease.expiresAt, record.job.id)
     }
 
-    private func takeLease(_ record: inout JobRecord, owner: String) {
+    /// Remembers the job's lease holder as a former one, whose late calls get `lease_expired`.
+    func retireLeaseHolder(_ record: inout JobRecord) {
+        guard let lease = record.job.lease else { return }
+        let key = LeaseHolder(lease).key
+        if !record.formerOwners.contains(key) { record.formerOwners.append(key) }
+    }
+
+    private func takeLease(_ record: inout JobRecord, owner: LeaseHolder) {
         record.job.status = .executing
-        record.job.lease = Lease(owner: owner, expiresAt: now)
+        record.job.lease = Lease(owner: owner.owner, instanceId: owner.instanceId, expiresAt: now)
         if record.job.startedAt == nil { record.job.startedAt = now }
         renewLease(&record)
     }
@@ -288,7 +311,7 @@ extension BrokerCore {
         switch previous {
         case .ready:
             record.job = job
-            takeLease(&record, owner: listener ?? "anonymous")
+            takeLease(&record, owner: try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p)))
         case .executing:
             try checkOwner(record, listener: listener, verb: "ack", attempt: try p.int("attempt"))
             record.job = job
@@ -302,11 +325,11 @@ extension BrokerCore {
     }
 
     private func claim(_ p: FieldReader, caller: Caller, requestId: JSONValue) throws -> ReplyBody? {
-        let owner: String
+        let owner: LeaseHolder
         let patterns: [Glob]
         let wait: Int64
         let info: String?
-        owner = try callerIdentity(p, caller) ?? "anonymous"
+        owner = try callerIdentity(p, caller) ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p))
         let names: [String]
         switch p.value("jobs") {
         case .string(let s)?: names = [s]
@@ -327,7 +350,7 @@ extension BrokerCore {
                 OutgoingReply(
                     route: caller.route,
                     body: RPCResponse.success(id: requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, owner)))
+                    claimed: (job.id, owner.key)))
             return nil
         }
         guard wait > 0 else { return .raw(claimResult(nil)) }
@@ -347,7 +370,7 @@ extension BrokerCore {
         return glob
     }
 
-    private func claimJob(_ id: String, owner: String, info: String?) -> Job {
+    private func claimJob(_ id: String, owner: LeaseHolder, info: String?) -> Job {
         guard var record = jobs[id] else { fatalError("a ready job is always in memory") }
         if let info { record.job.info = info }
         takeLease(&record, owner: owner)
@@ -358,8 +381,11 @@ extension BrokerCore {
 
     /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
     /// it is `ready` again at once, with the same attempt, instead of waiting out a lease nobody holds.
+    /// `owner` is the ``LeaseHolder/key`` of the claimer.
     func returnUndeliveredClaim(jobId: String, owner: String) {
-        guard var record = jobs[jobId], record.job.status == .executing, record.job.lease?.owner == owner else {
+        guard var record = jobs[jobId], record.job.status == .executing,
+            let lease = record.job.lease, LeaseHolder(lease).key == owner
+        else {
             return
         }
         record.job.lease = nil
@@ -399,7 +425,7 @@ extension BrokerCore {
                     OutgoingReply(
                         route: claim.caller.route,
                         body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(job)),
-                        claimed: (job.id, claim.owner)))
+                        claimed: (job.id, claim.owner.key)))
             } else {
                 index += 1
             }
@@ -425,7 +451,7 @@ extension BrokerCore {
             try checkOwner(record, listener: listener, verb: "update", attempt: try p.int("attempt"))
         } else if previous.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
-        } else if let listener, record.formerOwners.contains(listener) {
+        } else if let listener, record.formerOwners.contains(listener.key) {
             throw ProtocolError(
                 .leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
         } else if p.value("progress") != nil {
@@ -475,9 +501,7 @@ extension BrokerCore {
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
         try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
-        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
-            record.formerOwners.append(owner)
-        }
+        retireLeaseHolder(&record)
         record.job.lease = nil
         record.job.attempt += 1
         if let info { record.job.info = info }
@@ -502,9 +526,7 @@ extension BrokerCore {
     func cancelJob(_ record: JobRecord, info: String?) -> Job {
         var record = record
         let previous = record.job.status
-        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
-            record.formerOwners.append(owner)
-        }
+        retireLeaseHolder(&record)
         record.job.status = .canceled
         record.job.lease = nil
         record.job.finishedAt = now
@@ -585,7 +607,7 @@ extension BrokerCore {
                 if dirtySet.insert(id).inserted { dirty.append(id) }
                 continue
             }
-            if !record.formerOwners.contains(lease.owner) { record.formerOwners.append(lease.owner) }
+            retireLeaseHolder(&record)
             record.job.lease = nil
             if record.job.attempt >= record.job.maxAttempts {
                 record.job.status = .failed
@@ -650,4 +672,48 @@ extension BrokerCore {
 /// The broker's version, reported by `broker.info`.
 public enum JobwireVersion {
     public static let current = "0.1.0"
+}
+
+/// Who holds a lease, as fencing compares it: the owner (the `listenerId`, or the CURVE key) and the
+/// `instanceId` of the copy of the listener that took the job.
+struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
+    var owner: String
+    var instanceId: String?
+
+    init(owner: String, instanceId: String?) {
+        self.owner = owner
+        self.instanceId = instanceId
+    }
+
+    init(_ lease: Lease) {
+        self.init(owner: lease.owner, instanceId: lease.instanceId)
+    }
+
+    /// The holder as a job's former owners keep it: the owner alone without an instance, so that records
+    /// written before instances existed still match.
+    var key: String {
+        guard let instanceId else { return owner }
+        // U+001F cannot occur in an instanceId; it separates the two.
+        return "\(owner)\u{1F}\(instanceId)"
+    }
+
+    var description: String {
+        guard let instanceId else { return owner }
+        return "\(owner) (instance \(instanceId))"
+    }
+
+    /// Whether `id` is 1-64 characters of `[A-Za-z0-9._:-]`.
+    static func isValidInstanceId(_ id: String) -> Bool {
+        let utf8 = id.utf8
+        guard (1...64).contains(utf8.count) else { return false }
+        return utf8.allSatisfy { c in
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"),
+                UInt8(ascii: "-"):
+                true
+            default: false
+            }
+        }
+    }
 }

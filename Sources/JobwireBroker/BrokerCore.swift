@@ -12,7 +12,8 @@ struct Caller: Sendable {
 struct OutgoingReply {
     var route: [UInt8]
     var body: [UInt8]
-    /// The job a claim hands out with this reply, to take back if the claimer is gone.
+    /// The job a claim hands out with this reply, to take back if the claimer is gone (owner: the
+    /// claimer's `LeaseHolder.key`).
     var claimed: (jobId: String, owner: String)? = nil
 }
 
@@ -27,7 +28,7 @@ enum ReplyBody {
 struct WaitingClaim {
     var caller: Caller
     var requestId: JSONValue
-    var owner: String
+    var owner: LeaseHolder
     var patterns: [Glob]
     var info: String?
     var deadline: Timestamp
