@@ -8,8 +8,11 @@ extension JobsClient {
     /// A new `instanceId`: `<host>-<pid>-<6 random characters>`, at most 64 characters of `[A-Za-z0-9._:-]`
     /// as the broker requires; the host and pid tell people which process holds a lease.
     public static func makeInstanceId() -> String {
-        var buffer = [CChar](repeating: 0, count: 256)
-        var host = gethostname(&buffer, buffer.count) == 0 ? String(cString: buffer) : "host"
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let named = buffer.withUnsafeMutableBytes {
+            gethostname($0.baseAddress!.assumingMemoryBound(to: CChar.self), 255)
+        }
+        var host = named == 0 ? String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self) : "host"
         host = String(host.prefix(40).map { Self.isInstanceCharacter($0) ? $0 : "-" })
         if host.isEmpty { host = "host" }
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobwireBroker
+import JobwireProtocol
 import Logging
 import UnixSignals
 
@@ -32,11 +33,17 @@ struct DevCommand: AsyncParsableCommand {
     @Option(help: "The Procfile to run.")
     var procfile = "./Procfile"
 
-    @Option(name: .customLong("events"), help: "Where the broker's events (XPUB) socket binds.")
-    var events = "tcp://127.0.0.1:7400"
+    @Option(
+        name: .customLong("events"),
+        help: "Where the broker's events (XPUB) socket binds (default: JOBWIRE_EVENTS, else tcp://127.0.0.1:7400).")
+    var events: String?
 
-    @Option(name: .customLong("commands"), help: "Where the broker's commands (ROUTER) socket binds.")
-    var commands = "tcp://127.0.0.1:7401"
+    @Option(
+        name: .customLong("commands"),
+        help:
+            "Where the broker's commands (ROUTER) socket binds (default: JOBWIRE_COMMANDS, else tcp://127.0.0.1:7401)."
+    )
+    var commands: String?
 
     @Option(help: "The folder of the broker's SQLite store.")
     var data = "./.jobwire"
@@ -65,7 +72,9 @@ struct DevCommand: AsyncParsableCommand {
         do {
             broker = try BrokerServer.start(
                 configuration: BrokerConfiguration(
-                    eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data),
+                    eventsEndpoint: events ?? Endpoints.fromEnvironment().events,
+                    commandsEndpoint: commands ?? Endpoints.fromEnvironment().commands,
+                    dataDirectory: inMemory ? nil : data),
                 logger: Logger(label: "jobwire.dev.broker"))
         } catch {
             CLI.note("jobwire: the broker cannot start: \(error)")
