@@ -38,8 +38,10 @@ final class Runtime: Sendable {
         var confirmed: Int64?
         /// Seqs above `confirmed` already dispatched.
         var seen: Set<Int64> = []
-        /// `jobId#attempt` of job:ready already dispatched (an event and a stored ready job are one).
-        var readySeen: Set<String> = []
+        /// `jobId#attempt` of job:ready already dispatched, with the seq of its event (0 for a ready job found by
+        /// listing): an event and a stored ready job are one, but a second job:ready event of the same attempt
+        /// (a claim the broker took back from a claimer that was gone) is the job ready again.
+        var readySeen: [String: Int64] = [:]
         var live = false
         /// The broker process's start time from its heartbeats: a new one means a restart, however quick.
         var brokerStartedAt: String?
@@ -254,7 +256,9 @@ final class Runtime: Sendable {
         }
         if event.topic == "job:ready", let jobId = event.context["jobId"]?.stringValue {
             let key = "\(jobId)#\(event.payload["attempt"]?.intValue ?? 0)"
-            guard cursor.readySeen.insert(key).inserted else { return }
+            let seq = event.seq ?? 0
+            if let seen = cursor.readySeen[key], seen == 0 || seq == 0 || seen == seq { return }
+            cursor.readySeen[key] = seq
         }
         dispatch(event, replayed: replayed)
     }
