@@ -15,9 +15,16 @@
 /// These follow `wildcard-match`'s `transform()` to the letter, including one surprise: the separator
 /// before a trailing `**` is optional there, so `job:**` matches `job`, `job:ready` and also `jobs:ready`.
 ///
-/// The pattern is compiled once; ``matches(_:)`` walks the sample's UTF-8 bytes once per pattern step, so
-/// it takes time proportional to the pattern's length times the sample's, never exponential.
+/// The pattern is compiled once, runs of `*` folded into one step; ``matches(_:)`` walks the sample's UTF-8
+/// bytes once per step (a simulation of the pattern's automaton, no backtracking), so it takes time
+/// proportional to the pattern's length times the sample's, never exponential. Callers that take patterns
+/// from clients cap them with ``checkPatterns(_:field:)``: ``maxPatternBytes`` each, ``maxPatterns`` in all.
 public struct Glob: Sendable, Hashable, CustomStringConvertible {
+    /// The longest pattern a client may send, in UTF-8 bytes.
+    public static let maxPatternBytes = 256
+    /// The most patterns a client may send in one call.
+    public static let maxPatterns = 32
+
     /// The pattern as written.
     public let pattern: String
     /// The segment separator, an ASCII byte.
@@ -157,7 +164,9 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
                         index += 1
                     }
                 case UInt8(ascii: "?"): steps.append(.one)
-                case UInt8(ascii: "*"): steps.append(.star)
+                // `**` within a segment matches what `*` does: one step for the whole run.
+                case UInt8(ascii: "*") where steps.last != .star: steps.append(.star)
+                case UInt8(ascii: "*"): break
                 default: steps.append(.byte(byte))
                 }
                 index += 1
@@ -169,6 +178,24 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Glob {
+    /// Checks patterns a client sent: at most ``maxPatterns`` of them, each at most ``maxPatternBytes``.
+    /// - Parameters:
+    ///   - patterns: The patterns, in the order sent.
+    ///   - field: The dotted path of the list (`topics`, `jobs`); an entry is named `field.index`.
+    /// - Throws: ``FieldError`` naming the list, or the entry that is too long.
+    public static func checkPatterns(_ patterns: [String], field: String) throws(FieldError) {
+        guard patterns.count <= maxPatterns else {
+            throw FieldError(
+                field: field, message: "\(field) may have at most \(maxPatterns) patterns, not \(patterns.count)")
+        }
+        for (index, pattern) in patterns.enumerated() where pattern.utf8.count > maxPatternBytes {
+            throw FieldError(
+                field: "\(field).\(index)",
+                message:
+                    "\(field).\(index) is \(pattern.utf8.count) bytes; a pattern may have at most \(maxPatternBytes)")
+        }
+    }
+
     /// The text every match starts with, assuming samples never repeat a separator (`job:*` → `job:`,
     /// `*:ready` → empty, `job:**` → `job`, since `**` may match no segment at all).
     public var literalPrefix: String {
