@@ -594,12 +594,14 @@ class Listener:
                 continue
             for envelope in reply["events"]:
                 self._on_live_event(envelope["topic"], envelope, client, leases, replayed=True)
-            if not reply["events"] or reply["events"][-1]["seq"] >= reply["lastSeq"]:
-                cursor.seq = max(cursor.seq or 0, int(reply["lastSeq"]))
-                cursor.seen = {seq for seq in cursor.seen if seq > cursor.seq}
+            # The page examined every event up to nextSince; it may stop short of lastSeq (limit, byte
+            # budget, bounded scan) with any number of events, none included: go on from nextSince.
+            since = cursor.seq or 0
+            next_since = int(reply.get("nextSince", reply["events"][-1]["seq"] if reply["events"] else reply["lastSeq"]))
+            cursor.seq = max(since, next_since)
+            cursor.seen = {seq for seq in cursor.seen if seq > cursor.seq}
+            if next_since >= int(reply["lastSeq"]) or next_since <= since:
                 break
-            # A full page: everything up to its last event has been seen.
-            cursor.seq = max(cursor.seq or 0, int(reply["events"][-1]["seq"]))
         cursor.last_replay_at = time.monotonic()
 
     def _dispatch_waiting_jobs(self, client: Client, leases: LeaseKeeper) -> None:
