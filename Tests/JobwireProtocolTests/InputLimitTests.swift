@@ -114,6 +114,27 @@ import Testing
         }
     }
 
+    @Test("The bit-parallel matcher agrees with the row-by-row simulation on random patterns and samples")
+    func bitParallelAgrees() {
+        var rng = SplitMix(seed: 0x5EED)
+        let patternPieces = ["a", "b", ":", "*", "**", "?", "\\", "é", "::", "*:", ":**"]
+        let samplePieces = ["a", "b", ":", "é", "ab", "::", "aaaa", "b:a"]
+        var matched = 0
+        for round in 0..<20_000 {
+            let pattern = (0..<Int(rng.next() % 8)).map { _ in patternPieces[Int(rng.next() % 11)] }.joined()
+            // Some samples span several 64-bit words.
+            let pieces = round % 10 == 0 ? 40 + Int(rng.next() % 60) : Int(rng.next() % 10)
+            var sample = (0..<pieces).map { _ in samplePieces[Int(rng.next() % 8)] }.joined()
+            for separator in [UInt8(ascii: ":"), UInt8(ascii: "a")] {
+                let glob = Glob(pattern, separator: separator)
+                let (fast, slow) = sample.withUTF8 { (glob.matches(bytes: $0), glob.matchesByRows(bytes: $0)) }
+                #expect(fast == slow, "\(pattern) vs \(sample) (separator \(separator))")
+                if fast { matched += 1 }
+            }
+        }
+        #expect(matched > 1000, "the random cases should match now and then")
+    }
+
     @Test("A run of stars compiles to one step and matches as one star")
     func starRuns() {
         let long = Glob(String(repeating: "*", count: 3000))
@@ -123,5 +144,18 @@ import Testing
         #expect(Glob("a***b:c**d").steps == Glob("a*b:c*d").steps)
         #expect(Glob(#"a\**"#).matches("a*xyz"))
         #expect(!Glob(#"a\**"#).matches("abc"))
+    }
+}
+
+/// A small seeded generator, so a failing random case can be found again.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
