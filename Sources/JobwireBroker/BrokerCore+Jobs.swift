@@ -386,9 +386,10 @@ extension BrokerCore {
     }
 
     /// `glob.matches(name)`, remembered: waiting claims match the same names again on every job made ready.
+    /// At most 10,000 answers are kept (a few MB with the longest names); then the memory starts over.
     func globMatches(_ glob: Glob, _ name: String) -> Bool {
         if let known = globMatchCache[glob.pattern]?[name] { return known }
-        if globMatchCacheCount >= 100_000 {
+        if globMatchCacheCount >= 10_000 {
             globMatchCache.removeAll()
             globMatchCacheCount = 0
         }
