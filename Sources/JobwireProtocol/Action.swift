@@ -96,12 +96,17 @@ extension Action {
 }
 
 extension Action {
-    /// Rejects members of an `actions.mount` action that the protocol does not know, at any depth it models.
+    /// Rejects members of an `actions.mount` action that the protocol does not know, at any depth it models,
+    /// and an operation that is not a valid name.
     static func checkKeys(_ r: FieldReader) throws(FieldError) {
         try r.rejectUnknown(allowing: [
             "operation", "label", "mode", "description", "tooltip", "primary", "confirm", "inputForm", "constraints",
             "messages",
         ])
+        // The operation becomes the name of the jobs the action creates.
+        if let operation = try r.string("operation") {
+            try FieldReader.checkIdentifier(operation, field: r.fieldPath("operation"))
+        }
         if let form = try r.object("inputForm") {
             try form.rejectUnknown(allowing: ["type", "fields"])
             for (index, field) in (try form.array("fields") ?? []).enumerated() {

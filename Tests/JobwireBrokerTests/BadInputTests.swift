@@ -322,6 +322,16 @@ import ZeroMQ
             },
             code: -32602, field: "action.schedule", echoesId: true),
         Case(
+            name: "an action operation with a control character",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "actions.mount", ["domain": "workbook", "resourceId": "r", "action": ["operation": "o\u{0}"]]),
+                ]
+            },
+            code: -32602, field: "action.operation", echoesId: true),
+        Case(
             name: "an input form field with an unknown member",
             frames: { _ in
                 [
