@@ -222,11 +222,11 @@ final class Runtime: Sendable {
                 if let seq = event.seq, !cursor.seen.contains(seq) { missed += 1 }
                 receive(event, replayed: true, &cursor)
             }
-            let reached = page.events.last?.seq ?? page.lastSeq
-            cursor.confirmed = page.events.count < 1000 ? max(page.lastSeq, reached) : reached
-            let confirmed = cursor.confirmed ?? 0
+            // Every event up to `nextSince` was examined; a page may stop short of `lastSeq` with any count.
+            let confirmed = max(since, page.nextSince)
+            cursor.confirmed = confirmed
             cursor.seen = cursor.seen.filter { $0 > confirmed }
-            if page.events.count < 1000 { break }
+            if page.isComplete || page.nextSince <= since { break }
         }
         if cursor.readySeen.count > 50_000 { cursor.readySeen.removeAll() }
         return true

@@ -6,17 +6,18 @@ extension BrokerCore {
         do {
             switch try dispatch(request, caller: caller) {
             case nil: break
-            case .value(let value)?: reply(caller, id: request.id, .success(value))
+            case .value(let value)?: reply(caller, rawID: request.rawID, .success(value))
             case .raw(let bytes)?:
                 outbox.append(
-                    OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: bytes)))
+                    OutgoingReply(
+                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: bytes)))
             case .job(let job)?:
                 outbox.append(
                     OutgoingReply(
-                        route: caller.route, body: RPCResponse.success(id: request.id, rawResult: encode(job))))
+                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: encode(job))))
             }
         } catch {
-            reply(caller, id: request.id, .failure(ProtocolError.from(error)))
+            reply(caller, rawID: request.rawID, .failure(ProtocolError.from(error)))
         }
         // After the reply: a job this command made ready is then handed to a waiting claimer, and the
         // reply still shows the job as the command left it (`ready` for an immediate create).
@@ -25,14 +26,15 @@ extension BrokerCore {
 
     private func dispatch(_ request: RPCRequest, caller: Caller) throws -> ReplyBody? {
         let p = FieldReader(request.params)
+        if let allowed = BrokerCore.allowedParams[request.method] { try p.rejectUnknown(allowing: allowed) }
         switch request.method {
         case "jobs.create": return .job(try create(p, caller: caller))
-        case "jobs.get": return .job(try record(try p.requiredString("jobId")).job)
+        case "jobs.get": return .job(try record(try p.requiredIdentifier("jobId")).job)
         case "jobs.list": return try list(p)
         case "jobs.update": return .job(try update(p, caller: caller))
         case "jobs.execute": return .job(try execute(p))
         case "jobs.ack": return .job(try ack(p, caller: caller))
-        case "jobs.claim": return try claim(p, caller: caller, requestId: request.id)
+        case "jobs.claim": return try claim(p, caller: caller, requestId: request.rawID)
         case "jobs.complete": return .job(try finish(p, caller: caller, as: .complete))
         case "jobs.fail": return .job(try finish(p, caller: caller, as: .failed))
         case "jobs.release": return .job(try release(p, caller: caller))
@@ -50,6 +52,43 @@ extension BrokerCore {
         default: throw ProtocolError(.methodNotFound, "method not found: \(request.method)")
         }
     }
+
+    /// The params each method takes; any other key is `-32602` naming it.
+    static let allowedParams: [String: Set<String>] = {
+        let context = Set(CreateFields.contextKeys)
+        // `instanceId` names the listener process that holds a lease (validated where leases are checked).
+        let verb: Set<String> = ["jobId", "listenerId", "instanceId", "attempt"]
+        return [
+            "jobs.create": context.union([
+                "type", "operation", "source", "destination", "trigger", "mode", "input", "config", "subject",
+                "metadata", "info", "predecessorIds", "runAt", "leaseSeconds", "maxAttempts", "idempotencyKey",
+                "status",
+            ]),
+            "jobs.get": ["jobId"],
+            "jobs.list": context.union([
+                "status", "type", "operation", "source", "parentId", "excludeChildJobs", "pageSize", "pageNumber",
+                "sortDirection",
+            ]),
+            "jobs.update": verb.union(["progress", "info", "estimatedCompletionAt", "metadata", "status"]),
+            "jobs.execute": ["jobId"],
+            "jobs.ack": verb.union(["info", "progress", "estimatedCompletionAt"]),
+            "jobs.claim": ["listenerId", "instanceId", "jobs", "wait", "info"],
+            "jobs.complete": verb.union(["outcome", "info"]),
+            "jobs.fail": verb.union(["outcome", "info"]),
+            "jobs.release": verb.union(["info"]),
+            "jobs.cancel": ["jobId", "info"],
+            "jobs.retry": ["jobId"],
+            "jobs.ackOutcome": ["jobId"],
+            "jobs.split": verb.union(["parts", "runInParallel"]),
+            "jobs.delete": ["jobId"],
+            "actions.mount": ["domain", "resourceId", "action"],
+            "actions.list": ["domain", "resourceId"],
+            "actions.unmount": ["actionId"],
+            "actions.trigger": ["actionId", "domain", "resourceId", "operation", "input", "actorId"],
+            "events.list": ["since", "topics", "limit"],
+            "broker.info": [],
+        ]
+    }()
 
     // MARK: Create
 
@@ -167,10 +206,13 @@ extension BrokerCore {
                 query.statuses.append(status)
             }
         }
-        query.type = try p.string("type")
-        query.operation = try p.string("operation")
-        query.source = try p.string("source")
-        query.parentId = try p.string("parentId")
+        query.type = try p.identifier("type")
+        query.operation = try p.identifier("operation")
+        query.source = try p.identifier("source")
+        query.parentId = try p.identifier("parentId")
+        for key in CreateFields.contextKeys {
+            if let value = try p.identifier(key) { query.context.append((key, value)) }
+        }
         query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
         query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
         query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
@@ -220,7 +262,7 @@ extension BrokerCore {
     /// - Throws: ``FieldError`` for an `instanceId` that is not 1-64 characters of `[A-Za-z0-9._:-]`.
     func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
         let instanceId = try self.instanceId(p)
-        guard let owner = try caller.authenticatedKey ?? p.string("listenerId") else { return nil }
+        guard let owner = try caller.authenticatedKey ?? p.identifier("listenerId") else { return nil }
         return LeaseHolder(owner: owner, instanceId: instanceId)
     }
 
@@ -303,7 +345,7 @@ extension BrokerCore {
     // MARK: Verbs
 
     private func ack(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let previous = record.job.status
         var job = record.job
@@ -324,24 +366,20 @@ extension BrokerCore {
         return record.job
     }
 
-    private func claim(_ p: FieldReader, caller: Caller, requestId: JSONValue) throws -> ReplyBody? {
+    private func claim(_ p: FieldReader, caller: Caller, requestId: [UInt8]) throws -> ReplyBody? {
         let owner: LeaseHolder
         let patterns: [Glob]
         let wait: Int64
         let info: String?
         owner = try callerIdentity(p, caller) ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p))
-        let names: [String]
-        switch p.value("jobs") {
-        case .string(let s)?: names = [s]
-        case .array?: names = try p.stringArray("jobs") ?? []
-        case nil:
+        guard let names = try p.stringArray("jobs") else {
             throw FieldError(
                 field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
-        case let other?:
-            throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
         }
         guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
-        patterns = names.map(compiledGlob)
+        try Glob.checkPatterns(names, field: "jobs")
+        var distinct = Set<String>()
+        patterns = names.filter { distinct.insert($0).inserted }.map(compiledGlob)
         wait = try p.int("wait", in: 0...60) ?? 0
         info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
@@ -349,7 +387,7 @@ extension BrokerCore {
             outbox.append(
                 OutgoingReply(
                     route: caller.route,
-                    body: RPCResponse.success(id: requestId, rawResult: claimResult(job)),
+                    body: RPCResponse.success(rawID: requestId, rawResult: claimResult(job)),
                     claimed: (job.id, owner.key)))
             return nil
         }
@@ -368,6 +406,20 @@ extension BrokerCore {
         let glob = Glob(pattern)
         globCache[pattern] = glob
         return glob
+    }
+
+    /// `glob.matches(name)`, remembered: waiting claims match the same names again on every job made ready.
+    /// At most 10,000 answers are kept (a few MB with the longest names); then the memory starts over.
+    func globMatches(_ glob: Glob, _ name: String) -> Bool {
+        if let known = globMatchCache[glob.pattern]?[name] { return known }
+        if globMatchCacheCount >= 10_000 {
+            globMatchCache.removeAll()
+            globMatchCacheCount = 0
+        }
+        let matches = glob.matches(name)
+        globMatchCache[glob.pattern, default: [:]][name] = matches
+        globMatchCacheCount += 1
+        return matches
     }
 
     private func claimJob(_ id: String, owner: LeaseHolder, info: String?) -> Job {
@@ -424,7 +476,7 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(job)),
+                        body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
                         claimed: (job.id, claim.owner.key)))
             } else {
                 index += 1
@@ -433,7 +485,7 @@ extension BrokerCore {
     }
 
     private func update(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let previous = record.job.status
         var job = record.job
@@ -469,7 +521,7 @@ extension BrokerCore {
     }
 
     private func execute(_ p: FieldReader) throws -> Job {
-        let record = try record(try p.requiredString("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         guard record.job.status == .created || record.job.status == .planning else {
             throw ProtocolError(
                 .invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
@@ -478,9 +530,9 @@ extension BrokerCore {
     }
 
     private func finish(_ p: FieldReader, caller: Caller, as status: JobStatus) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
-        let outcome = try p.value("outcome").map { value throws in try Outcome(json: value) }
+        let outcome = try p.value("outcome").map { value throws in try Outcome(json: value, strict: true) }
         let info = try p.string("info")
         try checkOwner(
             record, listener: listener, verb: status == .complete ? "complete" : "fail", attempt: try p.int("attempt"))
@@ -497,7 +549,7 @@ extension BrokerCore {
     }
 
     private func release(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
         try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
@@ -513,7 +565,7 @@ extension BrokerCore {
     }
 
     private func cancel(_ p: FieldReader) throws -> Job {
-        let record = try record(try p.requiredString("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         let info = try p.string("info")
         guard !record.job.status.isTerminal else {
             throw ProtocolError(
@@ -542,7 +594,7 @@ extension BrokerCore {
     }
 
     private func retry(_ p: FieldReader) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let previous = record.job.status
         guard previous == .failed || previous == .canceled else {
             throw ProtocolError(.invalidTransition, "cannot retry \(record.job.id): it is \(previous.rawValue)")
@@ -561,7 +613,7 @@ extension BrokerCore {
     }
 
     private func ackOutcome(_ p: FieldReader) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let status = record.job.status
         guard status == .complete || status == .failed else {
             throw ProtocolError(
@@ -575,7 +627,7 @@ extension BrokerCore {
     }
 
     private func delete(_ p: FieldReader) throws -> JSONValue {
-        let record = try record(try p.requiredString("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         guard record.job.status != .executing else {
             throw ProtocolError(.invalidTransition, "cannot delete \(record.job.id): it is executing; cancel it first")
         }
@@ -634,7 +686,7 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(nil))))
+                        body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(nil))))
                 return true
             }
         }
@@ -642,7 +694,7 @@ extension BrokerCore {
 
     /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
     func answerWaitingClaims() {
-        for claim in waitingClaims { reply(claim.caller, id: claim.requestId, .success(["job": .null])) }
+        for claim in waitingClaims { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
         waitingClaims.removeAll()
     }
 

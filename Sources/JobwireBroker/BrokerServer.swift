@@ -297,7 +297,7 @@ private final class Loop: @unchecked Sendable {
         }
         switch RPCRequest.decode(body) {
         case .success(let request): core.handle(request, from: caller)
-        case .failure(let failure): core.reply(caller, id: failure.id, .failure(failure.error))
+        case .failure(let failure): core.reply(caller, rawID: failure.rawID, .failure(failure.error))
         }
     }
 
