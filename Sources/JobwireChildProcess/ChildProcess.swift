@@ -135,6 +135,9 @@ public final class ChildProcess: Sendable {
             }
         }
         waiter.name = "jobwire-child-wait"
+        // Counted before the waiter runs: a child that ends at once must not count as done before its
+        // output is read.
+        core.state.withLock { $0.openReaders = err == nil ? 1 : 2 }
         waiter.start()
         core.spawned.wait()
         close(out.write)
@@ -147,7 +150,6 @@ public final class ChildProcess: Sendable {
         }
         self.pid = result
         self.core = core
-        core.state.withLock { $0.openReaders = err == nil ? 1 : 2 }
         readLines(out.read, into: output)
         if let err, let errorOutput { readLines(err.read, into: errorOutput) }
     }
