@@ -23,16 +23,6 @@ enum ReplyBody {
     case job(Job)
 }
 
-/// A claimer waiting for a job (`jobs.claim` with `wait`).
-struct WaitingClaim {
-    var caller: Caller
-    var requestId: JSONValue
-    var owner: String
-    var patterns: [Glob]
-    var info: String?
-    var deadline: Timestamp
-}
-
 /// The broker's state machine and its in-memory indexes over the store.
 ///
 /// Not thread-safe: the broker's own thread owns it. A batch of requests is applied in memory, then
@@ -65,18 +55,26 @@ final class BrokerCore {
     var readyCounter: Int64 = 0
     /// A job became ready since waiting claimers were last served.
     var readyAdded = false
+    /// The names of the jobs that became ready since waiting claimers were last served.
+    var readyNamesAdded: Set<String> = []
+    /// The names that have a ready queue, by ``JobNameKey``: what a literal claim pattern looks up.
+    var readyNamesByKey: [String: [String]] = [:]
     private var lastIdMillis: Int64 = 0
     private var idCounter = 0
     /// The random tail of job ids: unique already by time and counter, so a fast generator seeded once
     /// will do (the system's costs a getrandom call per character).
     private var idRandom = SplitMix64()
     static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    var waitingClaims: [WaitingClaim] = []
+    var waitingClaims = WaitingClaims()
     var globCache: [String: Glob] = [:]
-    var leases = TimerHeap()
-    var runAts = TimerHeap()
+    var leases = TimerHeap<String>()
+    var runAts = TimerHeap<String>()
     /// Scheduled jobs waiting on each predecessor.
     var dependents: [String: [String]] = [:]
+    /// Jobs that ended and whose followers (dependents, parts, parent) are still to be told, in order.
+    var pendingEnds: [EndedJob] = []
+    /// Whether ``jobEnded(_:)`` is working through ``pendingEnds`` already.
+    var handlingEnds = false
     /// Part counts of parents whose parts have not all ended.
     var parts: [String: PartCounts] = [:]
     /// The unfinished parts of each split parent, by part number.
@@ -90,6 +88,7 @@ final class BrokerCore {
     var dirty: [String] = []
     var dirtySet: Set<String> = []
     var deleted: [String] = []
+    var deletedSet: Set<String> = []
     var batch = JobStore.Batch()
     var outbox: [OutgoingReply] = []
     var publishQueue: [[[UInt8]]] = []
@@ -152,6 +151,10 @@ final class BrokerCore {
         jobs = [:]
         readyQueues = [:]
         readyOrder = [:]
+        readyNamesByKey = [:]
+        readyNamesAdded = []
+        pendingEnds = []
+        handlingEnds = false
         leases.removeAll()
         runAts.removeAll()
         dependents = [:]
@@ -199,7 +202,7 @@ final class BrokerCore {
     /// The job with `id`, from memory or the store.
     func record(_ id: String) throws -> JobRecord {
         if let record = jobs[id] { return record }
-        if deleted.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
+        if deletedSet.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
         do {
             if let record = try store.job(id: id) {
                 // Kept until the batch commits (a verb may change it), then let go if it has ended.
@@ -232,37 +235,64 @@ final class BrokerCore {
         statusCounts[job.status, default: 1] -= 1
         jobs[job.id] = nil
         readyOrder[job.id] = nil
-        if dirtySet.remove(job.id) != nil { dirty.removeAll { $0 == job.id } }
+        // Its entry in `dirty` stays; the commit skips ids no longer in `jobs`.
+        dirtySet.remove(job.id)
         deleted.append(job.id)
+        deletedSet.insert(job.id)
     }
 
     func pushReady(_ id: String, name: String) {
         readyAdded = true
+        readyNamesAdded.insert(name)
         readyCounter += 1
         readyOrder[id] = readyCounter
+        if readyQueues[name] == nil { readyNamesByKey[JobNameKey.of(name), default: []].append(name) }
         readyQueues[name, default: ReadyQueue()].entries.append((readyCounter, id))
     }
 
     /// The oldest ready job whose name matches one of `patterns`, or nil.
+    ///
+    /// A literal pattern looks its names up; only a wildcard pattern is matched against every name that
+    /// has ready jobs.
     func oldestReady(matching patterns: [Glob]) -> String? {
-        var best: (order: Int64, id: String, name: String)?
-        for name in Array(readyQueues.keys) where patterns.contains(where: { $0.matches(name) }) {
-            guard var queue = readyQueues[name] else { continue }
-            while !queue.isEmpty {
-                let entry = queue.entries[queue.head]
-                if readyOrder[entry.id] == entry.order { break }
-                queue.head += 1
+        var names: [String] = []
+        var wildcards: [Glob] = []
+        for pattern in patterns {
+            if WaitingClaims.isLiteral(pattern.pattern) {
+                names += readyNamesByKey[pattern.pattern] ?? []
+            } else {
+                wildcards.append(pattern)
             }
-            if queue.isEmpty {
-                readyQueues[name] = nil
-                continue
-            }
-            queue.compact()
-            readyQueues[name] = queue
-            let entry = queue.entries[queue.head]
-            if best == nil || entry.order < best!.order { best = (entry.order, entry.id, name) }
+        }
+        if !wildcards.isEmpty {
+            names += readyQueues.keys.filter { name in wildcards.contains { $0.matches(name) } }
+        }
+        var best: (order: Int64, id: String)?
+        for name in names {
+            guard let entry = oldestReady(named: name) else { continue }
+            if best == nil || entry.order < best!.order { best = entry }
         }
         return best?.id
+    }
+
+    /// The oldest ready job named `name`; drops the entries of jobs that are no longer ready on the way.
+    func oldestReady(named name: String) -> (order: Int64, id: String)? {
+        guard var queue = readyQueues[name] else { return nil }
+        while !queue.isEmpty {
+            let entry = queue.entries[queue.head]
+            if readyOrder[entry.id] == entry.order { break }
+            queue.head += 1
+        }
+        if queue.isEmpty {
+            readyQueues[name] = nil
+            let key = JobNameKey.of(name)
+            readyNamesByKey[key]?.removeAll { $0 == name }
+            if readyNamesByKey[key]?.isEmpty == true { readyNamesByKey[key] = nil }
+            return nil
+        }
+        queue.compact()
+        readyQueues[name] = queue
+        return queue.entries[queue.head]
     }
 
     // MARK: Events
@@ -452,6 +482,7 @@ final class BrokerCore {
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
         deleted.removeAll(keepingCapacity: true)
+        deletedSet.removeAll(keepingCapacity: true)
         batch = JobStore.Batch()
     }
 
@@ -466,7 +497,7 @@ final class BrokerCore {
     var nextDeadline: Timestamp? {
         var next = leases.next
         if let r = runAts.next { next = next.map { min($0, r) } ?? r }
-        for claim in waitingClaims { next = next.map { min($0, claim.deadline) } ?? claim.deadline }
+        if let claim = waitingClaims.nextDeadline { next = next.map { min($0, claim) } ?? claim }
         return next
     }
 
