@@ -132,6 +132,12 @@ extension BrokerCore {
 
     func status(of id: String) -> JobStatus? { try? record(id).job.status }
 
+    /// Enqueues a scheduled job whose wait may be over: when it may run, or when it never can (a
+    /// predecessor failed, was canceled or deleted).
+    private func wake(_ record: JobRecord) {
+        if !mustWait(record.job) || failedPredecessor(of: record.job) != nil { enqueue(record) }
+    }
+
     private func mustWait(_ job: Job) -> Bool {
         if let runAt = job.runAt, runAt > now { return true }
         if job.predecessorIds.contains(where: { status(of: $0) != .complete }) { return true }
@@ -670,7 +676,7 @@ extension BrokerCore {
         }
         while let id = runAts.popDue(now) {
             guard let record = jobs[id], record.job.status == .scheduled else { continue }
-            if !mustWait(record.job) { enqueue(record) }
+            wake(record)
         }
         serveWaitingClaims()
         for claim in waitingClaims.removeDue(now) {
@@ -724,7 +730,7 @@ extension BrokerCore {
             for id in waiting {
                 guard let record = jobs[id], record.job.status == .scheduled else { continue }
                 if ended.status == .complete {
-                    if !mustWait(record.job) { enqueue(record) }
+                    wake(record)
                 } else {
                     var failed = record
                     failed.job.status = .failed

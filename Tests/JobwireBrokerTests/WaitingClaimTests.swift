@@ -210,4 +210,25 @@ import Testing
         #expect(executed["status"] == "failed")
         #expect(executed["outcome"]?["message"] == .string("predecessor \(first) deleted"))
     }
+
+    @Test("a job waiting for two predecessors fails when one completed and was deleted and the other completes")
+    func deletedCompletedPredecessor() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let a = try create(harness, "pre", "a")
+        let b = try create(harness, "pre", "b")
+        let waiting = try #require(
+            try harness.call(
+                "jobs.create",
+                ["type": "dep", "operation": "job", "source": "s", "predecessorIds": [.string(a), .string(b)]])["id"]?
+                .stringValue)
+        for id in [a, b] { try harness.call("jobs.ack", ["jobId": .string(id), "listenerId": "w"]) }
+        try harness.call("jobs.complete", ["jobId": .string(a), "listenerId": "w"])
+        try harness.call("jobs.delete", ["jobId": .string(a)])
+        #expect(try harness.job(waiting).status == .scheduled)
+        try harness.call("jobs.complete", ["jobId": .string(b), "listenerId": "w"])
+        let job = try harness.job(waiting)
+        #expect(job.status == .failed)
+        #expect(job.outcome?.message == "predecessor \(a) deleted")
+    }
 }
