@@ -644,8 +644,16 @@ extension BrokerCore {
 
     // MARK: Time
 
-    /// Expires leases, releases jobs whose `runAt` came, and answers claims whose wait ran out.
+    /// Goes on with the ends earlier rounds left, expires leases, releases jobs whose `runAt` came, and
+    /// answers claims whose wait ran out.
     func tick() {
+        holdingEnds {
+            let found = wakeAtStart
+            wakeAtStart = []
+            for id in found {
+                if let record = jobs[id], record.job.status == .scheduled { wake(record) }
+            }
+        }
         while let id = leases.popDue(now) {
             guard var record = jobs[id], record.job.status == .executing, let lease = record.job.lease,
                 lease.expiresAt <= now
@@ -698,35 +706,42 @@ extension BrokerCore {
     /// Queues an end and, unless an outer call is already at it, works through the queue.
     ///
     /// An end can end other jobs (a failed predecessor fails its dependents, which fail theirs); those are
-    /// queued, never followed by recursion, so a chain of any length takes constant stack.
+    /// queued, never followed by recursion, so a chain of any length takes constant stack. A round
+    /// follows at most ``BrokerCore/endsPerRound`` ends; ``tick()`` goes on with the rest in the next.
     func jobEnded(_ ended: EndedJob) {
         pendingEnds.append(ended)
         guard !handlingEnds else { return }
         holdingEnds {}
     }
 
-    /// Runs `body` with ends queued, then follows every queued end, in order.
+    /// Runs `body` with ends queued, then follows the queued ends, in order, as far as this round may.
     func holdingEnds(_ body: () -> Void) {
         if handlingEnds {
             body()
             return
         }
         handlingEnds = true
-        defer {
-            pendingEnds.removeAll(keepingCapacity: pendingEnds.count < 4096)
-            handlingEnds = false
-        }
+        defer { handlingEnds = false }
         body()
-        var index = 0
-        while index < pendingEnds.count {
-            let ended = pendingEnds[index]
-            index += 1
+        while pendingEndsHead < pendingEnds.count && endsFollowed < BrokerCore.endsPerRound {
+            let ended = pendingEnds[pendingEndsHead]
+            pendingEndsHead += 1
+            endsFollowed += 1
             follow(ended)
+        }
+        if pendingEndsHead == pendingEnds.count {
+            pendingEnds.removeAll(keepingCapacity: pendingEnds.count < 4096)
+            pendingEndsHead = 0
+        } else if pendingEndsHead > 4096 && pendingEndsHead * 2 > pendingEnds.count {
+            pendingEnds.removeFirst(pendingEndsHead)
+            pendingEndsHead = 0
         }
     }
 
     private func follow(_ ended: EndedJob) {
-        if let waiting = dependents.removeValue(forKey: ended.id) {
+        // A job retried since (its end waited for a later round) keeps its dependents for the new attempt.
+        let retried = jobs[ended.id].map { !$0.job.status.isTerminal } ?? false
+        if !retried, let waiting = dependents.removeValue(forKey: ended.id) {
             for id in waiting {
                 guard let record = jobs[id], record.job.status == .scheduled else { continue }
                 if ended.status == .complete {

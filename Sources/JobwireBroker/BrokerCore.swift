@@ -71,10 +71,22 @@ final class BrokerCore {
     var runAts = TimerHeap<String>()
     /// Scheduled jobs waiting on each predecessor.
     var dependents: [String: [String]] = [:]
-    /// Jobs that ended and whose followers (dependents, parts, parent) are still to be told, in order.
+    /// Jobs that ended and whose followers (dependents, parts, parent) are still to be told, in order,
+    /// from `pendingEndsHead` on.
     var pendingEnds: [EndedJob] = []
+    var pendingEndsHead = 0
     /// Whether ``jobEnded(_:)`` is working through ``pendingEnds`` already.
     var handlingEnds = false
+    /// How many ends this round has followed; at ``endsPerRound`` the rest waits for the next round.
+    var endsFollowed = 0
+    /// The most ends followed in one round: a chain of 100,000 jobs ends over many rounds, each a commit,
+    /// with other clients' requests between them.
+    static let endsPerRound = 1000
+    /// Scheduled jobs found at load whose wait is over or can never be (a predecessor ended without
+    /// completing, or is gone): the first tick enqueues them. A cascade cut off by a crash goes on so.
+    var wakeAtStart: [String] = []
+    /// Whether ended jobs or jobs found at load still wait to be followed: the loop then goes round at once.
+    var hasPendingEnds: Bool { pendingEndsHead < pendingEnds.count || !wakeAtStart.isEmpty }
     /// Part counts of parents whose parts have not all ended.
     var parts: [String: PartCounts] = [:]
     /// The unfinished parts of each split parent, by part number.
@@ -154,7 +166,9 @@ final class BrokerCore {
         readyNamesByKey = [:]
         readyNamesAdded = []
         pendingEnds = []
+        pendingEndsHead = 0
         handlingEnds = false
+        wakeAtStart = []
         leases.removeAll()
         runAts.removeAll()
         dependents = [:]
@@ -183,6 +197,30 @@ final class BrokerCore {
                 for predecessor in job.predecessorIds { dependents[predecessor, default: []].append(job.id) }
             default: break
             }
+        }
+        // A scheduled job none of whose predecessors is still active either may run or never can:
+        // the store was left between two rounds of a cascade.
+        var endedStatus: [String: JobStatus?] = [:]
+        for record in active where record.job.status == .scheduled && !record.job.predecessorIds.isEmpty {
+            var waits = false
+            var blocked = false
+            for predecessor in record.job.predecessorIds {
+                let status: JobStatus?
+                if let active = jobs[predecessor] {
+                    status = active.job.status
+                } else if let known = endedStatus[predecessor] {
+                    status = known
+                } else {
+                    status = try store.job(id: predecessor)?.job.status
+                    endedStatus[predecessor] = status
+                }
+                switch status {
+                case .complete?: continue
+                case .failed?, .canceled?, nil: blocked = true
+                default: waits = true
+                }
+            }
+            if blocked || !waits { wakeAtStart.append(record.job.id) }
         }
     }
 
@@ -477,6 +515,7 @@ final class BrokerCore {
     }
 
     private func clearBatch() {
+        endsFollowed = 0
         loadedFromStore.removeAll(keepingCapacity: true)
         pendingKeys.removeAll(keepingCapacity: true)
         dirty.removeAll(keepingCapacity: true)
@@ -495,6 +534,7 @@ final class BrokerCore {
 
     /// The next time the core has something to do on its own (lease expiry, runAt, claim timeout).
     var nextDeadline: Timestamp? {
+        if hasPendingEnds { return now }
         var next = leases.next
         if let r = runAts.next { next = next.map { min($0, r) } ?? r }
         if let claim = waitingClaims.nextDeadline { next = next.map { min($0, claim) } ?? claim }

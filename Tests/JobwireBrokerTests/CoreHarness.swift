@@ -52,7 +52,7 @@ final class CoreHarness {
         return id
     }
 
-    /// Commits, then keeps the replies and events that came out.
+    /// Commits one round, then keeps the replies and events that came out.
     func commit() {
         core.commit()
         let (replies, events) = core.takeOutput()
@@ -60,6 +60,19 @@ final class CoreHarness {
         for reply in replies {
             if let response = try? RPCResponse.decode(reply.body) { unread[response.id] = response }
         }
+    }
+
+    /// Goes round (tick and commit, as the server's loop does) until no ended job waits to be followed.
+    /// - Returns: how many rounds it took.
+    @discardableResult
+    func settle() -> Int {
+        var rounds = 0
+        while core.hasPendingEnds {
+            core.tick()
+            commit()
+            rounds += 1
+        }
+        return rounds
     }
 
     /// The reply to request `id`, if there is one yet.
@@ -72,6 +85,7 @@ final class CoreHarness {
     {
         let id = send(method, params, from: caller)
         commit()
+        settle()
         let reply = try #require(response(to: id), "no reply to \(method)")
         return try reply.result.get()
     }
