@@ -57,13 +57,25 @@ try:
         for i in range(n):
             prev = call(main, "jobs.create", {"type": "c", "operation": "x", "source": "s", "predecessorIds": [prev]})["result"]["id"]
         print(f"built chain of {n} in {time.time()-t:.1f}s", flush=True)
+        bystander = dealer()
+        call(bystander, "broker.info", {})
         t = time.time()
-        r = call(main, "jobs.cancel", {"jobId": head})
-        el = time.time() - t
-        if "error" in r: print("cancel error", r)
-        last = call(main, "jobs.get", {"jobId": prev})
-        print(f"chain {n}: cancel of head answered in {el*1000:.0f} ms; last link {last.get('result',{}).get('status')}"
-              f" {last.get('result',{}).get('outcome')}; broker alive={broker.poll() is None}")
+        send(main, "jobs.cancel", {"jobId": head})
+        cancel_id = ids[0]
+        answered = None
+        worst = 0.0
+        while True:
+            if answered is None and main.poll(0):
+                reply = json.loads(main.recv_multipart()[-1])
+                if reply.get("id") == cancel_id: answered = time.time() - t
+            b = time.time(); call(bystander, "broker.info", {}); worst = max(worst, time.time() - b)
+            if answered is not None:
+                last = call(main, "jobs.get", {"jobId": prev})["result"]
+                if last["status"] != "scheduled": break
+        ended = time.time() - t
+        print(f"chain {n}: cancel answered after {answered*1000:.0f} ms, last link {last['status']} "
+              f"({last.get('outcome')}) after {ended*1000:.0f} ms; bystander broker.info worst {worst*1000:.0f} ms; "
+              f"broker alive={broker.poll() is None}")
     elif what == "preds":
         preds = [call(main, "jobs.create", {"type": "p", "operation": "x", "source": "s"})["result"]["id"] for _ in range(n)]
         times = []

@@ -50,8 +50,9 @@ import Testing
         let harness = try CoreHarness()
         defer { harness.close() }
         let head = try #require(
-            try harness.call("jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
-                "id"]?.stringValue)
+            try harness.call(
+                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
+                    "id"]?.stringValue)
         let links = try harness.chain(after: head, length: 5 * BrokerCore.endsPerRound)
         harness.send("jobs.cancel", ["jobId": .string(head)])
         harness.commit()
