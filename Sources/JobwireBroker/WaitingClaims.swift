@@ -20,8 +20,9 @@ struct WaitingClaim {
 /// through another of its patterns, timed out, or its connection left) is skipped when met and the
 /// queue is compacted once such entries outnumber the live ones.
 struct WaitingClaims {
-    /// The most waiting claims one connection may have.
-    static let maxPerConnection = 64
+    /// The most waiting claims one connection may have: above the claim slots a listener usually runs
+    /// (one per unit of a handler's concurrency, all on one connection), far below what would cost memory.
+    static let maxPerConnection = 256
     /// The most distinct wildcard patterns all waiting claims together may use.
     static let maxGlobPatterns = 1024
 

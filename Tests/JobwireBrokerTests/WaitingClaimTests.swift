@@ -29,25 +29,26 @@ import Testing
         return result["job"]?["id"]?.stringValue ?? ""
     }
 
-    @Test("a connection may have 64 claims waiting; the 65th gets -32007 overloaded, other connections still wait")
+    @Test("a connection may have 256 claims waiting; the next gets -32007 overloaded, other connections still wait")
     func perConnectionCap() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
         let a = WaitingClaimTests.route(1)
         for _ in 0..<WaitingClaims.maxPerConnection { claim(harness, ["cap:job"], from: a) }
         harness.commit()
-        #expect(harness.core.waitingClaims.count == 64)
+        let most = WaitingClaims.maxPerConnection
+        #expect(harness.core.waitingClaims.count == most)
         let error = try harness.failure("jobs.claim", ["listenerId": "w", "jobs": ["cap:job"], "wait": 5], from: a)
         #expect(error.code == .overloaded)
-        #expect(error.message.contains("64 claims waiting"))
+        #expect(error.message.contains("\(most) claims waiting"))
         claim(harness, ["cap:job"], from: WaitingClaimTests.route(2))
         harness.commit()
-        #expect(harness.core.waitingClaims.count == 65)
+        #expect(harness.core.waitingClaims.count == most + 1)
         // A claim answered leaves room for another.
         _ = try create(harness, "cap", "job")
         claim(harness, ["cap:job"], from: a)
         harness.commit()
-        #expect(harness.core.waitingClaims.count == 65)
+        #expect(harness.core.waitingClaims.count == most + 1)
     }
 
     @Test("waiting claims use at most 1024 distinct wildcard patterns; the next new one gets -32007")
