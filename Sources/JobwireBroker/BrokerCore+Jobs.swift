@@ -104,10 +104,11 @@ extension BrokerCore {
                 return existing.job
             }
         }
+        // At most `CreateFields.maxPredecessors` lookups, each by the id's index (memory, else the store's key).
         for (index, id) in fields.predecessorIds.enumerated() {
             do {
                 _ = try record(id)
-            } catch {
+            } catch let error as ProtocolError where error.code == .notFound {
                 throw ProtocolError(.notFound, "predecessorIds.\(index): job \(id) not found", field: "predecessorIds")
             }
         }
@@ -128,7 +129,9 @@ extension BrokerCore {
     private func existingJob(idempotencyKey key: String) throws -> JobRecord? {
         if let id = pendingKeys[key], let pending = jobs[id] { return pending }
         do {
-            guard let stored = try store.job(idempotencyKey: key), !deleted.contains(stored.job.id) else { return nil }
+            guard let stored = try store.job(idempotencyKey: key), !deletedSet.contains(stored.job.id) else {
+                return nil
+            }
             return jobs[stored.job.id] ?? stored
         } catch {
             throw ProtocolError(.internalError, "store read failed: \(error)")
@@ -144,12 +147,11 @@ extension BrokerCore {
         if let blocker = failedPredecessor(of: record.job) {
             record.job.status = .failed
             record.job.finishedAt = now
-            record.job.outcome = Outcome(
-                message: "predecessor \(blocker.id) \(blocker.status == .canceled ? "canceled" : "failed")")
+            record.job.outcome = Outcome(message: "predecessor \(blocker.id) \(blocker.how)")
             save(&record, previous: previous)
             emit("job:failed", record.job)
             jobEnded(record.job)
-            return record
+            return jobs[record.job.id] ?? record
         }
         if mustWait(record.job) {
             record.job.status = .scheduled
@@ -169,6 +171,12 @@ extension BrokerCore {
 
     func status(of id: String) -> JobStatus? { try? record(id).job.status }
 
+    /// Enqueues a scheduled job whose wait may be over: when it may run, or when it never can (a
+    /// predecessor failed, was canceled or deleted).
+    private func wake(_ record: JobRecord) {
+        if !mustWait(record.job) || failedPredecessor(of: record.job) != nil { enqueue(record) }
+    }
+
     private func mustWait(_ job: Job) -> Bool {
         if let runAt = job.runAt, runAt > now { return true }
         if job.predecessorIds.contains(where: { status(of: $0) != .complete }) { return true }
@@ -181,11 +189,34 @@ extension BrokerCore {
         return false
     }
 
-    private func failedPredecessor(of job: Job) -> (id: String, status: JobStatus)? {
+    /// The first predecessor that failed, was canceled or is gone (deleted): the job can never run.
+    private func failedPredecessor(of job: Job) -> (id: String, how: String)? {
         for id in job.predecessorIds {
-            if let s = status(of: id), s == .failed || s == .canceled { return (id, s) }
+            switch predecessorStatus(id) {
+            case .found(.failed): return (id, "failed")
+            case .found(.canceled): return (id, "canceled")
+            case .deleted: return (id, "deleted")
+            default: continue
+            }
         }
         return nil
+    }
+
+    private enum PredecessorStatus {
+        case found(JobStatus)
+        case deleted
+        /// The store could not be read: the job waits, as for an unfinished predecessor.
+        case unknown
+    }
+
+    private func predecessorStatus(_ id: String) -> PredecessorStatus {
+        do {
+            return .found(try record(id).job.status)
+        } catch let error as ProtocolError where error.code == .notFound {
+            return .deleted
+        } catch {
+            return .unknown
+        }
     }
 
     // MARK: Reads
@@ -392,7 +423,10 @@ extension BrokerCore {
             return nil
         }
         guard wait > 0 else { return .raw(claimResult(nil)) }
-        waitingClaims.append(
+        if let refusal = waitingClaims.refusal(route: caller.route, patterns: patterns) {
+            throw ProtocolError(.overloaded, refusal)
+        }
+        waitingClaims.add(
             WaitingClaim(
                 caller: caller, requestId: requestId, owner: owner, patterns: patterns, info: info,
                 deadline: now + .seconds(wait)))
@@ -406,20 +440,6 @@ extension BrokerCore {
         let glob = Glob(pattern)
         globCache[pattern] = glob
         return glob
-    }
-
-    /// `glob.matches(name)`, remembered: waiting claims match the same names again on every job made ready.
-    /// At most 10,000 answers are kept (a few MB with the longest names); then the memory starts over.
-    func globMatches(_ glob: Glob, _ name: String) -> Bool {
-        if let known = globMatchCache[glob.pattern]?[name] { return known }
-        if globMatchCacheCount >= 10_000 {
-            globMatchCache.removeAll()
-            globMatchCacheCount = 0
-        }
-        let matches = glob.matches(name)
-        globMatchCache[glob.pattern, default: [:]][name] = matches
-        globMatchCacheCount += 1
-        return matches
     }
 
     private func claimJob(_ id: String, owner: LeaseHolder, info: String?) -> Job {
@@ -463,24 +483,49 @@ extension BrokerCore {
         return bytes
     }
 
-    /// Hands newly ready jobs to waiting claimers, in arrival order.
+    /// Hands newly ready jobs to waiting claimers: claimers in arrival order, each the oldest ready job it
+    /// matches.
+    ///
+    /// A claim waits only when no ready job matched it, and each round serves until no waiting claim matches
+    /// a ready job; so only the jobs made ready since the last round can satisfy a waiting claim. The
+    /// round looks up the claims that match those jobs' names (``WaitingClaims``) instead of trying every
+    /// waiting claim: the earliest claim that any of them satisfies is served next, as a pass over all
+    /// claims in arrival order would.
     func serveWaitingClaims() {
         guard readyAdded else { return }
         readyAdded = false
-        var index = 0
-        while index < waitingClaims.count {
-            let claim = waitingClaims[index]
-            if let id = oldestReady(matching: claim.patterns) {
-                waitingClaims.remove(at: index)
-                let job = claimJob(id, owner: claim.owner, info: claim.info)
-                outbox.append(
-                    OutgoingReply(
-                        route: claim.caller.route,
-                        body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
-                        claimed: (job.id, claim.owner.key)))
-            } else {
-                index += 1
+        var names = Array(readyNamesAdded)
+        readyNamesAdded.removeAll(keepingCapacity: true)
+        guard !waitingClaims.isEmpty else { return }
+        let globKeys = names.map { waitingClaims.globKeys(matching: $0) }
+        var globKeysByName: [String: [String]] = [:]
+        for (name, keys) in zip(names, globKeys) { globKeysByName[name] = keys }
+        while !waitingClaims.isEmpty {
+            var next: Int64?
+            names.removeAll { oldestReady(named: $0) == nil }
+            for name in names {
+                if let number = waitingClaims.earliest(matching: name, globKeys: globKeysByName[name] ?? []),
+                    next.map({ number < $0 }) ?? true
+                {
+                    next = number
+                }
             }
+            guard let number = next, let claim = waitingClaims.remove(number) else { break }
+            guard let id = oldestReady(matching: claim.patterns) else { continue }
+            let job = claimJob(id, owner: claim.owner, info: claim.info)
+            outbox.append(
+                OutgoingReply(
+                    route: claim.caller.route,
+                    body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
+                    claimed: (job.id, claim.owner.key)))
+        }
+    }
+
+    /// Forgets the waiting claims sent over a connection that has gone: nobody would read their answers.
+    func dropWaitingClaims(route: [UInt8]) {
+        let dropped = waitingClaims.removeAll(route: route)
+        if dropped > 0 {
+            logger.debug("dropped the waiting claims of a gone client", metadata: ["claims": "\(dropped)"])
         }
     }
 
@@ -574,23 +619,39 @@ extension BrokerCore {
         return cancelJob(record, info: info)
     }
 
+    /// Cancels a job and, when it is a split parent, its unfinished parts and theirs, in part order.
+    ///
+    /// Walks the parts with a stack, not by recursion: parts of parts may nest deep. Every canceled job
+    /// is marked first; what follows the ends (dependents, part counts) comes after, each part's before
+    /// its parent's, so that a sequential part never starts just to be canceled.
     @discardableResult
     func cancelJob(_ record: JobRecord, info: String?) -> Job {
-        var record = record
-        let previous = record.job.status
-        retireLeaseHolder(&record)
-        record.job.status = .canceled
-        record.job.lease = nil
-        record.job.finishedAt = now
-        if let info { record.job.info = info }
-        save(&record, previous: previous)
-        emit("job:updated", record.job)
-        // Canceling a parent cancels its unfinished parts.
-        for id in (activeParts[record.job.id] ?? [:]).sorted(by: { $0.key < $1.key }).map(\.value) {
-            if let part = jobs[id], !part.job.status.isTerminal { cancelJob(part, info: nil) }
+        let rootId = record.job.id
+        jobs[rootId] = jobs[rootId] ?? record
+        holdingEnds {
+            var stack: [(id: String, partsDone: Bool)] = [(rootId, false)]
+            while let (id, partsDone) = stack.popLast() {
+                guard var current = jobs[id] else { continue }
+                if partsDone {
+                    jobEnded(current.job)
+                    continue
+                }
+                let previous = current.job.status
+                guard !previous.isTerminal else { continue }
+                retireLeaseHolder(&current)
+                current.job.status = .canceled
+                current.job.lease = nil
+                current.job.finishedAt = now
+                if id == rootId, let info { current.job.info = info }
+                save(&current, previous: previous)
+                emit("job:updated", current.job)
+                stack.append((id, true))
+                for part in (activeParts[id] ?? [:]).sorted(by: { $0.key > $1.key }) {
+                    stack.append((part.value, false))
+                }
+            }
         }
-        jobEnded(record.job)
-        return jobs[record.job.id]?.job ?? record.job
+        return jobs[rootId]?.job ?? record.job
     }
 
     private func retry(_ p: FieldReader) throws -> Job {
@@ -634,19 +695,25 @@ extension BrokerCore {
         remove(record.job)
         emit("job:deleted", record.job)
         if !record.job.status.isTerminal {
-            // A job deleted before it ended never ends: to the jobs waiting on it (its dependents,
-            // the next sequential part, a parent counting its parts) it ended as canceled.
-            var ended = record.job
-            ended.status = .canceled
-            jobEnded(ended)
+            // A job deleted before it ended never ends: its dependents fail ("predecessor <id> deleted"),
+            // and to the next sequential part and a parent counting its parts it ended as canceled.
+            jobEnded(EndedJob(record.job, status: .canceled, how: "deleted"))
         }
         return ["success": true]
     }
 
     // MARK: Time
 
-    /// Expires leases, releases jobs whose `runAt` came, and answers claims whose wait ran out.
+    /// Goes on with the ends earlier rounds left, expires leases, releases jobs whose `runAt` came, and
+    /// answers claims whose wait ran out.
     func tick() {
+        holdingEnds {
+            let found = wakeAtStart
+            wakeAtStart = []
+            for id in found {
+                if let record = jobs[id], record.job.status == .scheduled { wake(record) }
+            }
+        }
         while let id = leases.popDue(now) {
             guard var record = jobs[id], record.job.status == .executing, let lease = record.job.lease,
                 lease.expiresAt <= now
@@ -677,47 +744,98 @@ extension BrokerCore {
         }
         while let id = runAts.popDue(now) {
             guard let record = jobs[id], record.job.status == .scheduled else { continue }
-            if !mustWait(record.job) { enqueue(record) }
+            wake(record)
         }
         serveWaitingClaims()
-        if waitingClaims.contains(where: { $0.deadline <= now }) {
-            waitingClaims.removeAll { claim in
-                guard claim.deadline <= now else { return false }
-                outbox.append(
-                    OutgoingReply(
-                        route: claim.caller.route,
-                        body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(nil))))
-                return true
-            }
+        for claim in waitingClaims.removeDue(now) {
+            outbox.append(
+                OutgoingReply(
+                    route: claim.caller.route,
+                    body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(nil))))
         }
     }
 
     /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
     func answerWaitingClaims() {
-        for claim in waitingClaims { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
-        waitingClaims.removeAll()
+        for claim in waitingClaims.removeAll() { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
     }
 
     /// What follows a job's end: dependents, the next sequential part, and the parent's part count.
-    func jobEnded(_ job: Job) {
-        if let waiting = dependents.removeValue(forKey: job.id) {
+    func jobEnded(_ job: Job) { jobEnded(EndedJob(job)) }
+
+    /// Queues an end and, unless an outer call is already at it, works through the queue.
+    ///
+    /// An end can end other jobs (a failed predecessor fails its dependents, which fail theirs); those are
+    /// queued, never followed by recursion, so a chain of any length takes constant stack. A round
+    /// follows at most ``BrokerCore/endsPerRound`` ends; ``tick()`` goes on with the rest in the next.
+    func jobEnded(_ ended: EndedJob) {
+        pendingEnds.append(ended)
+        guard !handlingEnds else { return }
+        holdingEnds {}
+    }
+
+    /// Runs `body` with ends queued, then follows the queued ends, in order, as far as this round may.
+    func holdingEnds(_ body: () -> Void) {
+        if handlingEnds {
+            body()
+            return
+        }
+        handlingEnds = true
+        defer { handlingEnds = false }
+        body()
+        while pendingEndsHead < pendingEnds.count && endsFollowed < BrokerCore.endsPerRound {
+            let ended = pendingEnds[pendingEndsHead]
+            pendingEndsHead += 1
+            endsFollowed += 1
+            follow(ended)
+        }
+        if pendingEndsHead == pendingEnds.count {
+            pendingEnds.removeAll(keepingCapacity: pendingEnds.count < 4096)
+            pendingEndsHead = 0
+        } else if pendingEndsHead > 4096 && pendingEndsHead * 2 > pendingEnds.count {
+            pendingEnds.removeFirst(pendingEndsHead)
+            pendingEndsHead = 0
+        }
+    }
+
+    private func follow(_ ended: EndedJob) {
+        // A job retried since (its end waited for a later round) keeps its dependents for the new attempt.
+        let retried = jobs[ended.id].map { !$0.job.status.isTerminal } ?? false
+        if !retried, let waiting = dependents.removeValue(forKey: ended.id) {
             for id in waiting {
                 guard let record = jobs[id], record.job.status == .scheduled else { continue }
-                if job.status == .complete {
-                    if !mustWait(record.job) { enqueue(record) }
+                if ended.status == .complete {
+                    wake(record)
                 } else {
                     var failed = record
                     failed.job.status = .failed
                     failed.job.finishedAt = now
-                    failed.job.outcome = Outcome(
-                        message: "predecessor \(job.id) \(job.status == .canceled ? "canceled" : "failed")")
+                    failed.job.outcome = Outcome(message: "predecessor \(ended.id) \(ended.how)")
                     save(&failed, previous: .scheduled)
                     emit("job:failed", failed.job)
-                    jobEnded(failed.job)
+                    pendingEnds.append(EndedJob(failed.job))
                 }
             }
         }
-        if let parentId = job.parentId { partEnded(job, parentId: parentId) }
+        if let parentId = ended.parentId { partEnded(status: ended.status, part: ended.part, parentId: parentId) }
+    }
+}
+
+/// What the jobs that follow an ended job need to know of its end.
+struct EndedJob {
+    var id: String
+    var status: JobStatus
+    var parentId: String?
+    var part: Int?
+    /// How the job ended, as its dependents' outcome says: `failed`, `canceled` or `deleted`.
+    var how: String
+
+    init(_ job: Job, status: JobStatus? = nil, how: String? = nil) {
+        id = job.id
+        self.status = status ?? job.status
+        parentId = job.parentId
+        part = job.part
+        self.how = how ?? (self.status == .canceled ? "canceled" : "failed")
     }
 }
 

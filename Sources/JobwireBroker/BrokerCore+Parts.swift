@@ -1,20 +1,25 @@
 import JobwireProtocol
 
 extension BrokerCore {
+    /// The most parts one `jobs.split` makes: each is a job created, stored and published in one request.
+    static let maxParts = 1000
+
     /// `jobs.split`: parts of an executing job, ready at once or one after the other.
     func split(_ p: FieldReader, caller: Caller) throws -> JSONValue {
         var parent = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let partData: [JSONValue]
+        let most = BrokerCore.maxParts
         switch p.value("parts") {
         case .int(let n)?:
-            guard (1...10_000).contains(n) else {
-                throw FieldError(field: "parts", message: "parts must be from 1 to 10000, not \(n)")
+            guard (1...Int64(most)).contains(n) else {
+                throw FieldError(field: "parts", message: "parts must be from 1 to \(most), not \(n)")
             }
             partData = (0..<Int(n)).map { ["part": .int(Int64($0)), "total": .int(n)] }
         case .array(let list)?:
-            guard (1...10_000).contains(list.count) else {
-                throw FieldError(field: "parts", message: "parts must have from 1 to 10000 entries")
+            guard (1...most).contains(list.count) else {
+                throw FieldError(
+                    field: "parts", message: "parts must have from 1 to \(most) entries, not \(list.count)")
             }
             partData = list
         case nil: throw FieldError(field: "parts", message: "parts is required: a count or an array of partData")
@@ -69,16 +74,16 @@ extension BrokerCore {
     }
 
     /// Counts a part's end; starts the next sequential part; fires `job:parts-completed` after the last.
-    func partEnded(_ job: Job, parentId: String) {
+    func partEnded(status: JobStatus, part: Int?, parentId: String) {
         guard var counts = parts[parentId] else { return }
-        switch job.status {
+        switch status {
         case .complete: counts.completed += 1
         case .failed: counts.failed += 1
         case .canceled: counts.canceled += 1
         default: return
         }
         parts[parentId] = counts
-        if let part = job.part {
+        if let part {
             activeParts[parentId]?[part] = nil
             if counts.sequential, let next = activeParts[parentId]?[part + 1], let record = jobs[next],
                 record.job.status == .scheduled

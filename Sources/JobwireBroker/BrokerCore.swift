@@ -24,17 +24,6 @@ enum ReplyBody {
     case job(Job)
 }
 
-/// A claimer waiting for a job (`jobs.claim` with `wait`).
-struct WaitingClaim {
-    var caller: Caller
-    /// The request's id, as JSON bytes to echo.
-    var requestId: [UInt8]
-    var owner: LeaseHolder
-    var patterns: [Glob]
-    var info: String?
-    var deadline: Timestamp
-}
-
 /// The broker's state machine and its in-memory indexes over the store.
 ///
 /// Not thread-safe: the broker's own thread owns it. A batch of requests is applied in memory, then
@@ -67,22 +56,38 @@ final class BrokerCore {
     var readyCounter: Int64 = 0
     /// A job became ready since waiting claimers were last served.
     var readyAdded = false
+    /// The names of the jobs that became ready since waiting claimers were last served.
+    var readyNamesAdded: Set<String> = []
+    /// The names that have a ready queue, by ``JobNameKey``: what a literal claim pattern looks up.
+    var readyNamesByKey: [String: [String]] = [:]
     private var lastIdMillis: Int64 = 0
     private var idCounter = 0
     /// The random tail of job ids: unique already by time and counter, so a fast generator seeded once
     /// will do (the system's costs a getrandom call per character).
     private var idRandom = SplitMix64()
     static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    var waitingClaims: [WaitingClaim] = []
+    var waitingClaims = WaitingClaims()
     var globCache: [String: Glob] = [:]
-    /// Whether a claim pattern matches a job name, by pattern then name: waiting claims ask again for every
-    /// job made ready, and the answer never changes.
-    var globMatchCache: [String: [String: Bool]] = [:]
-    var globMatchCacheCount = 0
-    var leases = TimerHeap()
-    var runAts = TimerHeap()
+    var leases = TimerHeap<String>()
+    var runAts = TimerHeap<String>()
     /// Scheduled jobs waiting on each predecessor.
     var dependents: [String: [String]] = [:]
+    /// Jobs that ended and whose followers (dependents, parts, parent) are still to be told, in order,
+    /// from `pendingEndsHead` on.
+    var pendingEnds: [EndedJob] = []
+    var pendingEndsHead = 0
+    /// Whether ``jobEnded(_:)`` is working through ``pendingEnds`` already.
+    var handlingEnds = false
+    /// How many ends this round has followed; at ``endsPerRound`` the rest waits for the next round.
+    var endsFollowed = 0
+    /// The most ends followed in one round: a chain of 100,000 jobs ends over many rounds, each a commit,
+    /// with other clients' requests between them.
+    static let endsPerRound = 1000
+    /// Scheduled jobs found at load whose wait is over or can never be (a predecessor ended without
+    /// completing, or is gone): the first tick enqueues them. A cascade cut off by a crash goes on so.
+    var wakeAtStart: [String] = []
+    /// Whether ended jobs or jobs found at load still wait to be followed: the loop then goes round at once.
+    var hasPendingEnds: Bool { pendingEndsHead < pendingEnds.count || !wakeAtStart.isEmpty }
     /// Part counts of parents whose parts have not all ended.
     var parts: [String: PartCounts] = [:]
     /// The unfinished parts of each split parent, by part number.
@@ -96,6 +101,7 @@ final class BrokerCore {
     var dirty: [String] = []
     var dirtySet: Set<String> = []
     var deleted: [String] = []
+    var deletedSet: Set<String> = []
     var batch = JobStore.Batch()
     var outbox: [OutgoingReply] = []
     var publishQueue: [[[UInt8]]] = []
@@ -158,6 +164,12 @@ final class BrokerCore {
         jobs = [:]
         readyQueues = [:]
         readyOrder = [:]
+        readyNamesByKey = [:]
+        readyNamesAdded = []
+        pendingEnds = []
+        pendingEndsHead = 0
+        handlingEnds = false
+        wakeAtStart = []
         leases.removeAll()
         runAts.removeAll()
         dependents = [:]
@@ -187,6 +199,30 @@ final class BrokerCore {
             default: break
             }
         }
+        // A scheduled job none of whose predecessors is still active either may run or never can:
+        // the store was left between two rounds of a cascade.
+        var endedStatus: [String: JobStatus?] = [:]
+        for record in active where record.job.status == .scheduled && !record.job.predecessorIds.isEmpty {
+            var waits = false
+            var blocked = false
+            for predecessor in record.job.predecessorIds {
+                let status: JobStatus?
+                if let active = jobs[predecessor] {
+                    status = active.job.status
+                } else if let known = endedStatus[predecessor] {
+                    status = known
+                } else {
+                    status = try store.job(id: predecessor)?.job.status
+                    endedStatus[predecessor] = status
+                }
+                switch status {
+                case .complete?: continue
+                case .failed?, .canceled?, nil: blocked = true
+                default: waits = true
+                }
+            }
+            if blocked || !waits { wakeAtStart.append(record.job.id) }
+        }
     }
 
     private func loadParts(of parent: Job) throws {
@@ -205,7 +241,7 @@ final class BrokerCore {
     /// The job with `id`, from memory or the store.
     func record(_ id: String) throws -> JobRecord {
         if let record = jobs[id] { return record }
-        if deleted.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
+        if deletedSet.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
         do {
             if let record = try store.job(id: id) {
                 // Kept until the batch commits (a verb may change it), then let go if it has ended.
@@ -238,37 +274,64 @@ final class BrokerCore {
         statusCounts[job.status, default: 1] -= 1
         jobs[job.id] = nil
         readyOrder[job.id] = nil
-        if dirtySet.remove(job.id) != nil { dirty.removeAll { $0 == job.id } }
+        // Its entry in `dirty` stays; the commit skips ids no longer in `jobs`.
+        dirtySet.remove(job.id)
         deleted.append(job.id)
+        deletedSet.insert(job.id)
     }
 
     func pushReady(_ id: String, name: String) {
         readyAdded = true
+        readyNamesAdded.insert(name)
         readyCounter += 1
         readyOrder[id] = readyCounter
+        if readyQueues[name] == nil { readyNamesByKey[JobNameKey.of(name), default: []].append(name) }
         readyQueues[name, default: ReadyQueue()].entries.append((readyCounter, id))
     }
 
     /// The oldest ready job whose name matches one of `patterns`, or nil.
+    ///
+    /// A literal pattern looks its names up; only a wildcard pattern is matched against every name that
+    /// has ready jobs.
     func oldestReady(matching patterns: [Glob]) -> String? {
-        var best: (order: Int64, id: String, name: String)?
-        for name in Array(readyQueues.keys) where patterns.contains(where: { globMatches($0, name) }) {
-            guard var queue = readyQueues[name] else { continue }
-            while !queue.isEmpty {
-                let entry = queue.entries[queue.head]
-                if readyOrder[entry.id] == entry.order { break }
-                queue.head += 1
+        var names: [String] = []
+        var wildcards: [Glob] = []
+        for pattern in patterns {
+            if WaitingClaims.isLiteral(pattern.pattern) {
+                names += readyNamesByKey[pattern.pattern] ?? []
+            } else {
+                wildcards.append(pattern)
             }
-            if queue.isEmpty {
-                readyQueues[name] = nil
-                continue
-            }
-            queue.compact()
-            readyQueues[name] = queue
-            let entry = queue.entries[queue.head]
-            if best == nil || entry.order < best!.order { best = (entry.order, entry.id, name) }
+        }
+        if !wildcards.isEmpty {
+            names += readyQueues.keys.filter { name in wildcards.contains { $0.matches(name) } }
+        }
+        var best: (order: Int64, id: String)?
+        for name in names {
+            guard let entry = oldestReady(named: name) else { continue }
+            if best == nil || entry.order < best!.order { best = entry }
         }
         return best?.id
+    }
+
+    /// The oldest ready job named `name`; drops the entries of jobs that are no longer ready on the way.
+    func oldestReady(named name: String) -> (order: Int64, id: String)? {
+        guard var queue = readyQueues[name] else { return nil }
+        while !queue.isEmpty {
+            let entry = queue.entries[queue.head]
+            if readyOrder[entry.id] == entry.order { break }
+            queue.head += 1
+        }
+        if queue.isEmpty {
+            readyQueues[name] = nil
+            let key = JobNameKey.of(name)
+            readyNamesByKey[key]?.removeAll { $0 == name }
+            if readyNamesByKey[key]?.isEmpty == true { readyNamesByKey[key] = nil }
+            return nil
+        }
+        queue.compact()
+        readyQueues[name] = queue
+        return queue.entries[queue.head]
     }
 
     // MARK: Events
@@ -458,11 +521,13 @@ final class BrokerCore {
     }
 
     private func clearBatch() {
+        endsFollowed = 0
         loadedFromStore.removeAll(keepingCapacity: true)
         pendingKeys.removeAll(keepingCapacity: true)
         dirty.removeAll(keepingCapacity: true)
         dirtySet.removeAll(keepingCapacity: true)
         deleted.removeAll(keepingCapacity: true)
+        deletedSet.removeAll(keepingCapacity: true)
         batch = JobStore.Batch()
     }
 
@@ -475,9 +540,10 @@ final class BrokerCore {
 
     /// The next time the core has something to do on its own (lease expiry, runAt, claim timeout).
     var nextDeadline: Timestamp? {
+        if hasPendingEnds { return now }
         var next = leases.next
         if let r = runAts.next { next = next.map { min($0, r) } ?? r }
-        for claim in waitingClaims { next = next.map { min($0, claim.deadline) } ?? claim.deadline }
+        if let claim = waitingClaims.nextDeadline { next = next.map { min($0, claim) } ?? claim }
         return next
     }
 

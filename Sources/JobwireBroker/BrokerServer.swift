@@ -66,6 +66,7 @@ public final class BrokerServer: Sendable {
         // libzmq drops a peer that sends more than this; between the configured limit and this guard
         // the broker still answers with an error.
         try router.set(.maxMessageSize, max(configuration.maxMessageSize * 2, configuration.maxMessageSize + 65_536))
+        let connections = try ConnectionWatch(router: router, context: context)
         let xpub = try Socket(context, type: .xpub)
         try xpub.set(.linger, .zero)
         try xpub.set(.sendHighWaterMark, configuration.sendHighWaterMark)
@@ -88,6 +89,7 @@ public final class BrokerServer: Sendable {
         let loop = Loop(
             core: core, context: context, router: router, xpub: xpub, authenticator: authenticator, server: server,
             logger: logger)
+        loop.connections = connections
         let thread = Thread { loop.run() }
         thread.name = "jobwire-broker"
         thread.start()
@@ -163,6 +165,8 @@ private final class Loop: @unchecked Sendable {
     let maxRequest: Int
     /// The prefixes subscribers have subscribed to, as the XPUB reports them.
     var subscriptions: [[UInt8]] = []
+    /// Which clients have gone: their waiting claims are dropped.
+    var connections: ConnectionWatch?
 
     init(
         core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket,
@@ -210,6 +214,7 @@ private final class Loop: @unchecked Sendable {
                     handle(frames, authenticatedKey: key)
                 }
             }
+            for route in connections?.goneRoutes() ?? [] { core.dropWaitingClaims(route: route) }
             core.tick()
             // The last round: a claim still waiting would never be answered.
             if stopping { core.answerWaitingClaims() }
@@ -229,6 +234,7 @@ private final class Loop: @unchecked Sendable {
         }
         logger.info("broker stopped", metadata: ["broker.seq": "\(core.seq)"])
         router = nil  // closes the socket (Socket.deinit)
+        connections?.close()
         xpub = nil
         authenticator?.stop()
         core.store.close()
@@ -272,6 +278,10 @@ private final class Loop: @unchecked Sendable {
     /// Checks the framing of one ROUTER message and applies the request in it.
     private func handle(_ frames: [[UInt8]], authenticatedKey: String?) {
         guard let route = frames.first else { return }
+        let descriptor = router!.lastFrameDescriptor()
+        for gone in connections?.note(route: route, descriptor: descriptor) ?? [] {
+            core.dropWaitingClaims(route: gone)
+        }
         let caller = Caller(route: route, authenticatedKey: authenticatedKey)
         let rest = frames.dropFirst()
         guard let first = rest.first else { return }

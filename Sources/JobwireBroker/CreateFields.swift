@@ -22,6 +22,9 @@ struct CreateFields {
     /// The params as given, for comparing a reused idempotency key.
     var fingerprint: String
 
+    /// The most predecessors a job may wait for: a create looks each one up.
+    static let maxPredecessors = 1000
+
     static let contextKeys = ["environmentId", "spaceId", "workbookId", "sheetId", "fileId", "documentId", "actorId"]
 
     init(_ p: FieldReader, configuration: BrokerConfiguration) throws {
@@ -40,6 +43,13 @@ struct CreateFields {
         subject = p.value("subject")
         metadata = p.value("metadata")
         predecessorIds = try p.identifierArray("predecessorIds") ?? []
+        guard predecessorIds.count <= CreateFields.maxPredecessors else {
+            throw FieldError(
+                field: "predecessorIds",
+                message:
+                    "predecessorIds has \(predecessorIds.count) ids, at most \(CreateFields.maxPredecessors) are allowed"
+            )
+        }
         runAt = try p.timestamp("runAt")
         leaseSeconds = Int(try p.int("leaseSeconds", in: 1...86_400) ?? Int64(configuration.leaseSeconds))
         maxAttempts = Int(try p.int("maxAttempts", in: 1...1000) ?? Int64(configuration.maxAttempts))

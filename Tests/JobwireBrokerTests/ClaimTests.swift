@@ -37,6 +37,37 @@ import Testing
     }
 
     @Test(
+        "the waiting claims of a client that goes are dropped when it goes, not at their deadline",
+        .timeLimit(.minutes(1)))
+    func claimsDroppedWithConnection() async throws {
+        let harness = try await Harness()
+        defer { Task { await harness.close() } }
+        let claimer = try harness.newClient()
+        let waiting = (0..<3).map { _ in
+            Task {
+                try await claimer.call(
+                    "jobs.claim", ["listenerId": "gone", "jobs": ["leaving:*"], "wait": 60], timeout: .seconds(90))
+            }
+        }
+        try await eventually("the claims to wait") { try await harness.call("broker.info")["waitingClaims"] == 3 }
+        for task in waiting { task.cancel() }
+        await claimer.close()
+        // Their wait is 60 s: only the broker learning that the connection closed drops them sooner.
+        try await eventually("the claims to be dropped", timeout: .seconds(20)) {
+            try await harness.call("broker.info")["waitingClaims"] == 0
+        }
+        // A claimer still connected keeps its claim.
+        let staying = try harness.newClient()
+        let stays = Task {
+            try await staying.result("jobs.claim", ["listenerId": "here", "jobs": ["leaving:*"], "wait": 30])
+        }
+        try await eventually("the claim to wait") { try await harness.call("broker.info")["waitingClaims"] == 1 }
+        let created = try await harness.call("jobs.create", ["type": "leaving", "operation": "x", "source": "s"])
+        #expect(try await stays.value["job"]?["id"] == created["id"])
+        await staying.close()
+    }
+
+    @Test(
         "a job handed to a claimer that has gone away is ready again at once, not after its lease",
         .timeLimit(.minutes(1)))
     func claimerGone() async throws {

@@ -49,7 +49,7 @@ import ZeroMQ
         try await harness.call("jobs.delete", ["jobId": first.json])
         let job = try await harness.get(waiting)
         #expect(job.string("status") == "failed")
-        #expect(job["outcome"]?["message"] == .string("predecessor \(first) canceled"))
+        #expect(job["outcome"]?["message"] == .string("predecessor \(first) deleted"))
         await harness.close()
     }
 }

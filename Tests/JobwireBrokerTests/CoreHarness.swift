@@ -1,0 +1,130 @@
+import Foundation
+import JobwireProtocol
+import Logging
+import Testing
+
+@testable import JobwireBroker
+
+/// A ``BrokerCore`` on a store in a temporary folder, driven in-process: requests are applied and
+/// committed as the server's loop does, with the core's clock set by the test.
+final class CoreHarness {
+    let directory: String
+    private(set) var core: BrokerCore
+    private var requestNumber: Int64 = 0
+    /// Replies taken from the core that no call has read yet, by request id.
+    private var unread: [JSONValue: RPCResponse] = [:]
+    /// Every committed event's topic and body, in order.
+    private(set) var published: [[[UInt8]]] = []
+
+    init(directory: String? = nil) throws {
+        self.directory =
+            directory
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("jobwire-core-\(UUID())").path
+        core = try CoreHarness.open(self.directory)
+    }
+
+    private static func open(_ directory: String) throws -> BrokerCore {
+        let configuration = BrokerConfiguration(dataDirectory: directory, fsync: false)
+        let store = try JobStore(directory: directory, fsync: false)
+        return try BrokerCore(configuration: configuration, store: store, logger: Logger(label: "test"))
+    }
+
+    /// Closes the store and opens a new core on it, as a restart of the broker does.
+    func restart() throws {
+        commit()
+        core.store.close()
+        core = try CoreHarness.open(directory)
+    }
+
+    func close() {
+        core.store.close()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    static let caller = Caller(route: [1], authenticatedKey: nil)
+
+    /// Applies a request without committing; its reply is read by ``response(to:)`` after a commit.
+    @discardableResult
+    func send(_ method: String, _ params: JSONObject = [:], from caller: Caller = CoreHarness.caller) -> JSONValue {
+        requestNumber += 1
+        let id = JSONValue.int(requestNumber)
+        core.handle(RPCRequest(id: id, method: method, params: params), from: caller)
+        return id
+    }
+
+    /// Commits one round, then keeps the replies and events that came out.
+    func commit() {
+        core.commit()
+        let (replies, events) = core.takeOutput()
+        published += events
+        for reply in replies {
+            if let response = try? RPCResponse.decode(reply.body) { unread[response.id] = response }
+        }
+    }
+
+    /// Goes round (tick and commit, as the server's loop does) until no ended job waits to be followed.
+    /// - Returns: how many rounds it took.
+    @discardableResult
+    func settle() -> Int {
+        var rounds = 0
+        while core.hasPendingEnds {
+            core.tick()
+            commit()
+            rounds += 1
+        }
+        return rounds
+    }
+
+    /// The reply to request `id`, if there is one yet.
+    func response(to id: JSONValue) -> RPCResponse? { unread.removeValue(forKey: id) }
+
+    /// Applies and commits one request; returns its result.
+    @discardableResult
+    func call(_ method: String, _ params: JSONObject = [:], from caller: Caller = CoreHarness.caller) throws
+        -> JSONValue
+    {
+        let id = send(method, params, from: caller)
+        commit()
+        settle()
+        let reply = try #require(response(to: id), "no reply to \(method)")
+        return try reply.result.get()
+    }
+
+    /// Applies and commits one request that must fail; returns the error.
+    func failure(_ method: String, _ params: JSONObject = [:], from caller: Caller = CoreHarness.caller) throws
+        -> ProtocolError
+    {
+        let id = send(method, params, from: caller)
+        commit()
+        let reply = try #require(response(to: id), "no reply to \(method)")
+        switch reply.result {
+        case .success(let value):
+            Issue.record("\(method) succeeded with \(value), expected an error")
+            throw CoreHarnessError()
+        case .failure(let error): return error
+        }
+    }
+
+    /// A chain of `length` jobs, each waiting for the one before, after `head`; commits every 512
+    /// creates as the server batches them. Returns the links' ids, in order.
+    func chain(after head: String, length: Int) throws -> [String] {
+        var ids: [String] = []
+        ids.reserveCapacity(length)
+        var previous = head
+        for index in 0..<length {
+            let params: JSONObject = [
+                "type": "chain", "operation": "link", "source": "s", "predecessorIds": [.string(previous)],
+            ]
+            let job = try core.create(FieldReader(params), caller: CoreHarness.caller)
+            previous = job.id
+            ids.append(job.id)
+            if index % 512 == 511 { commit() }
+        }
+        commit()
+        return ids
+    }
+
+    func job(_ id: String) throws -> Job { try core.record(id).job }
+}
+
+struct CoreHarnessError: Error {}

@@ -1,0 +1,155 @@
+import Foundation
+import JobwireProtocol
+import Testing
+
+@testable import JobwireBroker
+
+/// Long chains of dependent jobs and deep trees of parts end without recursion: these overflowed the
+/// stack (and, through the lease-expiry path, crash-looped the broker at every start on the store).
+@Suite(.serialized) struct DependencyChainTests {
+    /// Five times what overflowed the stack when ends were followed by recursion (1,000 links did, on a
+    /// test thread; below 2,000 on the broker's); `Benchmarks/graph/measure.py chain 100000` runs 100,000
+    /// through a broker process.
+    static let length = 5_000
+
+    /// Checks that no link still waits, that every link failed, and that the links name the one before
+    /// them (`head`'s dependent naming `head` as `how`), sampled every 997 links and at the end.
+    func expectChainFailed(_ harness: CoreHarness, head: String, links: [String], how: String) throws {
+        #expect(harness.core.statusCounts[.scheduled, default: 0] == 0)
+        #expect(harness.core.statusCounts[.failed, default: 0] >= links.count)
+        for index in Array(stride(from: 0, to: links.count, by: 997)) + [links.count - 1] {
+            let job = try harness.job(links[index])
+            #expect(job.status == .failed, "link \(index)")
+            let previous = index == 0 ? head : links[index - 1]
+            #expect(job.outcome?.message == "predecessor \(previous) \(index == 0 ? how : "failed")", "link \(index)")
+        }
+    }
+
+    @Test("canceling the head of a 5,000-link chain fails every link, the broker stays up")
+    func cancelHead() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let head = try #require(
+            try harness.call(
+                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
+                    "id"]?.stringValue)
+        let links = try harness.chain(after: head, length: DependencyChainTests.length)
+        // The cancel is answered after its own round, which follows a bounded part of the chain; the rest
+        // ends over the next rounds, with other requests between them.
+        let request = harness.send("jobs.cancel", ["jobId": .string(head)])
+        harness.commit()
+        #expect(try harness.response(to: request)?.result.get()["status"] == "canceled")
+        #expect(harness.core.statusCounts[.scheduled, default: 0] > 0)
+        #expect(harness.settle() >= DependencyChainTests.length / BrokerCore.endsPerRound)
+        try expectChainFailed(harness, head: head, links: links, how: "canceled")
+        #expect(try harness.call("broker.info")["jobs"]?["failed"] == .int(Int64(links.count)))
+    }
+
+    @Test("a chain's end cut off between two rounds (a crash) goes on at the next start")
+    func cascadeResumesAfterRestart() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let head = try #require(
+            try harness.call(
+                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
+                    "id"]?.stringValue)
+        let links = try harness.chain(after: head, length: 5 * BrokerCore.endsPerRound)
+        harness.send("jobs.cancel", ["jobId": .string(head)])
+        harness.commit()
+        harness.core.tick()
+        harness.commit()
+        let waiting = harness.core.statusCounts[.scheduled, default: 0]
+        #expect(waiting > 0 && waiting < links.count)
+        try harness.restart()
+        #expect(harness.core.hasPendingEnds)
+        harness.settle()
+        try expectChainFailed(harness, head: head, links: links, how: "canceled")
+    }
+
+    @Test("deleting the head of a 5,000-link chain fails every link: predecessor <id> deleted")
+    func deleteHead() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let head = try #require(
+            try harness.call(
+                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
+                    "id"]?.stringValue)
+        let links = try harness.chain(after: head, length: DependencyChainTests.length)
+        try harness.call("jobs.delete", ["jobId": .string(head)])
+        try expectChainFailed(harness, head: head, links: links, how: "deleted")
+    }
+
+    @Test(
+        "a head whose last lease expires fails a 5,000-link chain, also when the expiry comes at the next start",
+        arguments: [false, true])
+    func leaseExpiry(restart: Bool) throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let head = try #require(
+            try harness.call(
+                "jobs.create",
+                ["type": "chain", "operation": "head", "source": "s", "maxAttempts": 1, "leaseSeconds": 5])["id"]?
+                .stringValue)
+        let claimed = try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["chain:head"]])
+        #expect(claimed["job"]?["id"] == .string(head))
+        let links = try harness.chain(after: head, length: DependencyChainTests.length)
+        // The store as a broker killed before the lease ran out leaves it: the next start finds the lease
+        // expired and fails the chain in its first tick.
+        if restart { try harness.restart() }
+        harness.core.now = harness.core.now + .seconds(60)
+        harness.core.tick()
+        harness.commit()
+        harness.settle()
+        #expect(try harness.job(head).outcome?.message == "lease expired")
+        try expectChainFailed(harness, head: head, links: links, how: "failed")
+        // And the store so left starts again.
+        try harness.restart()
+        #expect(harness.core.statusCounts[.failed] == links.count + 1)
+    }
+
+    @Test("canceling the root of parts nested 5,000 deep cancels every part")
+    func nestedParts() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        var parent = try #require(
+            try harness.call("jobs.create", ["type": "tree", "operation": "root", "source": "s"])["id"]?.stringValue)
+        let root = parent
+        try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["tree:root"]])
+        var parts: [String] = []
+        for _ in 0..<DependencyChainTests.length {
+            // Parts of a split take the parent's name; the ready part is acked and split in turn.
+            let split = try harness.call(
+                "jobs.split", ["jobId": .string(parent), "listenerId": "w", "parts": 1])
+            let part = try #require(split["parts"]?.arrayValue?.first?["id"]?.stringValue)
+            try harness.call("jobs.ack", ["jobId": .string(part), "listenerId": "w"])
+            parts.append(part)
+            parent = part
+        }
+        try harness.call("jobs.cancel", ["jobId": .string(root)])
+        #expect(try harness.job(root).status == .canceled)
+        for part in parts where try harness.job(part).status != .canceled {
+            Issue.record("part \(part) is \(try harness.job(part).status.rawValue)")
+            break
+        }
+        #expect(harness.core.statusCounts[.executing, default: 0] == 0)
+    }
+
+    @Test("canceling a parent of sequential parts cancels them all; none starts on the way")
+    func sequentialPartsCancel() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let parent = try #require(
+            try harness.call("jobs.create", ["type": "seq", "operation": "root", "source": "s"])["id"]?.stringValue)
+        try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["seq:root"]])
+        let split = try harness.call(
+            "jobs.split", ["jobId": .string(parent), "listenerId": "w", "parts": 1000, "runInParallel": false])
+        let parts = (split["parts"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
+        #expect(parts.count == 1000)
+        let before = harness.published.count
+        try harness.call("jobs.cancel", ["jobId": .string(parent)])
+        for part in parts { #expect(try harness.job(part).status == .canceled) }
+        let topics = harness.published[before...].map { String(decoding: $0[0], as: UTF8.self) }
+        #expect(!topics.contains { $0.hasPrefix("job:ready/") })
+        #expect(topics.filter { $0.hasPrefix("job:parts-completed/") }.count == 1)
+    }
+}
