@@ -2,7 +2,8 @@
 """A bystander client for the hostile-client scenarios: a steady loop of `jobs.create` + `jobs.get`
 round trips over its own DEALER, each timed, while another client attacks the broker.
 
-It runs until SIGTERM (or --max-seconds), then writes one JSON object to --out:
+It runs until SIGTERM (SIGUSR1: without waiting for the reply in flight) or --max-seconds, then
+writes one JSON object to --out:
 
     {"samples": [[sent, ms, method, ok], ...], "acked": [jobId, ...], "errors": n, "unanswered": n}
 
@@ -40,7 +41,13 @@ def main() -> None:
         stopping = True
         stopped_at = time.monotonic()
 
+    def stop_now(*_: object) -> None:
+        nonlocal stopping, stopped_at
+        stopping = True
+        stopped_at = -1e9
+
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGUSR1, stop_now)  # the broker is gone: no reply is coming
     sock = zmq.Context.instance().socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(args.commands)

@@ -53,11 +53,13 @@ class Phase:
     p99_ms: Optional[float] = None
     baseline_ms: Optional[float] = None  # its slowest round trip in the second before the attack
     rss_mb: Optional[int] = None  # the broker's peak resident memory (VmHWM) up to the end of the attack
+    unanswered: int = 0  # bystander requests that never got a reply (their wait counts as their latency)
     failures: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # what happened to the broker: crashed, stalled, killed...
 
     @property
     def result(self) -> str:
-        return "pass" if not self.failures else "FAIL"
+        return ("pass" if not self.failures else "FAIL") + (f" ({', '.join(self.tags)})" if self.tags else "")
 
 
 @dataclass

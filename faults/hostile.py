@@ -105,12 +105,15 @@ class Bystander:
                                      stdout=subprocess.PIPE, stderr=log)
         log.close()
         ready = threading.Event()
-        threading.Thread(target=lambda: (self.proc.stdout.readline(), ready.set()), daemon=True).start()  # type: ignore[union-attr]
+        out = self.proc.stdout
+        assert out is not None
+        threading.Thread(target=lambda: (out.readline(), ready.set()), daemon=True).start()
         if not ready.wait(30):
             raise RuntimeError("the bystander got no reply from the broker within 30 s")
 
-    def stop(self) -> dict[str, Any]:
-        self.proc.send_signal(signal.SIGTERM)
+    def stop(self, wait_for_reply: bool = True) -> dict[str, Any]:
+        """Stops it; with `wait_for_reply` a request in flight may take 10 s more to be answered."""
+        self.proc.send_signal(signal.SIGTERM if wait_for_reply else signal.SIGUSR1)
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
@@ -126,17 +129,28 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def answers(broker: h.Broker, within: float) -> bool:
-    """Whether the broker answers `broker.info` within the time given (the first answer counts)."""
+    """Whether the broker answers `broker.info` within the time given."""
     if not broker.alive():
         return False
-    client = broker.client(timeout=within)
+    dealer = Dealer(broker.commands, broker=broker)
     try:
-        client.call("broker.info", timeout=within)
-        return True
-    except (h.JobwireError, h.JobwireTimeout):
-        return False
+        return dealer.receive(dealer.send("broker.info", {}), within) is not None
     finally:
-        client.close()
+        dealer.close()
+
+
+def death(broker: h.Broker) -> str:
+    """How a broker ended: its exit status and the last thing it logged."""
+    code = broker.proc.poll() if broker.proc else None
+    if code is not None and code < 0:
+        try:
+            status = f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            status = f"killed by signal {-code}"
+    else:
+        status = f"exit status {code}"
+    said = [line for line in broker.log_tail(10).splitlines() if not line.startswith("--- start")]
+    return status + (f", last words: {said[-1]}" if said else ", nothing logged")
 
 
 class Hostile:
@@ -159,6 +173,10 @@ class Hostile:
         self.runs += 1
         bystander = Bystander(broker.commands, self.work, f"bystander{self.runs}")
         time.sleep(1.0)  # the baseline: round trips before the attack
+        try:
+            rss_before = memory_kb(broker.proc.pid)[0] // 1024
+        except (OSError, ValueError):
+            rss_before = 0
         started = time.monotonic()
         note: Optional[str] = None
         try:
@@ -168,7 +186,7 @@ class Hostile:
         attack_seconds = time.monotonic() - started
         recovered = answers(broker, recover)
         time.sleep(settle)
-        result = bystander.stop()
+        result = bystander.stop(wait_for_reply=broker.alive())
         memory.close()
         self.acked |= set(result["acked"])
         samples = result["samples"]
@@ -178,17 +196,27 @@ class Hostile:
         phase.p99_ms = percentile(during, 0.99)
         phase.baseline_ms = max(before, default=0.0)
         phase.rss_mb = memory.peak_mb
+        phase.unanswered = result["unanswered"]
         h.say(f"{name}: attack {attack_seconds:.1f} s; bystander {len(during)} round trips, worst "
               f"{phase.worst_ms:,.0f} ms, p99 {phase.p99_ms:,.0f} ms (before the attack: worst "
               f"{phase.baseline_ms:,.0f} ms), {result['errors']} error replies, {result['unanswered']} unanswered; "
-              f"broker peak RSS {phase.rss_mb:,} MB" + (f"; {note}" if note else ""))
+              f"broker RSS {rss_before:,} MB before, peak {phase.rss_mb:,} MB" + (f"; {note}" if note else ""))
         self.row.notes.append(f"{name}: bystander worst {phase.worst_ms:,.0f} ms, p99 {phase.p99_ms:,.0f} ms "
                               f"({len(during)} round trips, {result['unanswered']} unanswered; before the attack "
-                              f"{phase.baseline_ms:,.0f} ms); broker peak {phase.rss_mb:,} MB" + (f"; {note}" if note else ""))
+                              f"{phase.baseline_ms:,.0f} ms); broker {rss_before:,} MB before, peak "
+                              f"{phase.rss_mb:,} MB" + (f"; {note}" if note else ""))
+        if memory.killed:
+            phase.tags.append(f"killed at {HARD_MB / 1024:.0f} GB")
+        elif not broker.alive():
+            phase.tags.append("crashed")
+        elif not recovered:
+            phase.tags.append(f"stalled > {recover:.0f} s")
+        if memory.over.is_set() and not memory.killed:
+            phase.tags.append(f"stopped at {SOFT_MB / 1024:.1f} GB")
         self.row.check(not memory.killed, f"the broker passed {HARD_MB} MB and the suite killed it", phase)
         self.row.check(not memory.over.is_set() or memory.killed,
                        f"the broker passed {SOFT_MB} MB: the attack was stopped there", phase)
-        self.row.check(memory.killed or broker.alive(), f"the broker died: {broker.log_tail(5)}", phase)
+        self.row.check(memory.killed or broker.alive(), f"the broker died: {death(broker)}", phase)
         self.row.check(memory.killed or not broker.alive() or recovered,
                        f"the broker did not answer for {recover:.0f} s after the attack", phase)
         self.row.check(phase.worst_ms < TARGET_MS, f"a bystander round trip took {phase.worst_ms:,.0f} ms "
@@ -220,7 +248,9 @@ class Hostile:
 class Dealer:
     """A raw DEALER for attacks: lock-step calls, or requests it sends and never reads."""
 
-    def __init__(self, commands: str, *, reads: bool = True, context: Optional[zmq.Context[Any]] = None) -> None:
+    def __init__(self, commands: str, *, reads: bool = True, context: Optional[zmq.Context[Any]] = None,
+                 broker: Optional[h.Broker] = None) -> None:
+        self.broker = broker  # when given, a wait for a reply ends as soon as its process has exited
         self.sock = (context or zmq.Context.instance()).socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         if not reads:
@@ -230,23 +260,26 @@ class Dealer:
         self.sock.connect(commands)
         self.next_id = 0
 
-    def send(self, method: str, params: dict[str, Any], frames: Optional[list[Any]] = None) -> int:
+    def send(self, method: str, params: dict[str, Any], block: bool = True) -> int:
         self.next_id += 1
         body = json.dumps({"jsonrpc": "2.0", "id": self.next_id, "method": method, "params": params}).encode()
-        self.sock.send_multipart([b"", body] + (frames or []), copy=False)
+        self.sock.send_multipart([b"", body], flags=0 if block else zmq.NOBLOCK)
         return self.next_id
 
     def receive(self, request_id: Optional[int], timeout: float) -> Optional[dict[str, Any]]:
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not self.sock.poll(int(remaining * 1000), zmq.POLLIN):
+            if remaining <= 0 or (self.broker is not None and not self.broker.alive()):
                 return None
+            if not self.sock.poll(int(min(remaining, 0.1) * 1000), zmq.POLLIN):
+                continue
             reply = json.loads(self.sock.recv_multipart()[-1])
             if request_id is None or reply.get("id") == request_id:
                 return reply
 
-    def call(self, method: str, params: dict[str, Any], timeout: float = 60.0) -> tuple[Optional[dict[str, Any]], float]:
+    def call(self, method: str, params: dict[str, Any],
+             timeout: float = 60.0) -> tuple[Optional[dict[str, Any]], float]:
         """One request; (reply or None without one in time, milliseconds)."""
         started = time.monotonic()
         reply = self.receive(self.send(method, params), timeout)
@@ -330,7 +363,7 @@ def stalling_glob(short: bool) -> h.Row:
 
         def listing(topics: list[str]) -> Attack:
             def attack(memory: Memory) -> str:
-                dealer = Dealer(broker.commands)
+                dealer = Dealer(broker.commands, broker=broker)
                 deadline = time.monotonic() + seconds
                 kinds, slowest = [], 0.0
                 try:
@@ -360,14 +393,15 @@ def stalling_glob(short: bool) -> h.Row:
         claims, patterns, names, creates = (10, 4, 10, 20) if short else (40, 8, 20, 60)
 
         def claiming(memory: Memory) -> str:
-            dealer = Dealer(broker.commands)
+            dealer = Dealer(broker.commands, broker=broker)
             deadline = time.monotonic() + seconds
             kinds: list[str] = []
             slowest = 0.0
             try:
                 wanted = ["*a" * 100 + f"*b{k}" for k in range(patterns)]
                 for i in range(names):
-                    reply, _ = dealer.call("jobs.create", {"type": "a" * 100, "operation": f"n{i}", "source": "us_src_x"})
+                    reply, _ = dealer.call("jobs.create", {"type": "a" * 100, "operation": f"n{i}",
+                                                           "source": "us_src_x"})
                     kinds.append("create " + kind(reply))
                 for _ in range(claims):
                     dealer.send("jobs.claim", {"listenerId": "hostile", "jobs": wanted, "wait": int(seconds)})
@@ -410,6 +444,7 @@ def many_subscriptions(short: bool) -> h.Row:
     def distinct(memory: Memory) -> str:
         sub = RawSub(broker.events)
         sent = 0
+        closed = ""
         try:
             for i in range(count):
                 if memory.over.is_set():
@@ -417,13 +452,16 @@ def many_subscriptions(short: bool) -> h.Row:
                 sub.subscribe(f"job:ready/hostile:op{i:05d}/".encode())
                 sent += 1
             time.sleep(hold)  # the bystander's creates publish events, each checked against the prefixes
+        except OSError as error:
+            closed = f" (the broker closed the connection: {error})"
         finally:
             sub.close()  # and every prefix is unsubscribed
-        return f"{sent:,} prefixes subscribed on one connection, held {hold:.0f} s, then closed"
+        return f"{sent:,} prefixes subscribed on one connection, held {hold:.0f} s, then closed{closed}"
 
     def huge(memory: Memory) -> str:
         sub = RawSub(broker.events)
-        sent = []
+        sent: list[float] = []
+        closed = ""
         try:
             for i, mb in enumerate(sizes_mb):
                 if memory.over.is_set():
@@ -431,11 +469,18 @@ def many_subscriptions(short: bool) -> h.Row:
                 prefix = bytes([ord("A") + i]) * int(mb * 1_000_000)
                 sub.subscribe(prefix)
                 sent.append(mb)
-                time.sleep(0.3)  # the memory sampler sees each one land
+                # One at a time: the next goes once the broker answers again, so that the memory sampler sees
+                # each one land and the attack stops before the broker takes the machine's memory.
+                time.sleep(0.5)
+                if not answers(broker, 30):
+                    break
             time.sleep(2.0)
+        except OSError as error:
+            closed = f" (the broker closed the connection: {error})"
         finally:
             sub.close()
-        return f"{len(sent)} prefixes of {sent[0]:.0f}-{sent[-1]:.0f} MB ({sum(sent):,.0f} MB) on one connection"
+        return (f"{len(sent)} prefixes of {sent[0]:.0f}-{sent[-1]:.0f} MB ({sum(sent):,.0f} MB) on one "
+                f"connection{closed}")
 
     for name, attack in [(f"one SUB, {count:,} distinct prefixes", distinct),
                          (f"one SUB, {len(sizes_mb)} prefixes of 4-{sizes_mb[-1]:.0f} MB", huge)]:
@@ -461,17 +506,21 @@ def non_reading(short: bool) -> h.Row:
     run = Hostile(row, work)
 
     def unread_replies(memory: Memory) -> str:
-        dealer = Dealer(broker.commands, reads=False)
-        sent = 0
+        dealer = Dealer(broker.commands, reads=False, broker=broker)
+        sent = blocked = 0
         started = time.monotonic()
         try:
             while sent < requests and time.monotonic() - started < seconds and not memory.over.is_set():
-                dealer.send("events.list", {"since": 0, "limit": 10_000})
-                sent += 1
+                try:
+                    dealer.send("events.list", {"since": 0, "limit": 10_000}, block=False)
+                    sent += 1
+                except zmq.Again:
+                    blocked += 1  # the broker stopped taking this client's requests
                 time.sleep(1 / per_second)
         finally:
             dealer.close()
-        return f"{sent} events.list sent in {time.monotonic() - started:.1f} s and never read, then it went away"
+        return (f"{sent} events.list sent in {time.monotonic() - started:.1f} s and never read "
+                f"({blocked} sends refused: the broker stopped reading), then it went away")
 
     broker = h.Broker(os.path.join(work, "data-dealer"))
     try:
@@ -535,7 +584,7 @@ def multi_frame(short: bool) -> h.Row:
     broker = h.Broker(os.path.join(work, "data"))
 
     def attack(memory: Memory) -> str:
-        dealer = Dealer(broker.commands)
+        dealer = Dealer(broker.commands, broker=broker)
         chunk = b"x" * size
         kinds = []
         try:
@@ -543,7 +592,7 @@ def multi_frame(short: bool) -> h.Row:
                 if memory.over.is_set() or not broker.alive():
                     break
                 dealer.sock.send_multipart([b""] + [chunk] * frames, copy=False)
-                reply = dealer.receive(None, 60)
+                reply = dealer.receive(None, 20)
                 kinds.append(kind(reply))
                 if reply is None:
                     break
@@ -578,7 +627,7 @@ def chain(short: bool) -> h.Row:
     head = ""
     try:
         broker.start()
-        dealer = Dealer(broker.commands)
+        dealer = Dealer(broker.commands, broker=broker)
         started = time.monotonic()
         previous: Optional[str] = None
         for i in range(links):
@@ -609,26 +658,26 @@ def chain(short: bool) -> h.Row:
         return sum(h.count_status(client, s, "chain") for s in ("failed", "canceled"))
 
     def wait_for_end(broker: h.Broker, memory: Memory, limit: float) -> str:
-        client = broker.client(timeout=10)
+        dealer = Dealer(broker.commands, broker=broker)  # gives up at once if the broker dies
         started = time.monotonic()
         done = 0
         try:
             while time.monotonic() - started < limit and broker.alive() and not memory.over.is_set():
-                try:
-                    done = ended(client)
-                except (h.JobwireError, h.JobwireTimeout):
-                    continue
+                counts = [dealer.call("jobs.list", {"status": s, "type": "chain", "pageSize": 1}, timeout=10)[0]
+                          for s in ("failed", "canceled")]
+                if all(c is not None and "result" in c for c in counts):
+                    done = sum(c["result"]["pagination"]["totalCount"] for c in counts)  # type: ignore[index]
                 if done == links:
                     break
                 time.sleep(0.5)
         finally:
-            client.close()
-        state = "alive" if broker.alive() else f"dead (exit {broker.proc.poll() if broker.proc else None})"
-        return f"{done:,} of {links:,} links ended after {time.monotonic() - started:.1f} s; the broker is {state}"
+            dealer.close()
+        state = "alive" if broker.alive() else death(broker)
+        return f"{done:,} of {links:,} links ended after {time.monotonic() - started:.1f} s; the broker: {state}"
 
     def cancel_head(broker: h.Broker) -> Attack:
         def attack(memory: Memory) -> str:
-            dealer = Dealer(broker.commands)
+            dealer = Dealer(broker.commands, broker=broker)
             reply, ms = dealer.call("jobs.cancel", {"jobId": head}, timeout=120)
             dealer.close()
             return f"jobs.cancel of the head: {kind(reply)} in {ms:,.0f} ms; " + wait_for_end(broker, memory, 120)
@@ -636,11 +685,12 @@ def chain(short: bool) -> h.Row:
 
     def expire_head(broker: h.Broker) -> Attack:
         def attack(memory: Memory) -> str:
-            dealer = Dealer(broker.commands)
+            dealer = Dealer(broker.commands, broker=broker)
             reply, _ = dealer.call("jobs.ack", {"jobId": head, "listenerId": "hostile"}, timeout=60)
             dealer.close()
             # Its lease (1 s) runs out unrenewed; with maxAttempts 1 the head fails, and its dependents with it.
-            return f"jobs.ack of the head (1 s lease, never renewed): {kind(reply)}; " + wait_for_end(broker, memory, 120)
+            return (f"jobs.ack of the head (1 s lease, never renewed): {kind(reply)}; "
+                    + wait_for_end(broker, memory, 120))
         return attack
 
     for variant, make in [("canceled", cancel_head), ("failed by lease expiry", expire_head)]:
@@ -656,9 +706,24 @@ def chain(short: bool) -> h.Row:
             restarted = bool(line and "listening" in line)
             memory = Memory(broker.proc.pid) if broker.proc else None
             client = broker.client(timeout=10)
-            settled = restarted and h.wait_until(lambda: ended(client) == links, timeout=120, every=1.0)
+            # Until every link has ended, or nothing moved for 15 s (or the broker is down).
+            settled = False
+            last, moved, deadline = -1, time.monotonic(), time.monotonic() + 180
+            while restarted and not settled and broker.alive() and time.monotonic() < deadline:
+                try:
+                    now_ended = ended(client)
+                except (h.JobwireError, h.JobwireTimeout):
+                    now_ended = last
+                settled = now_ended == links
+                if now_ended != last:
+                    last, moved = now_ended, time.monotonic()
+                elif time.monotonic() - moved > 15:
+                    break
+                time.sleep(1.0)
             time.sleep(2.0)
             alive = broker.alive()
+            if not alive:
+                phase.tags.append("down after a restart")
             if memory:
                 memory.close()
             counts = {}
@@ -670,10 +735,10 @@ def chain(short: bool) -> h.Row:
                 row.lost += links - total
                 row.check(total == links, f"{links - total} links are not in the store", phase)
             client.close()
-            row.notes.append(f"restarted on that store: {'up' if alive else 'DOWN: ' + broker.log_tail(3)}; "
+            row.notes.append(f"restarted on that store: {'up' if alive else 'down, ' + death(broker)}; "
                              f"links {counts}; peak RSS after the restart {memory.peak_mb if memory else 0:,} MB")
             h.say(row.notes[-1])
-            row.check(restarted and alive, f"the broker restarted on that store did not stay up: {broker.log_tail(3)}",
+            row.check(restarted and alive, f"the broker restarted on that store did not stay up: {death(broker)}",
                       phase)
             row.check(settled, f"not every link ended after the restart: {counts}", phase)
             expected = {"failed": links - 1, "canceled": 1} if variant == "canceled" else {"failed": links}
@@ -729,12 +794,14 @@ def deleted_wal(short: bool) -> h.Row:
             info = client.broker_info()
             count = client.list(pageSize=1)["pagination"]["totalCount"]
             row.lost = len(producer.acked) - count
+            phase.tags.append("started on an empty store")
             row.check(False, f"the broker started on the store without its -wal: seq {info['seq']}, {count} jobs "
                              f"(of {len(producer.acked)} acknowledged), epoch {info['epoch']}", phase)
             broker.stop()
         else:
             code = broker.proc.wait(30) if broker.proc else None
             said = broker.log_tail(3)
+            phase.tags.append("refused to start")
             row.notes.append(f"refused to start (exit {code}): {said.splitlines()[-1] if said else ''}")
             h.say(row.notes[-1])
             row.check(code not in (0, None) and any(w in said.lower() for w in ("store", "lost", "log", "wal")),

@@ -2,11 +2,15 @@
 """Jobwire's fault suite: real broker and listener processes on loopback, faults injected, jobs
 counted by id from the broker's own event log. Prints a table of figures; exits 1 if any check fails.
 
-    faults/suite.py [--short] [--only 1,4,...] [--keep]
+    faults/suite.py [--short] [--only 1,4,h1,hostile,...] [--seed N]
 
 Scenarios (issue #8): 1 listener killed, 2 slow listener, 3 poison job, 4 broker killed,
 5 damaged store, 6 disk full, 7 slow subscriber, 8 partition, 9 fuzzing (the request decoder under
 libFuzzer is Fuzz/run.sh; here: random frames at a running broker).
+Hostile clients (issue #13, faults/hostile.py; group `hostile`): h1 stalling glob, h2 many
+subscriptions, h3 non-reading client, h4 huge multi-frame message, h5 100,000-link chain, h6 deleted
+WAL; each measured by a bystander client's round trips and the broker's peak memory. `--short` runs
+h1, h4 and h6 of them.
 """
 
 from __future__ import annotations
@@ -724,6 +728,8 @@ def hostile_table(rows: list[Row]) -> str:
             continue
         for p in r.phases:
             latency = "-" if p.worst_ms is None else f"{p.worst_ms:,.0f} / {p.p99_ms:,.0f}"
+            if p.unanswered:
+                latency += " (no reply)"
             memory = "-" if p.rss_mb is None else f"{p.rss_mb:,}"
             lines.append(f"| {r.scenario} | {p.name} | {latency} | {memory} | {p.result} |")
     return "\n".join(lines)
