@@ -738,7 +738,8 @@ def hostile_table(rows: list[Row]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="the short variant of each scenario (CI)")
-    parser.add_argument("--only", default="", help="comma-separated scenario keys (1, 7s, h1, ...) or groups (hostile)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated scenario keys (1, 7s, h1, ...) or groups (hostile)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else int(time.time())
