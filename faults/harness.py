@@ -43,6 +43,59 @@ def say(*words: object) -> None:
     print("   ", *words, flush=True)
 
 
+@dataclass
+class Phase:
+    """One attack of a hostile-client scenario, with what a bystander client and the broker showed."""
+
+    name: str
+    worst_ms: Optional[float] = None  # the bystander's slowest round trip while the attack ran (and after)
+    p99_ms: Optional[float] = None
+    baseline_ms: Optional[float] = None  # its slowest round trip in the second before the attack
+    rss_mb: Optional[int] = None  # the broker's peak resident memory (VmHWM) up to the end of the attack
+    unanswered: int = 0  # bystander requests that never got a reply (their wait counts as their latency)
+    failures: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)  # what happened to the broker: crashed, stalled, killed...
+
+    @property
+    def result(self) -> str:
+        return ("pass" if not self.failures else "FAIL") + (f" ({', '.join(self.tags)})" if self.tags else "")
+
+
+@dataclass
+class Row:
+    """One scenario's figures; a hostile-client scenario has a phase per attack."""
+
+    scenario: str
+    jobs: int = 0
+    kills: int = 0
+    faults: int = 0
+    inputs: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    reruns: int = 0
+    explained: int = 0
+    stuck: int = 0
+    seconds: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skipped: Optional[str] = None
+    phases: list[Phase] = field(default_factory=list)
+
+    def check(self, ok: bool, message: str, phase: Optional[Phase] = None) -> None:
+        if not ok:
+            if phase is not None:
+                phase.failures.append(message)
+                message = f"{phase.name}: {message}"
+            self.failures.append(message)
+            say("FAIL:", message)
+
+    @property
+    def result(self) -> str:
+        if self.skipped:
+            return "skipped"
+        return "pass" if not self.failures else "FAIL"
+
+
 class Broker:
     """`jobwire broker` on fixed loopback ports (so a restart keeps them) over a data folder."""
 

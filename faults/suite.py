@@ -2,11 +2,15 @@
 """Jobwire's fault suite: real broker and listener processes on loopback, faults injected, jobs
 counted by id from the broker's own event log. Prints a table of figures; exits 1 if any check fails.
 
-    faults/suite.py [--short] [--only 1,4,...] [--keep]
+    faults/suite.py [--short] [--only 1,4,h1,hostile,...] [--seed N]
 
 Scenarios (issue #8): 1 listener killed, 2 slow listener, 3 poison job, 4 broker killed,
 5 damaged store, 6 disk full, 7 slow subscriber, 8 partition, 9 fuzzing (the request decoder under
 libFuzzer is Fuzz/run.sh; here: random frames at a running broker).
+Hostile clients (issue #13, faults/hostile.py; group `hostile`): h1 stalling glob, h2 many
+subscriptions, h3 non-reading client, h4 huge multi-frame message, h5 100,000-link chain, h6 deleted
+WAL; each measured by a bystander client's round trips and the broker's peak memory. `--short` runs
+h1, h4 and h6 of them.
 """
 
 from __future__ import annotations
@@ -20,43 +24,17 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness as h  # noqa: E402
+import hostile  # noqa: E402
 
 JOB = "workbook:export"  # the name the Swift example listener (Examples/job-handler) takes
 
 
-@dataclass
-class Row:
-    scenario: str
-    jobs: int = 0
-    kills: int = 0
-    faults: int = 0
-    inputs: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    reruns: int = 0
-    explained: int = 0
-    stuck: int = 0
-    seconds: float = 0.0
-    failures: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    skipped: Optional[str] = None
-
-    def check(self, ok: bool, message: str) -> None:
-        if not ok:
-            self.failures.append(message)
-            h.say("FAIL:", message)
-
-    @property
-    def result(self) -> str:
-        if self.skipped:
-            return "skipped"
-        return "pass" if not self.failures else "FAIL"
+Row = h.Row
 
 
 def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[str], *,
@@ -723,7 +701,11 @@ SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "9": fuzzing,
     "5": damaged_store,
     "6": disk_full,
+    **hostile.SCENARIOS,
 }
+# Named groups for --only; `--short` runs these only where it is cheap (CI).
+GROUPS = {"hostile": list(hostile.SCENARIOS)}
+SHORT = [key for key in SCENARIOS if key not in hostile.FULL_ONLY]
 
 
 def table(rows: list[Row]) -> str:
@@ -736,10 +718,28 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+def hostile_table(rows: list[Row]) -> str:
+    """The hostile-client scenarios: one line per attack, the bystander's latencies and the broker's memory."""
+    head = ["scenario", "attack", "bystander worst / p99 ms", "broker peak RSS MB", "result"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
+    for r in rows:
+        if not r.phases:
+            lines.append(f"| {r.scenario} | | - | - | {r.result} |")
+            continue
+        for p in r.phases:
+            latency = "-" if p.worst_ms is None else f"{p.worst_ms:,.0f} / {p.p99_ms:,.0f}"
+            if p.unanswered:
+                latency += " (no reply)"
+            memory = "-" if p.rss_mb is None else f"{p.rss_mb:,}"
+            lines.append(f"| {r.scenario} | {p.name} | {latency} | {memory} | {p.result} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--short", action="store_true", help="the short variant of each scenario (CI)")
-    parser.add_argument("--only", default="", help="comma-separated scenario numbers")
+    parser.add_argument("--only", default="",
+                        help="comma-separated scenario keys (1, 7s, h1, ...) or groups (hostile)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else int(time.time())
@@ -747,7 +747,15 @@ def main() -> int:
     if not os.path.exists(h.JOBWIRE):
         print(f"faults: {h.JOBWIRE} is missing: build with `swift build --scratch-path .build-fault`", file=sys.stderr)
         return 2
-    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(SCENARIOS)
+    chosen: list[str] = []
+    for key in (s.strip() for s in args.only.split(",") if s.strip()):
+        if key in GROUPS:
+            chosen += [k for k in GROUPS[key] if not args.short or k in SHORT]
+        elif key in SCENARIOS:
+            chosen.append(key)
+        else:
+            parser.error(f"no scenario or group {key!r}: one of {', '.join([*SCENARIOS, *GROUPS])}")
+    chosen = chosen or (SHORT if args.short else list(SCENARIOS))
     rows: list[Row] = []
     print(f"jobwire fault suite ({'short' if args.short else 'full'}), seed {seed}", flush=True)
     for key in chosen:
@@ -765,7 +773,13 @@ def main() -> int:
         h.say(row.result, f"in {row.seconds:.0f} s", "; ".join(row.failures) or row.skipped or "")
         rows.append(row)
     print()
-    print(table(rows))
+    plain = [r for r in rows if not r.phases and not r.scenario.startswith("h")]
+    attacked = [r for r in rows if r not in plain]
+    if plain:
+        print(table(plain))
+    if attacked:
+        print()
+        print(hostile_table(attacked))
     failed = [r for r in rows if r.result == "FAIL"]
     for r in rows:
         for failure in r.failures:

@@ -4,6 +4,7 @@
 #   scripts/faults.sh            the full suite (minutes), then the libFuzzer harnesses (Fuzz/run.sh)
 #   scripts/faults.sh --short    the short variant of each scenario (CI, a few minutes on 2 cores)
 #   scripts/faults.sh --only 1,4 some scenarios; other options go to faults/suite.py
+#   scripts/faults.sh --only hostile   the hostile-client scenarios h1-h6 (issue #13), a few minutes
 # JOBWIRE_FAULT_BUILD names a folder with the built jobwire and job-handler (default .build-fault/debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
