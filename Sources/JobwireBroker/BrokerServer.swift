@@ -56,12 +56,16 @@ public final class BrokerServer: Sendable {
             } catch {
                 throw BrokerError(message: "the CURVE secret key is not a 40-character Z85 key: \(error)")
             }
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: configuration.authorizedKeys)
+            authenticator = try ZAPAuthenticator(
+                context: context, allowedClientKeys: configuration.authorizedKeys,
+                domainKeys: [Self.eventsZAPDomain: configuration.readerKeys])
         }
         let router = try Socket(context, type: .router)
         try router.set(.routerMandatory, true)
         try router.set(.linger, .seconds(1))
-        try router.set(.sendHighWaterMark, 100_000)
+        // Per client: a reply libzmq cannot queue waits in the loop's backlog (ReplyBacklog), which is
+        // bounded in bytes, so a client that does not read holds a bounded amount of memory.
+        try router.set(.sendHighWaterMark, configuration.repliesHighWaterMark)
         try router.set(.receiveHighWaterMark, 100_000)
         // libzmq drops a peer that sends more than this; between the configured limit and this guard
         // the broker still answers with an error.
@@ -69,9 +73,12 @@ public final class BrokerServer: Sendable {
         let xpub = try Socket(context, type: .xpub)
         try xpub.set(.linger, .zero)
         try xpub.set(.sendHighWaterMark, configuration.sendHighWaterMark)
+        // A subscriber sends only subscribe and unsubscribe messages: libzmq drops a subscriber that sends
+        // a longer one before it is buffered or enters libzmq's own subscription trie.
+        try xpub.set(.maxMessageSize, SubscriptionLimits.maxMessageSize)
         if let secret = configuration.curveSecretKey {
-            try secure(router, secretKey: secret)
-            try secure(xpub, secretKey: secret)
+            try secure(router, secretKey: secret, domain: commandsZAPDomain)
+            try secure(xpub, secretKey: secret, domain: eventsZAPDomain)
         }
         do {
             try router.bind(configuration.commandsEndpoint)
@@ -94,11 +101,16 @@ public final class BrokerServer: Sendable {
         return server
     }
 
-    private static func secure(_ socket: borrowing Socket, secretKey: String) throws {
+    private static func secure(_ socket: borrowing Socket, secretKey: String, domain: String) throws {
         try socket.set(.curveServer, true)
         try socket.set(.curveSecretKey, secretKey)
-        try socket.set(.zapDomain, "jobwire")
+        try socket.set(.zapDomain, domain)
     }
+
+    /// The ZAP domain of the commands socket: every authorized key connects.
+    static let commandsZAPDomain = "jobwire"
+    /// The ZAP domain of the events socket: only keys with the `read` role connect.
+    static let eventsZAPDomain = "jobwire.events"
 
     private init(events: String, commands: String, epoch: String, publicKey: String?) {
         eventsEndpoint = events
@@ -162,7 +174,13 @@ private final class Loop: @unchecked Sendable {
     let logger: Logger
     let maxRequest: Int
     /// The prefixes subscribers have subscribed to, as the XPUB reports them.
-    var subscriptions: [[UInt8]] = []
+    var subscriptions: SubscriptionTable
+    /// Replies libzmq could not queue yet, per client.
+    var backlog: [[UInt8]: PendingReplies] = [:]
+    /// When the loop last logged each kind of dropped input, to log it at most once a minute.
+    var lastWarning: [String: Timestamp] = [:]
+    /// The message every request frame is received into.
+    let scratch = Message()
 
     init(
         core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket,
@@ -176,6 +194,9 @@ private final class Loop: @unchecked Sendable {
         self.server = server
         self.logger = logger
         self.maxRequest = core.configuration.maxMessageSize
+        self.subscriptions = SubscriptionTable(
+            maxPrefixLength: SubscriptionLimits.maxPrefixLength,
+            maxPrefixes: core.configuration.maxSubscriptionPrefixes)
     }
 
     func run() {
@@ -191,7 +212,7 @@ private final class Loop: @unchecked Sendable {
                 publish([core.heartbeat()])
                 nextHeartbeat = now + heartbeatEvery
             }
-            var wake = min(nextHeartbeat, now + .milliseconds(100))
+            var wake = min(nextHeartbeat, now + .milliseconds(backlog.isEmpty ? 100 : 5))
             if let deadline = core.nextDeadline { wake = min(wake, deadline) }
             let timeout = stopping ? Duration.zero : wake.duration(since: now)
             do {
@@ -206,8 +227,8 @@ private final class Loop: @unchecked Sendable {
             core.now = now
             if poller.events(at: routerIndex).contains(.readable) || stopping {
                 for _ in 0..<core.configuration.maxBatch {
-                    guard let (frames, key) = receiveRequest() else { break }
-                    handle(frames, authenticatedKey: key)
+                    guard let request = receiveRequest() else { break }
+                    handle(request)
                 }
             }
             core.tick()
@@ -217,12 +238,8 @@ private final class Loop: @unchecked Sendable {
             let (replies, events) = core.takeOutput()
             // Events first: a client that reads a reply usually finds the events it caused already sent.
             publish(events)
-            for reply in replies where !send(reply) {
-                // A job handed to a claimer that is gone goes back to ready, in the next batch's commit.
-                if let claimed = reply.claimed {
-                    core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
-                }
-            }
+            flushBacklog()
+            for reply in replies where !deliver(reply) { undelivered(reply) }
             core.writeCommitMark()
             if stopping { break }
             if server.stopRequested { stopping = true }
@@ -236,14 +253,42 @@ private final class Loop: @unchecked Sendable {
         server.markStopped()
     }
 
-    private func receiveRequest() -> (frames: [[UInt8]], key: String?)? {
+    /// A ROUTER message as received: its first ``maxFrames`` frames, unless it is larger than a request
+    /// can be (``isOversize``).
+    struct ReceivedRequest {
+        var frames: [[UInt8]]
+        var authenticatedKey: String?
+        /// The message had more frames or bytes than any request: only its first frames were kept.
+        var isOversize: Bool
+    }
+
+    /// Routing id, delimiter, body, and one more frame to tell a message of several body frames.
+    static let maxFrames = 4
+
+    /// Receives one message frame by frame: it keeps at most ``maxFrames`` frames and
+    /// `maxMessageSize` plus 1 KiB bytes, and reads the rest of a larger message without copying it.
+    private func receiveRequest() -> ReceivedRequest? {
+        let byteLimit = maxRequest + 1024
         do {
-            if authenticator != nil {
-                return try router!.receiveMultipart(dontWait: true, metadata: "User-Id").map {
-                    ($0.frames, $0.property)
+            guard try router!.receive(into: scratch, dontWait: true) else { return nil }
+            var request = ReceivedRequest(frames: [], authenticatedKey: nil, isOversize: false)
+            var bytes = 0
+            while true {
+                // A ROUTER makes the routing-id frame itself, without the connection's metadata.
+                if authenticator != nil && request.authenticatedKey == nil {
+                    request.authenticatedKey = scratch.metadata("User-Id")
                 }
+                bytes += scratch.count
+                if request.frames.count < Self.maxFrames && bytes <= byteLimit {
+                    request.frames.append(scratch.bytes)
+                } else {
+                    request.isOversize = true
+                }
+                guard scratch.more else { break }
+                // The rest of a multipart message has arrived with its first frame: this never blocks.
+                try router!.receive(into: scratch)
             }
-            return try router!.receiveMultipart(dontWait: true).map { ($0, nil) }
+            return request
         } catch {
             logger.warning("receive failed", metadata: ["error": "\(error)"])
             return nil
@@ -255,26 +300,44 @@ private final class Loop: @unchecked Sendable {
     private func drainSubscriptions() {
         while let message = try? xpub!.receiveMultipart(dontWait: true) {
             guard let frame = message.first, let kind = frame.first else { continue }
-            let prefix = Array(frame.dropFirst())
+            let prefix = frame.dropFirst()
             if kind == 1 {
-                if !subscriptions.contains(prefix) { subscriptions.append(prefix) }
+                if !subscriptions.add(prefix) {
+                    warn(
+                        "subscriptions",
+                        "more than \(subscriptions.maxPrefixes) distinct subscription prefixes: until some go, "
+                            + "every event is handed to libzmq, which filters by its own subscription trie")
+                }
             } else if kind == 0 {
-                subscriptions.removeAll { $0 == prefix }
+                subscriptions.remove(prefix)
             }
         }
     }
 
-    /// Whether any subscriber wants an event with this topic frame.
-    private func isSubscribed(_ topicFrame: [UInt8]) -> Bool {
-        subscriptions.contains { topicFrame.starts(with: $0) }
+    /// Logs a warning at most once a minute per kind.
+    private func warn(_ kind: String, _ message: String) {
+        let now = Timestamp.now()
+        if let last = lastWarning[kind], now < last + .seconds(60) { return }
+        lastWarning[kind] = now
+        logger.warning("\(message)")
     }
 
     /// Checks the framing of one ROUTER message and applies the request in it.
-    private func handle(_ frames: [[UInt8]], authenticatedKey: String?) {
+    private func handle(_ request: ReceivedRequest) {
+        let frames = request.frames
         guard let route = frames.first else { return }
-        let caller = Caller(route: route, authenticatedKey: authenticatedKey)
+        let caller = Caller(route: route, authenticatedKey: request.authenticatedKey)
         let rest = frames.dropFirst()
         guard let first = rest.first else { return }
+        if request.isOversize {
+            reject(
+                route: route, delimited: first.isEmpty,
+                ProtocolError(
+                    .invalidRequest,
+                    "a request must be one frame of at most \(maxRequest) bytes after the delimiter; "
+                        + "this message has more frames or bytes"))
+            return
+        }
         if !first.isEmpty {
             // A DEALER that sent no delimiter: answer in its own framing.
             reject(
@@ -296,7 +359,12 @@ private final class Loop: @unchecked Sendable {
             return
         }
         switch RPCRequest.decode(body) {
-        case .success(let request): core.handle(request, from: caller)
+        case .success(let request):
+            if let denied = core.configuration.authorizationError(method: request.method, key: caller.authenticatedKey) {
+                core.reply(caller, id: request.id, .failure(denied))
+                return
+            }
+            core.handle(request, from: caller)
         case .failure(let failure): core.reply(caller, id: failure.id, .failure(failure.error))
         }
     }
@@ -310,17 +378,74 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
-    /// Sends a reply; returns false when it could not be delivered.
-    @discardableResult
-    private func send(_ reply: OutgoingReply) -> Bool {
+    /// Replies libzmq could not queue for one client yet (its send high-water mark was reached), oldest first.
+    struct PendingReplies {
+        var replies: [OutgoingReply] = []
+        var bytes = 0
+    }
+
+    private enum SendResult { case sent, full, gone }
+
+    private func trySend(_ reply: OutgoingReply) -> SendResult {
         do {
-            if try router!.send([reply.route, [], reply.body], dontWait: true) { return true }
-            logger.warning("reply dropped: the client is not reading")
+            return try router!.send([reply.route, [], reply.body], dontWait: true) ? .sent : .full
         } catch {
             // ROUTER_MANDATORY: the client went away.
             logger.debug("reply dropped", metadata: ["error": "\(error)"])
+            return .gone
         }
-        return false
+    }
+
+    /// Sends a reply, or keeps it in the client's backlog behind earlier ones while that stays within
+    /// ``BrokerConfiguration/replyBacklogBytes``; returns false when the reply was dropped.
+    private func deliver(_ reply: OutgoingReply) -> Bool {
+        if backlog[reply.route] == nil {
+            switch trySend(reply) {
+            case .sent: return true
+            case .gone: return false
+            case .full: break
+            }
+        }
+        var pending = backlog[reply.route] ?? PendingReplies()
+        guard pending.replies.isEmpty || pending.bytes + reply.body.count <= core.configuration.replyBacklogBytes
+        else {
+            warn("replies", "reply dropped: a client does not read its replies and its backlog is full")
+            return false
+        }
+        pending.replies.append(reply)
+        pending.bytes += reply.body.count
+        backlog[reply.route] = pending
+        return true
+    }
+
+    /// Sends what the backlogs hold while libzmq takes it; drops the backlog of a client that is gone.
+    private func flushBacklog() {
+        for (route, var pending) in backlog {
+            var sent = 0
+            sending: while sent < pending.replies.count {
+                switch trySend(pending.replies[sent]) {
+                case .sent: sent += 1
+                case .full: break sending
+                case .gone:
+                    for reply in pending.replies[sent...] { undelivered(reply) }
+                    sent = pending.replies.count
+                }
+            }
+            if sent == pending.replies.count {
+                backlog[route] = nil
+            } else if sent > 0 {
+                pending.bytes -= pending.replies[..<sent].reduce(0) { $0 + $1.body.count }
+                pending.replies.removeFirst(sent)
+                backlog[route] = pending
+            }
+        }
+    }
+
+    /// A job handed to a claimer that never gets the reply goes back to ready, in the next batch's commit.
+    private func undelivered(_ reply: OutgoingReply) {
+        if let claimed = reply.claimed {
+            core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
+        }
     }
 
     private func publish(_ events: [[[UInt8]]]) {
@@ -328,7 +453,7 @@ private final class Loop: @unchecked Sendable {
         // subscribed to is not handed to libzmq at all (it would copy it, then drop it). The log keeps
         // every event for replay either way.
         drainSubscriptions()
-        for frames in events where isSubscribed(frames[0]) {
+        for frames in events where subscriptions.wants(frames[0]) {
             // XPUB never blocks: a subscriber past its high-water mark loses messages, which seq and
             // events.list make good.
             _ = try? xpub!.send(frames, dontWait: true)

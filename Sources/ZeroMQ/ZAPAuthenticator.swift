@@ -5,7 +5,9 @@ import Synchronization
 /// It binds a REP socket at `inproc://zeromq.zap.01` in the given context and answers libzmq's
 /// authentication requests on a thread of its own: `200` with the client's Z85 public key as
 /// user id (read it with ``Socket/receiveMultipart(dontWait:metadata:)`` and `"User-Id"`), `400`
-/// for any other key or mechanism. Create it before any CURVE server socket accepts clients:
+/// for any other key or mechanism. A domain given its own list (``setAllowedClientKeys(_:domain:)``)
+/// admits only the keys on both lists, e.g. a subscribe-only socket with a ZAP domain of its own.
+/// Create it before any CURVE server socket accepts clients:
 /// without a handler libzmq lets every CURVE client in.
 /// ```swift
 /// let auth = try ZAPAuthenticator(context: context, allowedClientKeys: [client.publicKey])
@@ -23,11 +25,14 @@ public final class ZAPAuthenticator: Sendable {
     /// - Parameters:
     ///   - context: the context whose CURVE server sockets it authenticates.
     ///   - allowedClientKeys: client public keys, 40 characters of Z85 each.
+    ///   - domainKeys: for a ZAP domain named here, only the keys of both lists are admitted.
     /// - Throws: ``ZMQError/addressInUse`` if the context already has a handler, or another ``ZMQError``.
-    public init(context: Context, allowedClientKeys: some Sequence<String> = []) throws(ZMQError) {
+    public init(
+        context: Context, allowedClientKeys: some Sequence<String> = [], domainKeys: [String: Set<String>] = [:]
+    ) throws(ZMQError) {
         let socket = try Socket(context, type: .rep)
         try socket.bind(Self.endpoint)
-        let core = try Core(allowed: Set(allowedClientKeys))
+        let core = try Core(allowed: Set(allowedClientKeys), domains: domainKeys)
         let handoff = SocketHandoff(socket)
         self.core = core
         self.thread = Mutex(
@@ -62,6 +67,12 @@ public final class ZAPAuthenticator: Sendable {
         core.allowed.withLock { $0 = keys }
     }
 
+    /// Restricts a ZAP domain to the keys of both this list and the allow-list; `nil` lifts the restriction.
+    /// Existing connections are unaffected.
+    public func setAllowedClientKeys(_ keys: Set<String>?, domain: String) {
+        core.domains.withLock { $0[domain] = keys }
+    }
+
     /// Stops the handler and waits for its thread to close the socket. Idempotent.
     ///
     /// Afterwards libzmq lets CURVE clients in again unless the server sockets are closed too.
@@ -74,11 +85,13 @@ public final class ZAPAuthenticator: Sendable {
 
     private final class Core: Sendable {
         let allowed: Mutex<Set<String>>
+        let domains: Mutex<[String: Set<String>]>
         let stopping = Mutex(false)
         let wake: WakeSignal
 
-        init(allowed: Set<String>) throws(ZMQError) {
+        init(allowed: Set<String>, domains: [String: Set<String>]) throws(ZMQError) {
             self.allowed = Mutex(allowed)
+            self.domains = Mutex(domains)
             self.wake = try WakeSignal()
         }
 
@@ -118,6 +131,10 @@ public final class ZAPAuthenticator: Sendable {
             }
             guard allowed.withLock({ $0.contains(key) }) else {
                 return answer("400", "Unknown client key")
+            }
+            let domain = String(decoding: request[2], as: UTF8.self)
+            guard domains.withLock({ $0[domain]?.contains(key) ?? true }) else {
+                return answer("400", "Client key not admitted to domain \(domain)")
             }
             return answer("200", "OK", userId: key)
         }

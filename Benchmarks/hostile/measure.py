@@ -1,0 +1,249 @@
+"""Hostile-client measurements of one broker binary: a bystander's worst round trip and the broker's
+peak RSS while one client misbehaves. Not a test: it prints numbers.
+
+    $py Benchmarks/hostile/measure.py BINARY prefixes|multiframe|nonreader|subs
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import zmq
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Broker:
+    def __init__(self, binary, *args):
+        self.events = f"tcp://127.0.0.1:{free_port()}"
+        self.commands = f"tcp://127.0.0.1:{free_port()}"
+        self.log = tempfile.NamedTemporaryFile(prefix="hostile-broker-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [binary, "broker", "--in-memory", "--events", self.events, "--commands", self.commands, *args],
+            stdout=subprocess.PIPE, stderr=self.log)
+        line = self.proc.stdout.readline().decode()
+        assert "listening" in line, line
+
+    def rss_mb(self, key="VmRSS"):
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+        return 0.0
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Bystander(threading.Thread):
+    """Calls `method` in a loop on its own DEALER; records the worst round trip."""
+
+    def __init__(self, ctx, endpoint, method="broker.info", params=None):
+        super().__init__(daemon=True)
+        self.ctx, self.endpoint, self.method, self.params = ctx, endpoint, method, params or {}
+        self.worst = 0.0
+        self.calls = 0
+        self.timeouts = 0
+        self.running = True
+
+    def run(self):
+        s = self.ctx.socket(zmq.DEALER)
+        s.connect(self.endpoint)
+        n = 0
+        while self.running:
+            n += 1
+            body = json.dumps({"jsonrpc": "2.0", "id": n, "method": self.method, "params": self.params})
+            t0 = time.monotonic()
+            s.send_multipart([b"", body.encode()])
+            if s.poll(120_000) == 0:
+                self.timeouts += 1
+                break
+            s.recv_multipart()
+            self.worst = max(self.worst, time.monotonic() - t0)
+            self.calls += 1
+            time.sleep(0.01)
+        s.close(0)
+
+
+def call(ctx, endpoint, method, params):
+    s = ctx.socket(zmq.DEALER)
+    s.connect(endpoint)
+    s.send_multipart([b"", json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()])
+    assert s.poll(60_000), method
+    reply = json.loads(s.recv_multipart()[-1])
+    s.close(0)
+    return reply
+
+
+def peak_sampler(broker, stop):
+    peak = [0.0]
+
+    def run():
+        while not stop.is_set():
+            try:
+                peak[0] = max(peak[0], broker.rss_mb())
+            except Exception:
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return peak, t
+
+
+def prefixes(binary, count=10_000):
+    b = Broker(binary)
+    ctx = zmq.Context()
+    by = Bystander(ctx, b.commands, "jobs.create", {"type": "w", "operation": "x", "source": "s"})
+    by.start()
+    time.sleep(1)
+    sub = ctx.socket(zmq.SUB)
+    sub.connect(b.events)
+    t0 = time.monotonic()
+    for i in range(count):
+        sub.setsockopt(zmq.SUBSCRIBE, f"job:ready/prefix-{i:06d}/".encode())
+    # Wait until the broker has taken them: a SUB to the last prefix sees a job named after it.
+    sub.setsockopt(zmq.SUBSCRIBE, b"job:ready/w:x/")
+    call(ctx, b.commands, "jobs.create", {"type": "w", "operation": "x", "source": "s"})
+    while True:
+        if sub.poll(200_000) == 0:
+            break
+        topic = sub.recv_multipart()[0]
+        if topic.startswith(b"job:ready/w:x/"):
+            break
+    taken = time.monotonic() - t0
+    time.sleep(2)
+    by.running = False
+    by.join()
+    print(f"prefixes={count}: subscriptions taken after {taken:.1f} s; bystander jobs.create worst round trip "
+          f"{by.worst * 1000:.0f} ms over {by.calls} calls, timeouts {by.timeouts}; rss {b.rss_mb():.0f} MB")
+    b.stop()
+
+
+def multiframe(binary, frames=400, size=1_900_000):
+    b = Broker(binary)
+    ctx = zmq.Context()
+    by = Bystander(ctx, b.commands)
+    by.start()
+    base = b.rss_mb()
+    stop = threading.Event()
+    peak, t = peak_sampler(b, stop)
+    s = ctx.socket(zmq.DEALER)
+    s.connect(b.commands)
+    chunk = b"x" * size
+    s.send_multipart([b""] + [chunk] * frames)
+    reply = s.recv_multipart() if s.poll(120_000) else None
+    time.sleep(1)
+    stop.set()
+    t.join()
+    by.running = False
+    by.join()
+    print(f"multiframe {frames} x {size} B: reply {reply[-1][:120] if reply else None}; rss before {base:.0f} MB, "
+          f"peak {peak[0]:.0f} MB (VmHWM {b.rss_mb('VmHWM'):.0f} MB); bystander worst {by.worst * 1000:.0f} ms")
+    b.stop()
+
+
+def nonreader(binary, seconds=50, *args):
+    seconds = int(seconds)
+    b = Broker(binary, *args)
+    ctx = zmq.Context()
+    # Events to list: 2,000 jobs with 1.8 KB inputs make each events.list reply ~3.7 MB.
+    s = ctx.socket(zmq.DEALER)
+    s.connect(b.commands)
+    pad = "p" * 1800
+    for i in range(2000):
+        s.send_multipart([b"", json.dumps({"jsonrpc": "2.0", "id": i, "method": "jobs.create", "params": {
+            "type": "w", "operation": "x", "source": "s", "input": {"pad": pad}}}).encode()])
+    for i in range(2000):
+        s.recv_multipart()
+    reply = call(ctx, b.commands, "events.list", {"limit": 10000})
+    size = len(json.dumps(reply))
+    by = Bystander(ctx, b.commands)
+    by.start()
+    base = b.rss_mb()
+    stop = threading.Event()
+    peak, t = peak_sampler(b, stop)
+    bad = ctx.socket(zmq.DEALER)
+    bad.setsockopt(zmq.RCVHWM, 1)
+    bad.setsockopt(zmq.RCVBUF, 4096)
+    bad.connect(b.commands)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "events.list", "params": {"limit": 10000}}).encode()
+    end = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < end:
+        try:
+            bad.send_multipart([b"", body], zmq.DONTWAIT)
+            sent += 1
+        except zmq.Again:
+            pass
+        time.sleep(0.005)
+    bad.close(0)
+    time.sleep(2)
+    stop.set()
+    t.join()
+    by.running = False
+    by.join()
+    print(f"nonreader {seconds} s, {sent} events.list of {size / 1e6:.1f} MB: rss before {base:.0f} MB, peak "
+          f"{peak[0]:.0f} MB, after {b.rss_mb():.0f} MB; bystander worst {by.worst * 1000:.0f} ms, "
+          f"timeouts {by.timeouts}")
+    b.stop()
+
+
+def subs(binary, count=1000, seconds=30, *args):
+    count, seconds = int(count), int(seconds)
+    b = Broker(binary, *args)
+    ctx = zmq.Context()
+    ctx.set(zmq.MAX_SOCKETS, count + 100)
+    subs = []
+    for _ in range(count):
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.RCVHWM, 1)
+        sub.setsockopt(zmq.RCVBUF, 4096)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(b.events)
+        subs.append(sub)
+    time.sleep(3)
+    by = Bystander(ctx, b.commands)
+    by.start()
+    base = b.rss_mb()
+    stop = threading.Event()
+    peak, t = peak_sampler(b, stop)
+    s = ctx.socket(zmq.DEALER)
+    s.connect(b.commands)
+    pad = "p" * 1000
+    end = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < end:
+        for _ in range(100):
+            n += 1
+            s.send_multipart([b"", json.dumps({"jsonrpc": "2.0", "id": n, "method": "jobs.create", "params": {
+                "type": "w", "operation": "x", "source": "s", "input": {"pad": pad}}}).encode()])
+        for _ in range(100):
+            s.recv_multipart()
+    stop.set()
+    t.join()
+    by.running = False
+    by.join()
+    print(f"subs {count} non-reading, {n} jobs created in {seconds} s ({n * 3} events of ~1.3 KB): rss before "
+          f"{base:.0f} MB, peak {peak[0]:.0f} MB; bystander worst {by.worst * 1000:.0f} ms")
+    for sub in subs:
+        sub.close(0)
+    b.stop()
+
+
+if __name__ == "__main__":
+    binary, scenario, *rest = sys.argv[1:]
+    {"prefixes": prefixes, "multiframe": multiframe, "nonreader": nonreader, "subs": subs}[scenario](binary, *rest)
