@@ -179,8 +179,6 @@ private final class Loop: @unchecked Sendable {
     var backlog: [[UInt8]: PendingReplies] = [:]
     /// When the loop last logged each kind of dropped input, to log it at most once a minute.
     var lastWarning: [String: Timestamp] = [:]
-    /// The message every request frame is received into.
-    let scratch = Message()
 
     init(
         core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket,
@@ -253,42 +251,16 @@ private final class Loop: @unchecked Sendable {
         server.markStopped()
     }
 
-    /// A ROUTER message as received: its first ``maxFrames`` frames, unless it is larger than a request
-    /// can be (``isOversize``).
-    struct ReceivedRequest {
-        var frames: [[UInt8]]
-        var authenticatedKey: String?
-        /// The message had more frames or bytes than any request: only its first frames were kept.
-        var isOversize: Bool
-    }
-
     /// Routing id, delimiter, body, and one more frame to tell a message of several body frames.
     static let maxFrames = 4
 
-    /// Receives one message frame by frame: it keeps at most ``maxFrames`` frames and
-    /// `maxMessageSize` plus 1 KiB bytes, and reads the rest of a larger message without copying it.
-    private func receiveRequest() -> ReceivedRequest? {
-        let byteLimit = maxRequest + 1024
+    /// Receives one message, copying at most ``maxFrames`` frames and `maxMessageSize` plus 1 KiB
+    /// bytes; the rest of a larger message is read and dropped without a copy.
+    private func receiveRequest() -> LimitedMessage? {
         do {
-            guard try router!.receive(into: scratch, dontWait: true) else { return nil }
-            var request = ReceivedRequest(frames: [], authenticatedKey: nil, isOversize: false)
-            var bytes = 0
-            while true {
-                // A ROUTER makes the routing-id frame itself, without the connection's metadata.
-                if authenticator != nil && request.authenticatedKey == nil {
-                    request.authenticatedKey = scratch.metadata("User-Id")
-                }
-                bytes += scratch.count
-                if request.frames.count < Self.maxFrames && bytes <= byteLimit {
-                    request.frames.append(scratch.bytes)
-                } else {
-                    request.isOversize = true
-                }
-                guard scratch.more else { break }
-                // The rest of a multipart message has arrived with its first frame: this never blocks.
-                try router!.receive(into: scratch)
-            }
-            return request
+            return try router!.receiveMultipart(
+                dontWait: true, maxFrames: Self.maxFrames, maxBytes: maxRequest + 1024,
+                metadata: authenticator != nil ? "User-Id" : nil)
         } catch {
             logger.warning("receive failed", metadata: ["error": "\(error)"])
             return nil
@@ -323,13 +295,13 @@ private final class Loop: @unchecked Sendable {
     }
 
     /// Checks the framing of one ROUTER message and applies the request in it.
-    private func handle(_ request: ReceivedRequest) {
+    private func handle(_ request: LimitedMessage) {
         let frames = request.frames
         guard let route = frames.first else { return }
-        let caller = Caller(route: route, authenticatedKey: request.authenticatedKey)
+        let caller = Caller(route: route, authenticatedKey: request.property)
         let rest = frames.dropFirst()
         guard let first = rest.first else { return }
-        if request.isOversize {
+        if request.isTruncated {
             reject(
                 route: route, delimited: first.isEmpty,
                 ProtocolError(
@@ -360,7 +332,8 @@ private final class Loop: @unchecked Sendable {
         }
         switch RPCRequest.decode(body) {
         case .success(let request):
-            if let denied = core.configuration.authorizationError(method: request.method, key: caller.authenticatedKey) {
+            if let denied = core.configuration.authorizationError(method: request.method, key: caller.authenticatedKey)
+            {
                 core.reply(caller, id: request.id, .failure(denied))
                 return
             }

@@ -24,8 +24,9 @@ public enum BrokerRole: String, CaseIterable, Sendable, Comparable {
             .work
         case "jobs.get", "jobs.list", "events.list", "broker.info", "actions.list": .read
         case "jobs.delete", "actions.mount", "actions.unmount": .admin
-        default: method.hasPrefix("jobs.") || method.hasPrefix("actions.") || method.hasPrefix("queues.")
-            || method.hasPrefix("broker.") ? .admin : nil
+        default:
+            method.hasPrefix("jobs.") || method.hasPrefix("actions.") || method.hasPrefix("queues.")
+                || method.hasPrefix("broker.") ? .admin : nil
         }
     }
 

@@ -140,7 +140,8 @@ struct SubscriptionTable {
 enum SubscriptionLimits {
     /// The longest prefix the broker tracks; see ``Subscription/maxPrefixLength``.
     static let maxPrefixLength = Subscription.maxPrefixLength
-    /// `ZMQ_MAXMSGSIZE` of the XPUB: a subscribe message of the longest prefix, with room for the
-    /// ZMTP 3.1 `SUBSCRIBE` command form, CURVE's encryption and its handshake commands.
-    static let maxMessageSize = 512
+    /// `ZMQ_MAXMSGSIZE` of the XPUB: a subscribe message of the longest topic frame a job can have
+    /// (two names of 256 bytes), with room for the ZMTP 3.1 `SUBSCRIBE` command form, CURVE's
+    /// encryption and its handshake commands.
+    static let maxMessageSize = 1024
 }

@@ -61,7 +61,10 @@ struct KeysCommand: AsyncParsableCommand {
                     atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8),
                     attributes: [.posixPermissions: 0o600])
             else { throw ValidationError("cannot write \(secretPath)") }
-            let rolesLine = try roles.map { "roles: " + (try BrokerRole.parse($0)).sorted().map(\.rawValue).joined(separator: ",") + "\n" } ?? ""
+            let rolesLine =
+                try roles.map {
+                    "roles: " + (try BrokerRole.parse($0)).sorted().map(\.rawValue).joined(separator: ",") + "\n"
+                } ?? ""
             try Data((pair.publicKey + "\n" + rolesLine).utf8).write(to: URL(fileURLWithPath: publicPath))
             print("public key \(pair.publicKey)")
             print("wrote \(secretPath) (secret) and \(publicPath) (public)")
