@@ -105,13 +105,17 @@ def peak_sampler(broker, stop):
 
 
 def prefixes(binary, count=10_000):
+    count = int(count)
     b = Broker(binary)
     ctx = zmq.Context()
     by = Bystander(ctx, b.commands, "jobs.create", {"type": "w", "operation": "x", "source": "s"})
     by.start()
     time.sleep(1)
     sub = ctx.socket(zmq.SUB)
+    # SUB drops subscriptions past its send high-water mark: queue them all.
+    sub.setsockopt(zmq.SNDHWM, 0)
     sub.connect(b.events)
+    time.sleep(0.5)
     t0 = time.monotonic()
     for i in range(count):
         sub.setsockopt(zmq.SUBSCRIBE, f"job:ready/prefix-{i:06d}/".encode())
@@ -244,6 +248,49 @@ def subs(binary, count=1000, seconds=30, *args):
     b.stop()
 
 
+def bigprefix(binary, size=4_000_000, count=1):
+    """Subscribers with huge prefixes: the broker's RSS after libzmq took (or refused) them."""
+    size, count = int(size), int(count)
+    b = Broker(binary)
+    ctx = zmq.Context()
+    base = b.rss_mb()
+    stop = threading.Event()
+    peak, t = peak_sampler(b, stop)
+    subs = []
+    for i in range(count):
+        sub = ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, bytes([65 + i % 26]) * size)
+        sub.connect(b.events)
+        subs.append(sub)
+    time.sleep(8)
+    stop.set()
+    t.join()
+    print(f"bigprefix {count} x {size} B: rss before {base:.0f} MB, peak {peak[0]:.0f} MB, now {b.rss_mb():.0f} MB")
+    b.stop()
+
+
+def manyprefixes(binary, count=4096, size=256):
+    """One SUB with many distinct random prefixes: what libzmq's own subscription trie costs."""
+    import random
+
+    count, size = int(count), int(size)
+    b = Broker(binary)
+    ctx = zmq.Context()
+    base = b.rss_mb()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.SNDHWM, 0)
+    sub.connect(b.events)
+    time.sleep(0.5)
+    rng = random.Random(1)
+    for _ in range(count):
+        sub.setsockopt(zmq.SUBSCRIBE, bytes(rng.randrange(97, 123) for _ in range(size)))
+    time.sleep(8)
+    print(f"manyprefixes {count} x {size} B: rss before {base:.0f} MB, after {b.rss_mb():.0f} MB "
+          f"(VmHWM {b.rss_mb('VmHWM'):.0f} MB)")
+    b.stop()
+
+
 if __name__ == "__main__":
     binary, scenario, *rest = sys.argv[1:]
-    {"prefixes": prefixes, "multiframe": multiframe, "nonreader": nonreader, "subs": subs}[scenario](binary, *rest)
+    {"prefixes": prefixes, "multiframe": multiframe, "nonreader": nonreader, "subs": subs,
+     "bigprefix": bigprefix, "manyprefixes": manyprefixes}[scenario](binary, *rest)
