@@ -224,9 +224,12 @@ private final class Loop: @unchecked Sendable {
             now = Timestamp.now()
             core.now = now
             if poller.events(at: routerIndex).contains(.readable) || stopping {
+                var replyBytes = 0
                 for _ in 0..<core.configuration.maxBatch {
-                    guard let request = receiveRequest() else { break }
+                    guard replyBytes < Self.maxBatchReplyBytes, let request = receiveRequest() else { break }
+                    let replied = core.outbox.count
                     handle(request)
+                    replyBytes += core.outbox[replied...].reduce(0) { $0 + $1.body.count }
                 }
             }
             core.tick()
@@ -253,6 +256,10 @@ private final class Loop: @unchecked Sendable {
 
     /// Routing id, delimiter, body, and one more frame to tell a message of several body frames.
     static let maxFrames = 4
+
+    /// The most reply bytes one batch gathers before it is committed and sent: a few large replies end
+    /// a batch early, so they neither pile up in memory nor keep other clients waiting long.
+    static let maxBatchReplyBytes = 32 << 20
 
     /// Receives one message, copying at most ``maxFrames`` frames and `maxMessageSize` plus 1 KiB
     /// bytes; the rest of a larger message is read and dropped without a copy.
@@ -299,6 +306,16 @@ private final class Loop: @unchecked Sendable {
         let frames = request.frames
         guard let route = frames.first else { return }
         let caller = Caller(route: route, authenticatedKey: request.property)
+        if backlog[route]?.isDropping == true {
+            // Its replies are being dropped: a further request is not even run, so it changes nothing.
+            warn("requests", "request dropped unanswered: a client does not read its replies and its backlog is full")
+            if logger.logLevel <= .debug, let body = frames.last, case .success(let dropped) = RPCRequest.decode(body) {
+                logger.debug(
+                    "request dropped unanswered",
+                    metadata: ["rpc.id": "\(String(decoding: JSONCodec.encode(dropped.id), as: UTF8.self))"])
+            }
+            return
+        }
         let rest = frames.dropFirst()
         guard let first = rest.first else { return }
         if request.isTruncated {
@@ -355,6 +372,8 @@ private final class Loop: @unchecked Sendable {
     struct PendingReplies {
         var replies: [OutgoingReply] = []
         var bytes = 0
+        /// A reply was dropped since the client last took one: its requests are dropped too.
+        var isDropping = false
     }
 
     private enum SendResult { case sent, full, gone }
@@ -383,6 +402,7 @@ private final class Loop: @unchecked Sendable {
         guard pending.replies.isEmpty || pending.bytes + reply.body.count <= core.configuration.replyBacklogBytes
         else {
             warn("replies", "reply dropped: a client does not read its replies and its backlog is full")
+            backlog[reply.route]?.isDropping = true
             return false
         }
         pending.replies.append(reply)
@@ -409,6 +429,7 @@ private final class Loop: @unchecked Sendable {
             } else if sent > 0 {
                 pending.bytes -= pending.replies[..<sent].reduce(0) { $0 + $1.body.count }
                 pending.replies.removeFirst(sent)
+                pending.isDropping = false
                 backlog[route] = pending
             }
         }
