@@ -58,7 +58,7 @@ public struct BrokerConfiguration: Sendable {
         eventRetention: Int = 1_000_000,
         heartbeatInterval: Duration = .seconds(1),
         sendHighWaterMark: Int = 1_000,
-        repliesHighWaterMark: Int = 16,
+        repliesHighWaterMark: Int = 64,
         replyBacklogBytes: Int = 8 << 20,
         maxSubscriptionPrefixes: Int = 4_096,
         fsync: Bool = true,

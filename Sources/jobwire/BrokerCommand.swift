@@ -46,7 +46,7 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("replies-high-water-mark"),
         help: "How many replies libzmq may queue for one client that does not read them.")
-    var repliesHighWaterMark = 16
+    var repliesHighWaterMark = 64
 
     @Option(
         name: .customLong("reply-backlog-bytes"),
