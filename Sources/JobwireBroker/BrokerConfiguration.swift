@@ -27,6 +27,9 @@ public struct BrokerConfiguration: Sendable {
     /// How many bytes of replies the broker keeps for one client that does not read them, beyond what
     /// libzmq queues; replies past it are dropped (the client times out and asks again).
     public var replyBacklogBytes: Int
+    /// The most connections open at once over both sockets; a client past it is refused in its
+    /// handshake (ZAP) and reconnects later. `nil` is no limit.
+    public var maxConnections: Int?
     /// The most distinct subscription prefixes the broker tracks; past it every event goes to libzmq,
     /// which filters by its own subscription trie.
     public var maxSubscriptionPrefixes: Int
@@ -61,6 +64,7 @@ public struct BrokerConfiguration: Sendable {
         repliesHighWaterMark: Int = 64,
         replyBacklogBytes: Int = 8 << 20,
         maxSubscriptionPrefixes: Int = 4_096,
+        maxConnections: Int? = 4_096,
         fsync: Bool = true,
         maxBatch: Int = 512,
         curveSecretKey: String? = nil,
@@ -81,6 +85,7 @@ public struct BrokerConfiguration: Sendable {
         self.repliesHighWaterMark = repliesHighWaterMark
         self.replyBacklogBytes = replyBacklogBytes
         self.maxSubscriptionPrefixes = maxSubscriptionPrefixes
+        self.maxConnections = maxConnections
         self.fsync = fsync
         self.maxBatch = maxBatch
         self.curveSecretKey = curveSecretKey

@@ -47,8 +47,6 @@ public final class BrokerServer: Sendable {
             }
         }
         let context = try Context()
-        // The ZAP handler must exist before a CURVE socket accepts anyone: without one libzmq admits every key.
-        var authenticator: ZAPAuthenticator?
         var publicKey: String?
         if let secret = configuration.curveSecretKey {
             do {
@@ -56,14 +54,11 @@ public final class BrokerServer: Sendable {
             } catch {
                 throw BrokerError(message: "the CURVE secret key is not a 40-character Z85 key: \(error)")
             }
-            authenticator = try ZAPAuthenticator(
-                context: context, allowedClientKeys: configuration.authorizedKeys,
-                domainKeys: [Self.eventsZAPDomain: configuration.readerKeys])
         }
         let router = try Socket(context, type: .router)
         try router.set(.routerMandatory, true)
         try router.set(.linger, .seconds(1))
-        // Per client: a reply libzmq cannot queue waits in the loop's backlog (ReplyBacklog), which is
+        // Per client: a reply libzmq cannot queue waits in the loop's backlog (PendingReplies), which is
         // bounded in bytes, so a client that does not read holds a bounded amount of memory.
         try router.set(.sendHighWaterMark, configuration.repliesHighWaterMark)
         try router.set(.receiveHighWaterMark, 100_000)
@@ -77,8 +72,29 @@ public final class BrokerServer: Sendable {
         // a longer one before it is buffered or enters libzmq's own subscription trie.
         try xpub.set(.maxMessageSize, SubscriptionLimits.maxMessageSize)
         if let secret = configuration.curveSecretKey {
-            try secure(router, secretKey: secret, domain: commandsZAPDomain)
-            try secure(xpub, secretKey: secret, domain: eventsZAPDomain)
+            try secure(router, secretKey: secret)
+            try secure(xpub, secretKey: secret)
+        }
+        // The ZAP handler must exist before a socket with a ZAP domain accepts anyone: without one libzmq
+        // admits every client. Under CURVE it checks keys and roles; with a connection limit it counts the
+        // sockets' connections (from their monitors) and refuses clients past the limit, CURVE or not.
+        var authenticator: ZAPAuthenticator?
+        if configuration.curveSecretKey != nil || configuration.maxConnections != nil {
+            var limit: ZAPAuthenticator.ConnectionLimit?
+            if let maxConnections = configuration.maxConnections {
+                let tag = UInt64.random(in: 0...UInt64.max)
+                let monitors = ["inproc://jobwire-monitor-commands-\(tag)", "inproc://jobwire-monitor-events-\(tag)"]
+                try router.monitor(monitors[0], events: [.accepted, .disconnected])
+                try xpub.monitor(monitors[1], events: [.accepted, .disconnected])
+                limit = ZAPAuthenticator.ConnectionLimit(monitors: monitors, maxConnections: maxConnections)
+            }
+            try router.set(.zapDomain, Self.commandsZAPDomain)
+            try xpub.set(.zapDomain, Self.eventsZAPDomain)
+            authenticator = try ZAPAuthenticator(
+                context: context, allowedClientKeys: configuration.authorizedKeys,
+                domainKeys: configuration.curveSecretKey == nil
+                    ? [:] : [Self.eventsZAPDomain: configuration.readerKeys],
+                allowNull: configuration.curveSecretKey == nil, connectionLimit: limit)
         }
         do {
             try router.bind(configuration.commandsEndpoint)
@@ -101,10 +117,9 @@ public final class BrokerServer: Sendable {
         return server
     }
 
-    private static func secure(_ socket: borrowing Socket, secretKey: String, domain: String) throws {
+    private static func secure(_ socket: borrowing Socket, secretKey: String) throws {
         try socket.set(.curveServer, true)
         try socket.set(.curveSecretKey, secretKey)
-        try socket.set(.zapDomain, domain)
     }
 
     /// The ZAP domain of the commands socket: every authorized key connects.
@@ -267,7 +282,7 @@ private final class Loop: @unchecked Sendable {
         do {
             return try router!.receiveMultipart(
                 dontWait: true, maxFrames: Self.maxFrames, maxBytes: maxRequest + 1024,
-                metadata: authenticator != nil ? "User-Id" : nil)
+                metadata: core.configuration.curveSecretKey != nil ? "User-Id" : nil)
         } catch {
             logger.warning("receive failed", metadata: ["error": "\(error)"])
             return nil

@@ -58,6 +58,11 @@ struct BrokerCommand: AsyncParsableCommand {
         help: "The most distinct subscription prefixes the broker tracks to skip events no one wants.")
     var maxSubscriptionPrefixes = 4_096
 
+    @Option(
+        name: .customLong("max-connections"),
+        help: "The most connections open at once over both sockets (0: no limit); more are refused until some close.")
+    var maxConnections = 4_096
+
     @Flag(
         name: .customLong("no-fsync"),
         help:
@@ -96,6 +101,7 @@ struct BrokerCommand: AsyncParsableCommand {
         guard eventsHighWaterMark > 0 else { throw ValidationError("--events-high-water-mark must be at least 1") }
         guard repliesHighWaterMark > 0 else { throw ValidationError("--replies-high-water-mark must be at least 1") }
         guard replyBacklogBytes >= 0 else { throw ValidationError("--reply-backlog-bytes must be at least 0") }
+        guard maxConnections >= 0 else { throw ValidationError("--max-connections must be at least 0") }
         guard maxSubscriptionPrefixes >= 0 else {
             throw ValidationError("--max-subscription-prefixes must be at least 0")
         }
@@ -118,7 +124,9 @@ struct BrokerCommand: AsyncParsableCommand {
             leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
             eventRetention: eventRetention, sendHighWaterMark: eventsHighWaterMark,
             repliesHighWaterMark: repliesHighWaterMark, replyBacklogBytes: replyBacklogBytes,
-            maxSubscriptionPrefixes: maxSubscriptionPrefixes, fsync: !noFsync,
+            maxSubscriptionPrefixes: maxSubscriptionPrefixes,
+            maxConnections: maxConnections == 0 ? nil : maxConnections,
+            fsync: !noFsync,
             curveSecretKey: try curveSecretKey.map(KeyFiles.readKey),
             authorizedKeys: clients.map(\.key),
             keyRoles: Dictionary(clients.compactMap { c in c.roles.map { (c.key, $0) } }) { $0.union($1) },

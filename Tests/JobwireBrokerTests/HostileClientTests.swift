@@ -128,4 +128,28 @@ import ZeroMQ
         await two.close()
         await harness.close()
     }
+
+    @Test("past the most connections a client is refused until others close", .timeLimit(.minutes(3)))
+    func connectionLimit() async throws {
+        let harness = try await Harness(arguments: ["--max-connections", "3"])
+        _ = try await harness.info()
+        let second = try harness.newClient()
+        let third = try harness.newClient()
+        _ = try await second.result("broker.info")
+        _ = try await third.result("broker.info")
+        let fourth = try harness.newClient()
+        await #expect(throws: TestSupportError.self) {
+            _ = try await fourth.call("broker.info", timeout: .milliseconds(1500))
+        }
+        // A refusal is temporary: once a connection closes, the refused client gets in by itself (libzmq
+        // ends its refused handshake after the handshake interval, 30 s, and it reconnects).
+        await third.close()
+        try await eventually("the refused client is admitted once another closed", timeout: .seconds(120)) {
+            (try? await fourth.call("broker.info", timeout: .seconds(1))) != nil
+        }
+        #expect(try await second.result("broker.info")["seq"] != nil)
+        await fourth.close()
+        await second.close()
+        await harness.close()
+    }
 }
