@@ -163,18 +163,18 @@ def multiframe(binary, frames=400, size=1_900_000):
     b.stop()
 
 
-def nonreader(binary, seconds=50, *args):
-    seconds = int(seconds)
+def nonreader(binary, seconds=50, jobs=2000, *args):
+    seconds, jobs = int(seconds), int(jobs)
     b = Broker(binary, *args)
     ctx = zmq.Context()
     # Events to list: 2,000 jobs with 1.8 KB inputs make each events.list reply ~3.7 MB.
     s = ctx.socket(zmq.DEALER)
     s.connect(b.commands)
     pad = "p" * 1800
-    for i in range(2000):
+    for i in range(jobs):
         s.send_multipart([b"", json.dumps({"jsonrpc": "2.0", "id": i, "method": "jobs.create", "params": {
             "type": "w", "operation": "x", "source": "s", "input": {"pad": pad}}}).encode()])
-    for i in range(2000):
+    for i in range(jobs):
         s.recv_multipart()
     reply = call(ctx, b.commands, "events.list", {"limit": 10000})
     size = len(json.dumps(reply))
@@ -294,7 +294,41 @@ def manyprefixes(binary, count=4096, size=256):
     b.stop()
 
 
+def bigrequests(binary, seconds=20):
+    """A client that sends 1 MB requests as fast as it can and never reads: what libzmq queues."""
+    seconds = int(seconds)
+    b = Broker(binary)
+    ctx = zmq.Context()
+    by = Bystander(ctx, b.commands)
+    by.start()
+    base = b.rss_mb()
+    stop = threading.Event()
+    peak, t = peak_sampler(b, stop)
+    bad = ctx.socket(zmq.DEALER)
+    bad.setsockopt(zmq.SNDHWM, 0)
+    bad.connect(b.commands)
+    pad = "p" * 1_000_000
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "jobs.create", "params": {
+        "type": "w", "operation": "x", "source": "s", "input": {"pad": pad}}}).encode()
+    end = time.monotonic() + seconds
+    sent = 0
+    while time.monotonic() < end and sent < 2000:
+        bad.send_multipart([b"", body])
+        sent += 1
+        if sent % 50 == 0:
+            time.sleep(0.01)
+    time.sleep(2)
+    stop.set()
+    t.join()
+    by.running = False
+    by.join()
+    print(f"bigrequests {seconds} s, {sent} requests of 1 MB: rss before {base:.0f} MB, peak {peak[0]:.0f} MB; "
+          f"bystander worst {by.worst * 1000:.0f} ms")
+    bad.close(0)
+    b.stop()
+
+
 if __name__ == "__main__":
     binary, scenario, *rest = sys.argv[1:]
     {"prefixes": prefixes, "multiframe": multiframe, "nonreader": nonreader, "subs": subs,
-     "bigprefix": bigprefix, "manyprefixes": manyprefixes}[scenario](binary, *rest)
+     "bigprefix": bigprefix, "manyprefixes": manyprefixes, "bigrequests": bigrequests}[scenario](binary, *rest)

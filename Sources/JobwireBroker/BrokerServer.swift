@@ -61,7 +61,9 @@ public final class BrokerServer: Sendable {
         // Per client: a reply libzmq cannot queue waits in the loop's backlog (PendingReplies), which is
         // bounded in bytes, so a client that does not read holds a bounded amount of memory.
         try router.set(.sendHighWaterMark, configuration.repliesHighWaterMark)
-        try router.set(.receiveHighWaterMark, 100_000)
+        // Requests libzmq queues per client before it stops reading that client's connection (the client
+        // then waits; nothing is lost): at most this many messages of up to twice maxMessageSize each.
+        try router.set(.receiveHighWaterMark, Self.requestsHighWaterMark)
         // libzmq drops a peer that sends more than this; between the configured limit and this guard
         // the broker still answers with an error.
         try router.set(.maxMessageSize, max(configuration.maxMessageSize * 2, configuration.maxMessageSize + 65_536))
@@ -121,6 +123,9 @@ public final class BrokerServer: Sendable {
         try socket.set(.curveServer, true)
         try socket.set(.curveSecretKey, secretKey)
     }
+
+    /// Requests libzmq queues for one client; more than a batch takes from one client.
+    static let requestsHighWaterMark = 256
 
     /// The ZAP domain of the commands socket: every authorized key connects.
     static let commandsZAPDomain = "jobwire"
@@ -239,11 +244,15 @@ private final class Loop: @unchecked Sendable {
             now = Timestamp.now()
             core.now = now
             if poller.events(at: routerIndex).contains(.readable) || stopping {
+                var requestBytes = 0
                 var replyBytes = 0
                 for _ in 0..<core.configuration.maxBatch {
-                    guard replyBytes < Self.maxBatchReplyBytes, let request = receiveRequest() else { break }
+                    guard requestBytes < Self.maxBatchBytes, replyBytes < Self.maxBatchBytes,
+                        let request = receiveRequest()
+                    else { break }
                     let replied = core.outbox.count
                     handle(request)
+                    requestBytes += request.byteCount
                     replyBytes += core.outbox[replied...].reduce(0) { $0 + $1.body.count }
                 }
             }
@@ -272,9 +281,10 @@ private final class Loop: @unchecked Sendable {
     /// Routing id, delimiter, body, and one more frame to tell a message of several body frames.
     static let maxFrames = 4
 
-    /// The most reply bytes one batch gathers before it is committed and sent: a few large replies end
-    /// a batch early, so they neither pile up in memory nor keep other clients waiting long.
-    static let maxBatchReplyBytes = 32 << 20
+    /// The most request bytes one batch takes, and the most reply bytes it gathers, before it is committed
+    /// and sent: a few large requests or replies end a batch early, so they neither pile up in memory nor
+    /// keep other clients waiting long for the commit.
+    static let maxBatchBytes = 32 << 20
 
     /// Receives one message, copying at most ``maxFrames`` frames and `maxMessageSize` plus 1 KiB
     /// bytes; the rest of a larger message is read and dropped without a copy.
