@@ -197,6 +197,8 @@ private final class Loop: @unchecked Sendable {
     var subscriptions: SubscriptionTable
     /// Replies libzmq could not queue yet, per client.
     var backlog: [[UInt8]: PendingReplies] = [:]
+    /// Whether a backlog took or sent a reply in the last round.
+    var backlogMoved = false
     /// When the loop last logged each kind of dropped input, to log it at most once a minute.
     var lastWarning: [String: Timestamp] = [:]
 
@@ -230,7 +232,11 @@ private final class Loop: @unchecked Sendable {
                 publish([core.heartbeat()])
                 nextHeartbeat = now + heartbeatEvery
             }
-            var wake = min(nextHeartbeat, now + .milliseconds(backlog.isEmpty ? 100 : 5))
+            // A backlog that moved goes on as soon as libzmq has room again; one that is stuck (a client
+            // that does not read) is retried less often.
+            let backlogRetry: Duration =
+                backlog.isEmpty ? .milliseconds(100) : backlogMoved ? .milliseconds(1) : .milliseconds(20)
+            var wake = min(nextHeartbeat, now + backlogRetry)
             if let deadline = core.nextDeadline { wake = min(wake, deadline) }
             let timeout = stopping ? Duration.zero : wake.duration(since: now)
             do {
@@ -263,6 +269,7 @@ private final class Loop: @unchecked Sendable {
             let (replies, events) = core.takeOutput()
             // Events first: a client that reads a reply usually finds the events it caused already sent.
             publish(events)
+            backlogMoved = false
             flushBacklog()
             for reply in replies where !deliver(reply) { undelivered(reply) }
             core.writeCommitMark()
@@ -284,7 +291,7 @@ private final class Loop: @unchecked Sendable {
     /// The most request bytes one batch takes, and the most reply bytes it gathers, before it is committed
     /// and sent: a few large requests or replies end a batch early, so they neither pile up in memory nor
     /// keep other clients waiting long for the commit.
-    static let maxBatchBytes = 32 << 20
+    static let maxBatchBytes = 4 << 20
 
     /// Receives one message, copying at most ``maxFrames`` frames and `maxMessageSize` plus 1 KiB
     /// bytes; the rest of a larger message is read and dropped without a copy.
@@ -433,6 +440,7 @@ private final class Loop: @unchecked Sendable {
         pending.replies.append(reply)
         pending.bytes += reply.body.count
         backlog[reply.route] = pending
+        backlogMoved = true
         return true
     }
 
@@ -440,6 +448,7 @@ private final class Loop: @unchecked Sendable {
     private func flushBacklog() {
         for (route, var pending) in backlog {
             var sent = 0
+            defer { if sent > 0 { backlogMoved = true } }
             sending: while sent < pending.replies.count {
                 switch trySend(pending.replies[sent]) {
                 case .sent: sent += 1
