@@ -349,16 +349,17 @@ private final class Loop: @unchecked Sendable {
             return
         }
         let rest = frames.dropFirst()
-        guard let first = rest.first else { return }
         if request.isTruncated {
+            // A frame not kept was not empty: without a kept first frame there was no delimiter.
             reject(
-                route: route, delimited: first.isEmpty,
+                route: route, delimited: rest.first?.isEmpty ?? false,
                 ProtocolError(
                     .invalidRequest,
                     "a request must be one frame of at most \(maxRequest) bytes after the delimiter; "
                         + "this message has more frames or bytes"))
             return
         }
+        guard let first = rest.first else { return }
         if !first.isEmpty {
             // A DEALER that sent no delimiter: answer in its own framing.
             reject(

@@ -77,6 +77,11 @@ import ZeroMQ
         let half = [UInt8](repeating: 0x20, count: 600_000)
         let (_, second) = try await dealer.exchange([[], Self.request(2, "broker.info"), half, half])
         #expect(throws: ProtocolError.self) { try second.result.get() }
+        // One body frame over the limit and no delimiter: answered in the client's own framing.
+        let big = [UInt8](repeating: 0x20, count: 1_500_000)
+        let (frames, third) = try await dealer.exchange([big])
+        #expect(frames.count == 1)
+        #expect(throws: ProtocolError.self) { try third.result.get() }
         #expect(try await harness.info()["seq"] != nil)
         await dealer.close()
         await harness.close()
