@@ -37,7 +37,8 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
         .target(name: "ZeroMQ", dependencies: ["CZeroMQ"], swiftSettings: strict),
         .target(name: "JobwireProtocol", swiftSettings: strict),
-        .target(name: "JobwireChildProcess", swiftSettings: strict),
+        .target(name: "CJobwireSpawn"),
+        .target(name: "JobwireChildProcess", dependencies: ["CJobwireSpawn"], swiftSettings: strict),
         .target(name: "CJobwireSupport", linkerSettings: [.linkedLibrary("sqlite3")]),
         .target(
             name: "JobwireBroker",
@@ -109,7 +110,7 @@ let package = Package(
         ),
         .testTarget(
             name: "JobwireCLITests",
-            dependencies: ["Jobwire", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],
+            dependencies: ["jobwire", "Jobwire", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],
             swiftSettings: strict
         ),
         .testTarget(

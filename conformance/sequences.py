@@ -54,9 +54,11 @@ def all_events(rpc: Rpc) -> list[dict[str, Any]]:
     while True:
         page = rpc("events.list", {"since": since, "topics": ["job:*"]})
         events += page["events"]
-        if not page["events"] or page["events"][-1]["seq"] >= page["lastSeq"]:
+        # A page may stop short of lastSeq with any number of events: nextSince says where to go on.
+        next_since = page.get("nextSince", page["events"][-1]["seq"] if page["events"] else page["lastSeq"])
+        if next_since >= page["lastSeq"] or next_since <= since:
             return events
-        since = page["events"][-1]["seq"]
+        since = next_since
 
 
 def compact(topics: tuple[str, ...]) -> str:

@@ -23,9 +23,8 @@ from typing import Any, Callable, Optional
 import zmq
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
-sys.path.insert(0, os.path.join(ROOT, "Examples", "python"))
-
-from jobwire import Client, JobwireError, JobwireTimeout  # noqa: E402
+from jobwire import Client, JobwireTimeout  # the package clients/python (scripts/python-env.sh installs it)
+from jobwire import ProtocolError as JobwireError
 
 BUILD = os.environ.get("JOBWIRE_FAULT_BUILD", os.path.join(ROOT, ".build-fault", "debug"))
 JOBWIRE = os.path.join(BUILD, "jobwire")
@@ -322,9 +321,11 @@ def ledger(client: Client, topics: Optional[list[str]] = None) -> tuple[dict[str
             elif topic == "job:failed":
                 entry.failed += 1
                 entry.outcome = (payload.get("outcome") or {}).get("message")
-        if not reply["events"]:
+        # A page may stop short of lastSeq with any number of events: nextSince says where to go on.
+        next_since = int(reply.get("nextSince", reply["events"][-1]["seq"] if reply["events"] else reply["lastSeq"]))
+        if next_since >= int(reply["lastSeq"]) or next_since <= since:
             return dict(jobs), int(reply["lastSeq"])
-        since = reply["events"][-1]["seq"]
+        since = next_since
 
 
 def events(client: Client, topics: Optional[list[str]] = None) -> list[dict[str, Any]]:
@@ -334,9 +335,10 @@ def events(client: Client, topics: Optional[list[str]] = None) -> list[dict[str,
         reply = client.call("events.list", {"since": since, "limit": 10000, **({"topics": topics} if topics else {})},
                             timeout=30)
         out += reply["events"]
-        if not reply["events"] or reply["events"][-1]["seq"] >= reply["lastSeq"]:
+        next_since = int(reply.get("nextSince", reply["events"][-1]["seq"] if reply["events"] else reply["lastSeq"]))
+        if next_since >= int(reply["lastSeq"]) or next_since <= since:
             return out
-        since = reply["events"][-1]["seq"]
+        since = next_since
 
 
 def parse_ts(text: str) -> float:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A Flatfile-style fault-suite listener (Examples/python/jobwire.py's Listener): it sees every job
+"""A Flatfile-style fault-suite listener (the jobwire package's Listener): it sees every job
 event of `workbook:export` (subscription prefix `job:`), acks and completes each `job:ready`, and logs
 
     ready <pid>                  caught up with the broker for the first time
@@ -15,9 +15,9 @@ import signal
 import sys
 import threading
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Examples", "python"))
-
-from jobwire import Event, JobwireError, Listener  # noqa: E402
+from jobwire import Listener  # the package clients/python
+from jobwire import ListenerEvent as Event
+from jobwire import ProtocolError as JobwireError
 
 
 def main() -> None:

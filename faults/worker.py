@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A competing fault-suite worker: claims jobs with `jobs.claim`, works, completes, and logs each step.
 
-Built on Examples/python/jobwire.py (Client, LeaseKeeper). One line per step goes to --log, written
+Built on the jobwire package, clients/python (Client, LeaseKeeper). One line per step goes to --log, written
 with os.write so that a SIGKILL loses nothing the process had done:
 
     start <jobId> <attempt>      claimed, about to work
@@ -21,9 +21,8 @@ import sys
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Examples", "python"))
-
-from jobwire import Client, JobwireError, JobwireTimeout, LeaseKeeper  # noqa: E402
+from jobwire import Client, JobwireTimeout, LeaseKeeper  # the package clients/python
+from jobwire import ProtocolError as JobwireError
 
 
 def main() -> None:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Cross-language runs against a real `jobwire broker` (issue #7):
 #   (a) Swift producer (the jobwire CLI: jobs create + watch --until-done) -> Python listener.py
+#   (a2) Swift producer -> two copies, one name, of `python -m jobwire worker exports:listener`
 #   (b) Python producer.py -> Swift workbook-export listener (acks job:ready events)
 #   (c) Swift producer -> Examples/python/minimal_listener.py, written only from docs/protocol.md
 #   (b2) Python producer.py -> Swift job-handler listener (claims with jobs.claim)
@@ -119,6 +120,33 @@ wait_live "a swift->python" "listener python-exports live" "$work/a-listener.log
 swift_produce "a swift->python" "$jobs" "$work/a.ids" "$work/a-watch.log"
 stop "$listener"
 verify "a swift->python" "$work/a.ids" "$jobs"
+
+# (a2) Swift producer -> two copies of the Python worker command with the same name (jobs.claim).
+workers=()
+for copy in 1 2; do
+    (cd Examples/python && exec "$py" -u -m jobwire worker exports:listener --concurrency 4) >"$work/a2-worker$copy.log" 2>&1 &
+    workers+=($!)
+    pids+=($!)
+done
+for copy in 1 2; do wait_live "a2 swift->python worker" "running (instance" "$work/a2-worker$copy.log"; done
+swift_produce "a2 swift->python worker" "$jobs" "$work/a2.ids" "$work/a2-watch.log"
+for pid in "${workers[@]}"; do stop "$pid"; done
+# A stopped claimer's jobs.claim stays in the broker until its wait ends; one answered meanwhile is
+# taken back (the job is ready again). Let them lapse so the next run starts without them.
+"$py" - <<'PY'
+import time
+from jobwire import JobsClient
+with JobsClient() as client:
+    deadline = time.monotonic() + 60
+    while client.broker.info().waiting_claims and time.monotonic() < deadline:
+        time.sleep(0.2)
+PY
+if grep -qE "Traceback|ERROR|could not" "$work"/a2-worker*.log; then
+    result FAIL "a2 swift->python worker: a worker logged an error (logs: $work/a2-worker*.log)"
+else
+    result PASS "a2 swift->python worker: no worker logged an error"
+fi
+verify "a2 swift->python worker" "$work/a2.ids" "$jobs"
 
 # (b) Python producer -> Swift listener.
 JOBWIRE_WORK_MS=200 "$bin/workbook-export" --name swift-exports >"$work/b-listener.log" 2>&1 &

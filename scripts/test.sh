@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The README's test command: installs what is missing, builds, runs the Swift tests, then the
-# protocol conformance suite (Python, pyzmq) against a real `jobwire broker` process.
+# Python client's tests and the protocol conformance suite (Python, pyzmq) against real
+# `jobwire broker` processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
+# The README's Swift code, built as a new package depending on this checkout (about 3 minutes on 2 cores
+# the first time, seconds after).
+scripts/readme-check.sh
 swift test --skip-build --parallel
 
 py=$(scripts/python-env.sh | tail -n1)
+"$py" -m pytest clients/python/tests -q
 data=$(mktemp -d)
 out=$(mktemp)
 .build/debug/jobwire broker --data "$data" --events 'tcp://127.0.0.1:*' --commands 'tcp://127.0.0.1:*' >"$out" 2>"$data/broker.log" &

@@ -23,8 +23,9 @@ public struct ExampleOptions: Sendable {
     ///   - extraOptions: the example's own options that take a value, e.g. `["--parts"]`.
     public init(defaultName: String, extraOptions: [String] = []) {
         let environment = ProcessInfo.processInfo.environment
-        var commands = environment["JOBWIRE_COMMANDS"] ?? "tcp://127.0.0.1:7401"
-        var events = environment["JOBWIRE_EVENTS"] ?? "tcp://127.0.0.1:7400"
+        let endpoints = Endpoints.fromEnvironment()
+        var commands = endpoints.commands
+        var events = endpoints.events
         var name = environment["JOBWIRE_LISTENER"] ?? defaultName
         var extra: [String: String] = [:]
         var arguments = CommandLine.arguments.dropFirst().makeIterator()

@@ -2,10 +2,11 @@
 """A `workbook:export` listener: acks each ready job, reports progress, completes with a download.
 
     python listener.py [--commands tcp://127.0.0.1:7401] [--events tcp://127.0.0.1:7400]
-                       [--name exports] [--steps 4] [--step-seconds 0.5] [--claim]
+                       [--name exports] [--steps 4] [--step-seconds 0.5] [--claim] [--concurrency 8]
 
 By default it handles every `job:ready` event (Flatfile's way: the first ack wins). With --claim
 it competes for jobs with `jobs.claim` instead, so several copies share the work without racing.
+Needs the `jobwire` package: `pip install ./clients/python` (scripts/python-env.sh does it).
 """
 
 from __future__ import annotations
@@ -13,31 +14,30 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import threading
 import time
-from typing import Optional
+from typing import Callable, Optional
 
-from jobwire import Event, Json, Listener, Tick, default_commands, default_events, utc_iso
+from jobwire import (JobCompletion, Listener, ListenerEvent, Outcome, OutcomeNext, default_commands, default_events,
+                     format_time)
+
+Report = Callable[[float, str, str], object]
 
 
-def export(event: Event, report: Tick, steps: int, step_seconds: float, stop: threading.Event) -> Json:
+def export(event: ListenerEvent, report: Report, steps: int, step_seconds: float) -> JobCompletion:
     """The work: a few steps, each reported with progress and a fresh completion estimate."""
     for step in range(1, steps + 1):
-        if stop.wait(step_seconds):
-            raise RuntimeError("listener stopping")
+        if event.cancelled.wait(step_seconds):
+            raise RuntimeError("the job was canceled or the listener is stopping")
         remaining = (steps - step) * step_seconds
-        report(100 * step / steps, f"Exported part {step} of {steps}", utc_iso(time.time() + remaining))
+        report(100 * step / steps, f"Exported part {step} of {steps}", format_time(time.time() + remaining) or "")
     name = f"export-{event.job_id}.xlsx"
-    return {
-        "info": "Export ready",
-        "outcome": {
-            "heading": "Export complete",
-            "message": f"Exported {steps} parts",
-            "acknowledge": True,
-            "buttonText": "Download",
-            "next": {"type": "download", "url": f"file:///tmp/{name}", "label": "Download export", "fileName": name},
-        },
-    }
+    return JobCompletion(
+        info="Export ready",
+        outcome=Outcome(heading="Export complete", message=f"Exported {steps} parts", acknowledge=True,
+                        button_text="Download",
+                        next=OutcomeNext("download", label="Download export", url=f"file:///tmp/{name}",
+                                         file_name=name)),
+    )
 
 
 def main(argv: Optional[list[str]] = None) -> None:
@@ -48,38 +48,32 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--job", default="workbook:export", help="job name (glob) to handle")
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--step-seconds", type=float, default=0.5)
+    parser.add_argument("--concurrency", type=int, default=8, help="jobs handled at once")
     parser.add_argument("--claim", action="store_true", help="compete with jobs.claim instead of acking events")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
-    listener = Listener(args.name, commands=args.commands, events=args.events)
-    stopping = threading.Event()
+    listener = Listener(args.name, commands=args.commands, events=args.events, concurrency=args.concurrency)
 
     if args.claim:
         @listener.job_handler(args.job)
-        def claimed(event: Event, tick: Tick) -> Json:
-            logging.info("claimed %s (attempt %s)", event.job_id, event.payload.get("attempt"))
-            return export(event, tick, args.steps, args.step_seconds, stopping)
+        def claimed(event: ListenerEvent) -> JobCompletion:
+            logging.info("claimed %s (attempt %s)", event.job_id, event.attempt)
+            return export(event, event.tick, args.steps, args.step_seconds)
     else:
         @listener.on("job:ready", job=args.job)
-        def ready(event: Event) -> None:
-            event.ack(progress=0, info="Accepted", estimated_completion_at=utc_iso(time.time() + args.steps * args.step_seconds))
-            logging.info("acked %s (attempt %s)", event.job_id, event.payload.get("attempt"))
-            try:
-                details = export(event, lambda p, i, e: event.update(progress=p, info=i, estimated_completion_at=e),
-                                 args.steps, args.step_seconds, stopping)
-            except Exception as error:
-                event.fail({"acknowledge": True, "message": str(error)}, info=str(error))
-                raise
-            event.complete(details["outcome"], info=details["info"])
+        def ready(event: ListenerEvent) -> None:
+            eta = format_time(time.time() + args.steps * args.step_seconds)
+            event.ack(progress=0, info="Accepted", estimated_completion_at=eta)
+            logging.info("acked %s (attempt %s)", event.job_id, event.attempt)
+            # Raising after the ack fails the job (acknowledge: true, the error's message).
+            done = export(event, event.tick, args.steps, args.step_seconds)
+            event.complete(done.outcome, info=done.info)
             logging.info("completed %s", event.job_id)
 
     signal.signal(signal.SIGTERM, lambda *_: listener.stop())
     logging.info("listening for %s on %s / %s", args.job, args.events, args.commands)
-    try:
-        listener.run()
-    finally:
-        stopping.set()
+    listener.run()
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A workbook:export listener written only from docs/protocol.md: raw pyzmq, no jobwire.py.
+"""A workbook:export listener written only from docs/protocol.md: raw pyzmq, no jobwire package.
 
     python minimal_listener.py [--commands tcp://127.0.0.1:7401] [--events tcp://127.0.0.1:7400] [--name minimal]
 """
@@ -57,13 +57,15 @@ while True:
     if topic.startswith(b"broker:heartbeat/"):
         if envelope["payload"]["seq"] > cursor:             # §4.4: the log moved on; replay what we missed
             while True:
-                replay = call("events.list", since=cursor, topics=["job:ready"])
+                since = cursor
+                replay = call("events.list", since=since, topics=["job:ready"])
                 for event in replay["events"]:
                     cursor = event["seq"]
                     if event["payload"]["job"] == "workbook:export":
                         handle(event["context"]["jobId"])
-                if len(replay["events"]) < 1000:            # not cut short by the default limit
-                    cursor = max(cursor, replay["lastSeq"]) # a full replay leaves the cursor at lastSeq
+                done = replay["nextSince"] >= replay["lastSeq"] or replay["nextSince"] <= since
+                cursor = max(cursor, replay["nextSince"])   # every event up to nextSince was examined
+                if done:                                    # else the page stopped short: go on from there
                     break
     elif envelope["seq"] > cursor:                          # live and replayed events overlap: dedupe by seq
         cursor = envelope["seq"]

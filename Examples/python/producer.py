@@ -6,7 +6,8 @@
 
 Exit status: 0 if every job completed, 1 if any failed or was canceled, 2 on timeout.
 It subscribes before creating (so no event of its jobs can be missed), and checks with jobs.get
-when the stream goes quiet, in case an event was dropped.
+when the stream goes quiet, in case an event was dropped. Needs the `jobwire` package
+(`pip install ./clients/python`; scripts/python-env.sh does it).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from typing import Any, Optional
 
 import zmq
 
-from jobwire import HEARTBEAT_TOPIC, TERMINAL_STATUSES, Client, Json, default_commands, default_events, split_topic_frame, subscription_prefix
+from jobwire import (HEARTBEAT_TOPIC, TERMINAL_STATUSES, JobsClient, Json, default_commands, default_events,
+                     split_topic_frame, subscription_prefix)
+
 
 def wait_for_heartbeat(sub: zmq.Socket[Any], timeout: float) -> None:
     """The first heartbeat shows the broker has applied the subscriptions sent before it."""
@@ -64,7 +67,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         sub.setsockopt(zmq.SUBSCRIBE, subscription_prefix(topic, args.job).encode())
     sub.setsockopt(zmq.SUBSCRIBE, f"{HEARTBEAT_TOPIC}/".encode())
 
-    with Client(args.commands, context=context) as client:
+    with JobsClient(args.commands, context=context) as client:
         try:
             wait_for_heartbeat(sub, timeout=5)
         except TimeoutError as error:
@@ -73,10 +76,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         batch = uuid.uuid4().hex[:8]
         status: dict[str, str] = {}
         for n in range(args.count):
-            job = client.create(job_type, operation, args.source, mode="foreground", idempotencyKey=f"producer-{batch}-{n}",
-                                input={"batch": batch, "n": n})
-            status[job["id"]] = job["status"]
-            print(f"{job['id']} created ({job['status']})", flush=True)
+            job = client.create(job_type, operation, args.source, mode="foreground",
+                                idempotency_key=f"producer-{batch}-{n}", input={"batch": batch, "n": n})
+            status[job.id] = job.status
+            print(f"{job.id} created ({job.status})", flush=True)
 
         deadline = time.monotonic() + args.timeout
         last_news = time.monotonic()
@@ -88,7 +91,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             if time.monotonic() - last_news > 5:
                 # Quiet for a while: an ending event may have been dropped, so ask the store.
                 for job_id in pending:
-                    status[job_id] = client.get(job_id)["status"]
+                    status[job_id] = client.get(job_id).status
                 last_news = time.monotonic()
                 continue
             if not sub.poll(int(min(remaining, 1.0) * 1000), zmq.POLLIN):

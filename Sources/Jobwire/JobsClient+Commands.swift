@@ -74,9 +74,9 @@ extension JobsClient {
     /// Takes a ready job, or renews the lease of one this listener holds (`jobs.ack`).
     ///
     /// `attempt`, on this and the other verbs of a held job, names the attempt the caller works on: a call
-    /// from an attempt that is over gets ``ProtocolError/Code/leaseExpired`` even when the same
-    /// `listenerId` holds the job again (two workers sharing a name, a handler outliving its lease).
-    /// - Throws: ``ProtocolError/Code/conflict`` when another listener has it.
+    /// from an attempt that is over gets ``ProtocolError/Code/leaseExpired`` even when the same listener
+    /// instance holds the job again (a handler outliving its lease).
+    /// - Throws: ``ProtocolError/Code/conflict`` when another listener, or another instance of this one, has it.
     public func ack(
         jobId: String, progress: Double? = nil, info: String? = nil, estimatedCompletionAt: Timestamp? = nil,
         attempt: Int? = nil
@@ -104,6 +104,7 @@ extension JobsClient {
     {
         var params: JSONObject = ["jobs": .array(jobs.map(JSONValue.string))]
         if let listenerId = configuration.listenerId { params["listenerId"] = .string(listenerId) }
+        if let instanceId = configuration.instanceId { params["instanceId"] = .string(instanceId) }
         let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
         params["wait"] = .double(min(60, max(0, seconds)))
         if let info { params["info"] = .string(info) }
@@ -247,7 +248,10 @@ extension JobsClient {
 
     private func jobParams(_ jobId: String, listener: Bool, attempt: Int? = nil) -> JSONObject {
         var params: JSONObject = ["jobId": .string(jobId)]
-        if listener, let listenerId = configuration.listenerId { params["listenerId"] = .string(listenerId) }
+        if listener {
+            if let listenerId = configuration.listenerId { params["listenerId"] = .string(listenerId) }
+            if let instanceId = configuration.instanceId { params["instanceId"] = .string(instanceId) }
+        }
         if let attempt { params["attempt"] = .int(Int64(attempt)) }
         return params
     }

@@ -81,6 +81,8 @@ public struct JobQuery: Sendable {
     public var pageNumber: Int?
     /// `asc` (default) or `desc`.
     public var sortDirection: String?
+    /// Context ids the jobs must carry (`spaceId`, `workbookId`, …), sent as they are.
+    public var context: JSONObject = [:]
 
     public init(
         status: JobStatus? = nil, type: String? = nil, operation: String? = nil, source: String? = nil,
@@ -99,7 +101,7 @@ public struct JobQuery: Sendable {
     }
 
     var json: JSONObject {
-        var o = JSONObject()
+        var o = context
         if let status { o["status"] = .string(status.rawValue) }
         if let type { o["type"] = .string(type) }
         if let operation { o["operation"] = .string(operation) }
@@ -129,6 +131,13 @@ public struct EventPage: Sendable, Hashable {
     public var lastSeq: Int64
     /// The store's identity.
     public var epoch: String
+    /// The last seq the page examined, matching or not: the next page starts with `since: nextSince`.
+    /// A page ends at `limit`, at a byte budget or after a bounded scan, so it may stop short of `lastSeq`
+    /// even when it has fewer events than `limit`, or none at all.
+    public var nextSince: Int64
+
+    /// Whether the page reached the broker's latest seq: there is nothing more to page through.
+    public var isComplete: Bool { nextSince >= lastSeq }
 }
 
 /// `broker.info`.
@@ -159,6 +168,8 @@ extension EventPage {
         events = try (r.array("events") ?? []).map { try Event(json: $0) }
         lastSeq = try r.int("lastSeq") ?? 0
         epoch = try r.string("epoch") ?? ""
+        // A broker without `nextSince` examined every event up to the last one it returned.
+        nextSince = try r.int("nextSince") ?? events.last?.seq ?? lastSeq
     }
 }
 

@@ -21,6 +21,12 @@ public final class JobsClient: Sendable {
         /// The `listenerId` sent with acks, claims, updates, completes, fails, releases and splits; `nil`
         /// acts as an operator.
         public var listenerId: String?
+        /// The `instanceId` sent with the same calls: which running copy of the listener this client is. The
+        /// broker fences leases by the pair (`listenerId`, `instanceId`), so copies of one listener sharing a
+        /// name never both run a job. By default a new one per configuration, `<host>-<pid>-<random>`
+        /// (``JobsClient/makeInstanceId()``); `nil` sends none, for callers that act on one lease from
+        /// several processes (the CLI).
+        public var instanceId: String?
         /// How many times a call that is safe to repeat is sent before its timeout is thrown.
         public var attempts: Int
         /// The first reconnect delay after the connection drops.
@@ -31,12 +37,14 @@ public final class JobsClient: Sendable {
         public var curve: CurveConfiguration?
 
         public init(
-            requestTimeout: Duration = .seconds(10), listenerId: String? = nil, attempts: Int = 3,
+            requestTimeout: Duration = .seconds(10), listenerId: String? = nil,
+            instanceId: String? = JobsClient.makeInstanceId(), attempts: Int = 3,
             reconnectInterval: Duration = .milliseconds(100), reconnectIntervalMax: Duration = .seconds(5),
             curve: CurveConfiguration? = nil
         ) {
             self.requestTimeout = requestTimeout
             self.listenerId = listenerId
+            self.instanceId = instanceId
             self.attempts = attempts
             self.reconnectInterval = reconnectInterval
             self.reconnectIntervalMax = reconnectIntervalMax
@@ -71,12 +79,12 @@ public final class JobsClient: Sendable {
 
     /// Connects (lazily: libzmq connects in the background and queues requests meanwhile).
     /// - Parameters:
-    ///   - commands: the broker's commands endpoint.
+    ///   - commands: the broker's commands endpoint; by default `JOBWIRE_COMMANDS`, else `tcp://127.0.0.1:7401`.
     ///   - configuration: timeouts, listener id, reconnect and CURVE.
     ///   - logger: where the client logs retries and dropped replies.
     /// - Throws: ``ZMQError`` when the endpoint is malformed or the socket cannot be made.
     public init(
-        commands: String = "tcp://127.0.0.1:7401", configuration: Configuration = .init(),
+        commands: String = Endpoints.fromEnvironment().commands, configuration: Configuration = .init(),
         logger: Logger = Logger(label: "jobwire.client")
     ) throws {
         self.endpoint = commands

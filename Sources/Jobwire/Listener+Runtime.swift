@@ -38,14 +38,19 @@ final class Runtime: Sendable {
         var confirmed: Int64?
         /// Seqs above `confirmed` already dispatched.
         var seen: Set<Int64> = []
-        /// `jobId#attempt` of job:ready already dispatched (an event and a stored ready job are one).
-        var readySeen: Set<String> = []
+        /// `jobId#attempt` of job:ready already dispatched, with the seq of its event (0 for a ready job found by
+        /// listing): an event and a stored ready job are one, but a second job:ready event of the same attempt
+        /// (a claim the broker took back from a claimer that was gone) is the job ready again.
+        var readySeen: [String: Int64] = [:]
         var live = false
         /// The broker process's start time from its heartbeats: a new one means a restart, however quick.
         var brokerStartedAt: String?
         var lastHeartbeat: ContinuousClock.Instant = .now
         var lastEvent: ContinuousClock.Instant = .now
         var lastReplay: ContinuousClock.Instant = .now
+        /// Since when no heartbeat came (set while not live), and how long after it the next warning is due.
+        var silentSince: ContinuousClock.Instant = .now
+        var warnAfter: Duration = .zero
     }
 
     func eventLoop() async {
@@ -87,14 +92,21 @@ final class Runtime: Sendable {
             }
         }
         var cursor = Cursor()
+        cursor.warnAfter = configuration.noBrokerWarning
         for await input in inputs {
             if Task.isCancelled || isStopping { break }
             switch input {
             case .tick:
-                if cursor.live, ContinuousClock.now - cursor.lastHeartbeat > configuration.heartbeatTimeout {
+                let now = ContinuousClock.now
+                if cursor.live, now - cursor.lastHeartbeat > configuration.heartbeatTimeout {
                     cursor.live = false
+                    cursor.silentSince = cursor.lastHeartbeat
+                    cursor.warnAfter = configuration.noBrokerWarning
                     logger.warning(
                         "no heartbeat from the broker: waiting for it", metadata: ["zmq.endpoint": "\(endpoint)"])
+                } else if !cursor.live, now - cursor.silentSince >= cursor.warnAfter {
+                    warnNoBroker(since: cursor.silentSince, endpoint: endpoint)
+                    cursor.warnAfter = min(cursor.warnAfter * 2, cursor.warnAfter + .seconds(60))
                 }
             case .frames(let frames):
                 guard frames.count >= 2, let (topic, _) = TopicFrame.decode(frames[0]),
@@ -117,8 +129,21 @@ final class Runtime: Sendable {
         await subscriber.close()
     }
 
+    /// Says that no broker answers at the events endpoint, and what to check.
+    private func warnNoBroker(since: ContinuousClock.Instant, endpoint: String) {
+        let seconds = (ContinuousClock.now - since).components.seconds
+        let message =
+            "no broker heartbeat at \(endpoint) for \(seconds) s: is the broker running there? Start one with "
+            + "`jobwire broker`, or point the listener at it (JOBWIRE_EVENTS and JOBWIRE_COMMANDS)"
+        logger.warning(
+            "\(message)",
+            metadata: ["zmq.endpoint": "\(endpoint)", "commands.endpoint": "\(listener.commands)"])
+    }
+
     private func heartbeat(_ heartbeat: Event, _ cursor: inout Cursor) async {
         cursor.lastHeartbeat = .now
+        cursor.silentSince = cursor.lastHeartbeat
+        cursor.warnAfter = listener.configuration.noBrokerWarning
         let epoch = heartbeat.payload["epoch"]?.stringValue
         let seq = heartbeat.payload["seq"]?.intValue ?? 0
         let startedAt = heartbeat.payload["startedAt"]?.stringValue
@@ -197,11 +222,11 @@ final class Runtime: Sendable {
                 if let seq = event.seq, !cursor.seen.contains(seq) { missed += 1 }
                 receive(event, replayed: true, &cursor)
             }
-            let reached = page.events.last?.seq ?? page.lastSeq
-            cursor.confirmed = page.events.count < 1000 ? max(page.lastSeq, reached) : reached
-            let confirmed = cursor.confirmed ?? 0
+            // Every event up to `nextSince` was examined; a page may stop short of `lastSeq` with any count.
+            let confirmed = max(since, page.nextSince)
+            cursor.confirmed = confirmed
             cursor.seen = cursor.seen.filter { $0 > confirmed }
-            if page.events.count < 1000 { break }
+            if page.isComplete || page.nextSince <= since { break }
         }
         if cursor.readySeen.count > 50_000 { cursor.readySeen.removeAll() }
         return true
@@ -231,7 +256,9 @@ final class Runtime: Sendable {
         }
         if event.topic == "job:ready", let jobId = event.context["jobId"]?.stringValue {
             let key = "\(jobId)#\(event.payload["attempt"]?.intValue ?? 0)"
-            guard cursor.readySeen.insert(key).inserted else { return }
+            let seq = event.seq ?? 0
+            if let seen = cursor.readySeen[key], seen == 0 || seq == 0 || seen == seq { return }
+            cursor.readySeen[key] = seq
         }
         dispatch(event, replayed: replayed)
     }
@@ -263,7 +290,8 @@ final class Runtime: Sendable {
         for route in routes {
             do {
                 try await route.run(event)
-            } catch ProtocolError.Code.conflict {
+            } catch let error as ProtocolError where error.code == .conflict || event.takenElsewhere {
+                // The job's ack lost to another listener or another copy of this one: it runs there.
                 logger.debug("another listener has the job", metadata: metadata(event))
             } catch {
                 failure = error

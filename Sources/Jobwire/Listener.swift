@@ -39,12 +39,16 @@ public final class Listener: Service, Sendable {
         public var shutdownGracePeriod: Duration
         /// CURVE keys for both sockets, when the broker requires them.
         public var curve: JobsClient.CurveConfiguration?
+        /// Without a heartbeat for this long, the listener warns that no broker answers at its events
+        /// endpoint; the warning repeats with backoff (doubling, at most a minute apart) until one comes.
+        public var noBrokerWarning: Duration
 
         public init(
             maxConcurrentEvents: Int = 8, requestTimeout: Duration = .seconds(10),
             heartbeatTimeout: Duration = .seconds(3),
             quietPeriod: Duration = .seconds(2), claimWait: Duration = .seconds(20),
-            shutdownGracePeriod: Duration = .seconds(10), curve: JobsClient.CurveConfiguration? = nil
+            shutdownGracePeriod: Duration = .seconds(10), curve: JobsClient.CurveConfiguration? = nil,
+            noBrokerWarning: Duration = .seconds(5)
         ) {
             self.maxConcurrentEvents = maxConcurrentEvents
             self.requestTimeout = requestTimeout
@@ -53,11 +57,16 @@ public final class Listener: Service, Sendable {
             self.claimWait = claimWait
             self.shutdownGracePeriod = shutdownGracePeriod
             self.curve = curve
+            self.noBrokerWarning = noBrokerWarning
         }
     }
 
-    /// The `listenerId` this listener acks and claims with.
+    /// The `listenerId` this listener acks and claims with: its name for people, shared by its copies.
     public let name: String
+    /// The `instanceId` this listener sends with every lease call: this copy of the listener, made anew for
+    /// each `Listener` (``JobsClient/makeInstanceId()``). The broker fences leases by name and instance, so
+    /// running the same listener twice never runs a job twice.
+    public let instanceId: String
     public let commands: String
     public let events: String
     public let configuration: Configuration
@@ -69,22 +78,25 @@ public final class Listener: Service, Sendable {
     /// Creates a listener; it connects when it runs.
     /// - Parameters:
     ///   - name: its `listenerId`.
-    ///   - commands: the broker's commands endpoint.
-    ///   - events: the broker's events endpoint.
+    ///   - commands: the broker's commands endpoint; by default `JOBWIRE_COMMANDS`, else `tcp://127.0.0.1:7401`.
+    ///   - events: the broker's events endpoint; by default `JOBWIRE_EVENTS`, else `tcp://127.0.0.1:7400`.
     ///   - configuration: concurrency, timeouts and shutdown deadline.
     ///   - logger: where handler errors, reconnects and replays are logged.
     ///   - content: `on`, `filter`, `namespace`, `use` and `jobHandler`.
     public init(
-        name: String, commands: String = "tcp://127.0.0.1:7401", events: String = "tcp://127.0.0.1:7400",
+        name: String, commands: String = Endpoints.fromEnvironment().commands,
+        events: String = Endpoints.fromEnvironment().events,
         configuration: Configuration = .init(), logger: Logger = Logger(label: "jobwire.listener"),
         @ListenerBuilder _ content: () -> [ListenerComponent]
     ) {
         self.name = name
+        self.instanceId = JobsClient.makeInstanceId()
         self.commands = commands
         self.events = events
         self.configuration = configuration
         var logger = logger
         logger[metadataKey: "listener.id"] = "\(name)"
+        logger[metadataKey: "listener.instance"] = "\(instanceId)"
         self.logger = logger
         let (routes, workers) = flatten(content())
         var allRoutes = routes
@@ -131,7 +143,8 @@ public final class Listener: Service, Sendable {
         let client = try JobsClient(
             commands: commands,
             configuration: .init(
-                requestTimeout: configuration.requestTimeout, listenerId: name, curve: configuration.curve),
+                requestTimeout: configuration.requestTimeout, listenerId: name, instanceId: instanceId,
+                curve: configuration.curve),
             logger: logger)
         let leases = LeaseKeeper(client: client, logger: logger)
         let tracker = TaskTracker()

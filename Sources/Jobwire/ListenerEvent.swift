@@ -27,6 +27,9 @@ public struct ListenerEvent: Sendable {
         acked.value ?? (topic == "job:ready" ? event.payload["attempt"]?.intValue.map { Int($0) } : nil)
     }
 
+    /// Whether `ack` found the job already taken by another listener or another copy of this one.
+    var takenElsewhere: Bool { acked.takenElsewhere }
+
     /// The listener's logger, with the event's topic, seq and job in its metadata.
     public var logger: Logger {
         var logger = runtime?.logger ?? client.logger
@@ -70,9 +73,19 @@ public struct ListenerEvent: Sendable {
         async throws -> Job
     {
         let jobId = try requireJobId()
-        let job = try await client.ack(
-            jobId: jobId, progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt,
-            attempt: acked.value)
+        let job: Job
+        do {
+            job = try await client.ack(
+                jobId: jobId, progress: progress, info: info, estimatedCompletionAt: estimatedCompletionAt,
+                attempt: acked.value)
+        } catch let error as ProtocolError
+            where acked.value == nil && topic == "job:ready"
+            && [.conflict, .leaseExpired, .invalidTransition].contains(error.code)
+        {
+            // Another listener, or another copy of this one, took the job first (and may have ended it).
+            acked.takenElsewhere = true
+            throw error
+        }
         acked.value = job.attempt
         leases?.hold(job)
         return job
@@ -160,9 +173,16 @@ extension Event {
 /// The attempt an event's handlers acked; a reference, since handlers get copies of the event.
 final class AckedAttempt: Sendable {
     private let attempt = Mutex<Int?>(nil)
+    private let taken = Mutex(false)
 
     var value: Int? {
         get { attempt.withLock { $0 } }
         set { attempt.withLock { $0 = newValue } }
+    }
+
+    /// Whether the first ack found the job taken by another listener: that handler's error is no failure.
+    var takenElsewhere: Bool {
+        get { taken.withLock { $0 } }
+        set { taken.withLock { $0 = newValue } }
     }
 }

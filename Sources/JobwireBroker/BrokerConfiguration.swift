@@ -1,4 +1,4 @@
-import JobwireProtocol
+public import JobwireProtocol
 
 /// How a broker runs: where it listens, where it keeps its store, and its limits.
 public struct BrokerConfiguration: Sendable {
@@ -52,8 +52,8 @@ public struct BrokerConfiguration: Sendable {
     public var acceptLostChanges: Bool
 
     public init(
-        eventsEndpoint: String = "tcp://127.0.0.1:7400",
-        commandsEndpoint: String = "tcp://127.0.0.1:7401",
+        eventsEndpoint: String = Endpoints.defaultEvents,
+        commandsEndpoint: String = Endpoints.defaultCommands,
         dataDirectory: String? = "./.jobwire",
         leaseSeconds: Int = 30,
         maxAttempts: Int = 3,

@@ -2,21 +2,21 @@ import JobwireProtocol
 
 extension BrokerCore {
     func mountAction(_ p: FieldReader) throws -> Action {
-        let domain = try p.requiredString("domain")
+        let domain = try p.requiredIdentifier("domain")
         guard !domain.contains("/") else { throw FieldError(field: "domain", message: "domain must not contain '/'") }
-        let resourceId = try p.requiredString("resourceId")
+        let resourceId = try p.requiredIdentifier("resourceId")
         guard let value = p.value("action") else { throw FieldError(field: "action", message: "action is required") }
         let action = try Action(
             json: value, path: "action", id: "us_ac_" + BrokerCore.randomString(length: 12), domain: domain,
-            resourceId: resourceId)
+            resourceId: resourceId, strict: true)
         actions[action.id] = action
         batch.actions.append(action)
         return action
     }
 
     func listActions(_ p: FieldReader) throws -> JSONValue {
-        let domain = try p.string("domain")
-        let resourceId = try p.string("resourceId")
+        let domain = try p.identifier("domain")
+        let resourceId = try p.identifier("resourceId")
         let found = actions.values
             .filter { (domain == nil || $0.domain == domain) && (resourceId == nil || $0.resourceId == resourceId) }
             .sorted { ($0.createdAt, $0.id) < ($1.createdAt, $1.id) }
@@ -24,7 +24,7 @@ extension BrokerCore {
     }
 
     func unmountAction(_ p: FieldReader) throws -> JSONValue {
-        let id = try p.requiredString("actionId")
+        let id = try p.requiredIdentifier("actionId")
         guard actions.removeValue(forKey: id) != nil else { throw ProtocolError(.notFound, "action \(id) not found") }
         batch.deletedActions.append(id)
         return ["success": true]
@@ -35,13 +35,13 @@ extension BrokerCore {
         let action: Action
         var input: JSONValue
         let actorId: String?
-        if let id = try p.string("actionId") {
+        if let id = try p.identifier("actionId") {
             guard let found = actions[id] else { throw ProtocolError(.notFound, "action \(id) not found") }
             action = found
         } else {
-            let domain = try p.requiredString("domain")
-            let resourceId = try p.requiredString("resourceId")
-            let operation = try p.requiredString("operation")
+            let domain = try p.requiredIdentifier("domain")
+            let resourceId = try p.requiredIdentifier("resourceId")
+            let operation = try p.requiredIdentifier("operation")
             guard
                 let found = actions.values.first(where: {
                     $0.domain == domain && $0.resourceId == resourceId && $0.operation == operation
@@ -58,7 +58,7 @@ extension BrokerCore {
         for key in action.requiredInputKeys where fields[key] == nil || fields[key]!.isNull {
             throw FieldError(field: "input.\(key)", message: "input.\(key) is required by the action's form")
         }
-        actorId = try p.string("actorId")
+        actorId = try p.identifier("actorId")
         var params: JSONObject = [
             "type": .string(action.domain), "operation": .string(action.operation),
             "source": .string(action.resourceId), "trigger": "immediate", "mode": .string(action.mode.rawValue),
@@ -78,20 +78,24 @@ extension BrokerCore {
         return try create(FieldReader(params), caller: caller)
     }
 
-    /// `events.list`: the log after `since`, filtered by topic globs.
+    /// `events.list`: the log after `since`, filtered by topic globs, one bounded page at a time.
+    ///
+    /// A call examines at most ``eventsScanBudget`` events and returns at most ``eventsPageBytes`` of them
+    /// (at least one, however large), so no filter makes a call scan the whole log. `nextSince` is the last
+    /// seq the page examined: the client goes on with `since: nextSince` until it reaches `lastSeq`.
     func listEvents(_ p: FieldReader) throws -> ReplyBody {
-        let since: Int64
-        let limit: Int
-        let patterns: [Glob]
-        since = try p.int("since", in: 0...Int64.max) ?? 0
-        limit = Int(try p.int("limit", in: 1...Int64.max) ?? 1000).clamped(to: 1...10_000)
+        let since = try p.int("since", in: 0...Int64.max) ?? 0
+        let limit = Int(try p.int("limit", in: 1...Int64.max) ?? 1000).clamped(to: 1...10_000)
+        let names: [String]
         switch p.value("topics") {
-        case nil: patterns = []
-        case .string(let s)?: patterns = [Glob(s)]
-        case .array?: patterns = (try p.stringArray("topics") ?? []).map { Glob($0) }
+        case nil: names = []
+        case .string(let s)?: names = [s]
+        case .array?: names = try p.stringArray("topics") ?? []
         case let other?:
             throw FieldError(field: "topics", message: "topics must be an array of strings, not \(other.typeName)")
         }
+        try Glob.checkPatterns(names, field: "topics")
+        let patterns = names.map { Glob($0) }
         try flush()
         let start = replayStart
         if since < start - 1 {
@@ -99,19 +103,38 @@ extension BrokerCore {
                 .gone, "events after \(since) are no longer kept; the log starts at seq \(start)",
                 data: ["firstSeq": .int(start)])
         }
+        // The log has a handful of topics: each is matched against the globs once per call.
+        var topicMatches: [String: Bool] = [:]
         // The stored envelopes are spliced into the reply as they are: replay costs no parsing.
         var list: [UInt8] = [UInt8(ascii: "[")]
         var count = 0
+        var examined = 0
         var cursor = since
-        while count < limit && cursor < seq {
-            let chunk = try storeRead { try store.events(since: cursor, limit: max(limit, 256)) }
-            guard let last = chunk.last else { break }
-            cursor = last.seq
-            for event in chunk where patterns.isEmpty || patterns.contains(where: { $0.matches(event.topic) }) {
-                if count > 0 { list.append(UInt8(ascii: ",")) }
-                list.append(contentsOf: event.body)
-                count += 1
-                if count == limit { break }
+        scan: while count < limit && examined < BrokerCore.eventsScanBudget && cursor < seq {
+            let chunk = try storeRead {
+                try store.events(since: cursor, limit: min(max(limit, 256), BrokerCore.eventsScanBudget - examined))
+            }
+            if chunk.isEmpty { break }
+            for event in chunk {
+                let matches: Bool
+                if patterns.isEmpty {
+                    matches = true
+                } else if let known = topicMatches[event.topic] {
+                    matches = known
+                } else {
+                    matches = patterns.contains { $0.matches(event.topic) }
+                    topicMatches[event.topic] = matches
+                }
+                if matches {
+                    // The byte budget ends the page before an event that would pass it, never at the first.
+                    if count > 0 && list.count + event.body.count >= BrokerCore.eventsPageBytes { break scan }
+                    if count > 0 { list.append(UInt8(ascii: ",")) }
+                    list.append(contentsOf: event.body)
+                    count += 1
+                }
+                cursor = event.seq
+                examined += 1
+                if count == limit || examined == BrokerCore.eventsScanBudget { break scan }
             }
         }
         list.append(UInt8(ascii: "]"))
@@ -119,8 +142,14 @@ extension BrokerCore {
         w.raw("events", list)
         w.int("lastSeq", seq)
         w.string("epoch", epoch)
+        w.int("nextSince", cursor)
         return .raw(w.finish())
     }
+
+    /// The most events one `events.list` call examines, matching or not.
+    static let eventsScanBudget = 10_000
+    /// The bytes of event JSON after which an `events.list` page ends.
+    static let eventsPageBytes = 1 << 20
 }
 
 extension Comparable {

@@ -6,17 +6,18 @@ extension BrokerCore {
         do {
             switch try dispatch(request, caller: caller) {
             case nil: break
-            case .value(let value)?: reply(caller, id: request.id, .success(value))
+            case .value(let value)?: reply(caller, rawID: request.rawID, .success(value))
             case .raw(let bytes)?:
                 outbox.append(
-                    OutgoingReply(route: caller.route, body: RPCResponse.success(id: request.id, rawResult: bytes)))
+                    OutgoingReply(
+                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: bytes)))
             case .job(let job)?:
                 outbox.append(
                     OutgoingReply(
-                        route: caller.route, body: RPCResponse.success(id: request.id, rawResult: encode(job))))
+                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: encode(job))))
             }
         } catch {
-            reply(caller, id: request.id, .failure(ProtocolError.from(error)))
+            reply(caller, rawID: request.rawID, .failure(ProtocolError.from(error)))
         }
         // After the reply: a job this command made ready is then handed to a waiting claimer, and the
         // reply still shows the job as the command left it (`ready` for an immediate create).
@@ -25,14 +26,15 @@ extension BrokerCore {
 
     private func dispatch(_ request: RPCRequest, caller: Caller) throws -> ReplyBody? {
         let p = FieldReader(request.params)
+        if let allowed = BrokerCore.allowedParams[request.method] { try p.rejectUnknown(allowing: allowed) }
         switch request.method {
         case "jobs.create": return .job(try create(p, caller: caller))
-        case "jobs.get": return .job(try record(try p.requiredString("jobId")).job)
+        case "jobs.get": return .job(try record(try p.requiredIdentifier("jobId")).job)
         case "jobs.list": return try list(p)
         case "jobs.update": return .job(try update(p, caller: caller))
         case "jobs.execute": return .job(try execute(p))
         case "jobs.ack": return .job(try ack(p, caller: caller))
-        case "jobs.claim": return try claim(p, caller: caller, requestId: request.id)
+        case "jobs.claim": return try claim(p, caller: caller, requestId: request.rawID)
         case "jobs.complete": return .job(try finish(p, caller: caller, as: .complete))
         case "jobs.fail": return .job(try finish(p, caller: caller, as: .failed))
         case "jobs.release": return .job(try release(p, caller: caller))
@@ -50,6 +52,43 @@ extension BrokerCore {
         default: throw ProtocolError(.methodNotFound, "method not found: \(request.method)")
         }
     }
+
+    /// The params each method takes; any other key is `-32602` naming it.
+    static let allowedParams: [String: Set<String>] = {
+        let context = Set(CreateFields.contextKeys)
+        // `instanceId` names the listener process that holds a lease (validated where leases are checked).
+        let verb: Set<String> = ["jobId", "listenerId", "instanceId", "attempt"]
+        return [
+            "jobs.create": context.union([
+                "type", "operation", "source", "destination", "trigger", "mode", "input", "config", "subject",
+                "metadata", "info", "predecessorIds", "runAt", "leaseSeconds", "maxAttempts", "idempotencyKey",
+                "status",
+            ]),
+            "jobs.get": ["jobId"],
+            "jobs.list": context.union([
+                "status", "type", "operation", "source", "parentId", "excludeChildJobs", "pageSize", "pageNumber",
+                "sortDirection",
+            ]),
+            "jobs.update": verb.union(["progress", "info", "estimatedCompletionAt", "metadata", "status"]),
+            "jobs.execute": ["jobId"],
+            "jobs.ack": verb.union(["info", "progress", "estimatedCompletionAt"]),
+            "jobs.claim": ["listenerId", "instanceId", "jobs", "wait", "info"],
+            "jobs.complete": verb.union(["outcome", "info"]),
+            "jobs.fail": verb.union(["outcome", "info"]),
+            "jobs.release": verb.union(["info"]),
+            "jobs.cancel": ["jobId", "info"],
+            "jobs.retry": ["jobId"],
+            "jobs.ackOutcome": ["jobId"],
+            "jobs.split": verb.union(["parts", "runInParallel"]),
+            "jobs.delete": ["jobId"],
+            "actions.mount": ["domain", "resourceId", "action"],
+            "actions.list": ["domain", "resourceId"],
+            "actions.unmount": ["actionId"],
+            "actions.trigger": ["actionId", "domain", "resourceId", "operation", "input", "actorId"],
+            "events.list": ["since", "topics", "limit"],
+            "broker.info": [],
+        ]
+    }()
 
     // MARK: Create
 
@@ -167,10 +206,13 @@ extension BrokerCore {
                 query.statuses.append(status)
             }
         }
-        query.type = try p.string("type")
-        query.operation = try p.string("operation")
-        query.source = try p.string("source")
-        query.parentId = try p.string("parentId")
+        query.type = try p.identifier("type")
+        query.operation = try p.identifier("operation")
+        query.source = try p.identifier("source")
+        query.parentId = try p.identifier("parentId")
+        for key in CreateFields.contextKeys {
+            if let value = try p.identifier(key) { query.context.append((key, value)) }
+        }
         query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
         query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
         query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
@@ -215,17 +257,32 @@ extension BrokerCore {
 
     // MARK: Leases
 
-    /// The lease owner a call speaks for: the authenticated key under CURVE, else its `listenerId`.
-    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> String? {
-        if let key = caller.authenticatedKey { return key }
-        return try p.string("listenerId")
+    /// The lease holder a call speaks for (PROTOCOL.md §7, Leases): the authenticated key under CURVE, else
+    /// its `listenerId`, with its `instanceId`; nil for an operator (no `listenerId`, no CURVE key).
+    /// - Throws: ``FieldError`` for an `instanceId` that is not 1-64 characters of `[A-Za-z0-9._:-]`.
+    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
+        let instanceId = try self.instanceId(p)
+        guard let owner = try caller.authenticatedKey ?? p.identifier("listenerId") else { return nil }
+        return LeaseHolder(owner: owner, instanceId: instanceId)
     }
 
-    /// Checks that `listener` may act on an executing job as its owner (PROTOCOL.md §7, Leases).
+    /// The call's `instanceId`: which running copy of a listener sends it.
+    private func instanceId(_ p: FieldReader) throws -> String? {
+        guard let id = try p.string("instanceId") else { return nil }
+        guard LeaseHolder.isValidInstanceId(id) else {
+            throw FieldError(
+                field: "instanceId",
+                message: "instanceId must be 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', ':', '-'")
+        }
+        return id
+    }
+
+    /// Checks that `caller` may act on an executing job as its lease holder (PROTOCOL.md §7, Leases); a nil
+    /// caller is an operator.
     ///
     /// `attempt`, when the caller names one (an extension of PROTOCOL.md), fences off a late call from an
-    /// earlier attempt even when the same `listenerId` holds the job again: it gets `lease_expired`.
-    func checkOwner(_ record: JobRecord, listener: String?, verb: String, attempt: Int64?) throws {
+    /// earlier attempt even when the same holder has the job again: it gets `lease_expired`.
+    func checkOwner(_ record: JobRecord, listener caller: LeaseHolder?, verb: String, attempt: Int64?) throws {
         let job = record.job
         if job.status.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue)")
@@ -234,31 +291,39 @@ extension BrokerCore {
             throw ProtocolError(
                 .leaseExpired, "attempt \(attempt) of \(job.id) is over; the job is on attempt \(job.attempt)")
         }
-        if job.status == .executing, let owner = job.lease?.owner {
-            guard let listener, listener != owner else { return }
-            if record.formerOwners.contains(listener) {
+        if job.status == .executing, let lease = job.lease {
+            let holder = LeaseHolder(lease)
+            guard let caller, caller != holder else { return }
+            if record.formerOwners.contains(caller.key) {
                 throw ProtocolError(
-                    .leaseExpired, "the lease of \(listener) on \(job.id) expired; \(owner) holds it now")
+                    .leaseExpired, "the lease of \(caller) on \(job.id) expired; \(holder) holds it now")
             }
-            throw ProtocolError(.conflict, "\(job.id) is held by \(owner), not \(listener)")
+            throw ProtocolError(.conflict, "\(job.id) is held by \(holder), not \(caller)")
         }
-        if let listener, record.formerOwners.contains(listener) {
+        if let caller, record.formerOwners.contains(caller.key) {
             throw ProtocolError(
-                .leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(job.status.rawValue) now")
+                .leaseExpired, "the lease of \(caller) on \(job.id) expired; it is \(job.status.rawValue) now")
         }
         throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue), not executing")
     }
 
     func renewLease(_ record: inout JobRecord) {
-        guard let owner = record.job.lease?.owner else { return }
-        let expiresAt = now + .seconds(record.job.leaseSeconds)
-        record.job.lease = Lease(owner: owner, expiresAt: expiresAt)
-        leases.push(expiresAt, record.job.id)
+        guard var lease = record.job.lease else { return }
+        lease.expiresAt = now + .seconds(record.job.leaseSeconds)
+        record.job.lease = lease
+        leases.push(lease.expiresAt, record.job.id)
     }
 
-    private func takeLease(_ record: inout JobRecord, owner: String) {
+    /// Remembers the job's lease holder as a former one, whose late calls get `lease_expired`.
+    func retireLeaseHolder(_ record: inout JobRecord) {
+        guard let lease = record.job.lease else { return }
+        let key = LeaseHolder(lease).key
+        if !record.formerOwners.contains(key) { record.formerOwners.append(key) }
+    }
+
+    private func takeLease(_ record: inout JobRecord, owner: LeaseHolder) {
         record.job.status = .executing
-        record.job.lease = Lease(owner: owner, expiresAt: now)
+        record.job.lease = Lease(owner: owner.owner, instanceId: owner.instanceId, expiresAt: now)
         if record.job.startedAt == nil { record.job.startedAt = now }
         renewLease(&record)
     }
@@ -280,7 +345,7 @@ extension BrokerCore {
     // MARK: Verbs
 
     private func ack(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let previous = record.job.status
         var job = record.job
@@ -288,7 +353,7 @@ extension BrokerCore {
         switch previous {
         case .ready:
             record.job = job
-            takeLease(&record, owner: listener ?? "anonymous")
+            takeLease(&record, owner: try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p)))
         case .executing:
             try checkOwner(record, listener: listener, verb: "ack", attempt: try p.int("attempt"))
             record.job = job
@@ -301,24 +366,20 @@ extension BrokerCore {
         return record.job
     }
 
-    private func claim(_ p: FieldReader, caller: Caller, requestId: JSONValue) throws -> ReplyBody? {
-        let owner: String
+    private func claim(_ p: FieldReader, caller: Caller, requestId: [UInt8]) throws -> ReplyBody? {
+        let owner: LeaseHolder
         let patterns: [Glob]
         let wait: Int64
         let info: String?
-        owner = try callerIdentity(p, caller) ?? "anonymous"
-        let names: [String]
-        switch p.value("jobs") {
-        case .string(let s)?: names = [s]
-        case .array?: names = try p.stringArray("jobs") ?? []
-        case nil:
+        owner = try callerIdentity(p, caller) ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p))
+        guard let names = try p.stringArray("jobs") else {
             throw FieldError(
                 field: "jobs", message: "jobs is required: the job names to claim, e.g. [\"workbook:export\"]")
-        case let other?:
-            throw FieldError(field: "jobs", message: "jobs must be an array of strings, not \(other.typeName)")
         }
         guard !names.isEmpty else { throw FieldError(field: "jobs", message: "jobs must name at least one job") }
-        patterns = names.map(compiledGlob)
+        try Glob.checkPatterns(names, field: "jobs")
+        var distinct = Set<String>()
+        patterns = names.filter { distinct.insert($0).inserted }.map(compiledGlob)
         wait = try p.int("wait", in: 0...60) ?? 0
         info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
@@ -326,8 +387,8 @@ extension BrokerCore {
             outbox.append(
                 OutgoingReply(
                     route: caller.route,
-                    body: RPCResponse.success(id: requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, owner)))
+                    body: RPCResponse.success(rawID: requestId, rawResult: claimResult(job)),
+                    claimed: (job.id, owner.key)))
             return nil
         }
         guard wait > 0 else { return .raw(claimResult(nil)) }
@@ -347,7 +408,21 @@ extension BrokerCore {
         return glob
     }
 
-    private func claimJob(_ id: String, owner: String, info: String?) -> Job {
+    /// `glob.matches(name)`, remembered: waiting claims match the same names again on every job made ready.
+    /// At most 10,000 answers are kept (a few MB with the longest names); then the memory starts over.
+    func globMatches(_ glob: Glob, _ name: String) -> Bool {
+        if let known = globMatchCache[glob.pattern]?[name] { return known }
+        if globMatchCacheCount >= 10_000 {
+            globMatchCache.removeAll()
+            globMatchCacheCount = 0
+        }
+        let matches = glob.matches(name)
+        globMatchCache[glob.pattern, default: [:]][name] = matches
+        globMatchCacheCount += 1
+        return matches
+    }
+
+    private func claimJob(_ id: String, owner: LeaseHolder, info: String?) -> Job {
         guard var record = jobs[id] else { fatalError("a ready job is always in memory") }
         if let info { record.job.info = info }
         takeLease(&record, owner: owner)
@@ -358,8 +433,11 @@ extension BrokerCore {
 
     /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
     /// it is `ready` again at once, with the same attempt, instead of waiting out a lease nobody holds.
+    /// `owner` is the ``LeaseHolder/key`` of the claimer.
     func returnUndeliveredClaim(jobId: String, owner: String) {
-        guard var record = jobs[jobId], record.job.status == .executing, record.job.lease?.owner == owner else {
+        guard var record = jobs[jobId], record.job.status == .executing,
+            let lease = record.job.lease, LeaseHolder(lease).key == owner
+        else {
             return
         }
         record.job.lease = nil
@@ -398,8 +476,8 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(job)),
-                        claimed: (job.id, claim.owner)))
+                        body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
+                        claimed: (job.id, claim.owner.key)))
             } else {
                 index += 1
             }
@@ -407,7 +485,7 @@ extension BrokerCore {
     }
 
     private func update(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let previous = record.job.status
         var job = record.job
@@ -425,7 +503,7 @@ extension BrokerCore {
             try checkOwner(record, listener: listener, verb: "update", attempt: try p.int("attempt"))
         } else if previous.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot update \(job.id): it is \(previous.rawValue)")
-        } else if let listener, record.formerOwners.contains(listener) {
+        } else if let listener, record.formerOwners.contains(listener.key) {
             throw ProtocolError(
                 .leaseExpired, "the lease of \(listener) on \(job.id) expired; it is \(previous.rawValue) now")
         } else if p.value("progress") != nil {
@@ -443,7 +521,7 @@ extension BrokerCore {
     }
 
     private func execute(_ p: FieldReader) throws -> Job {
-        let record = try record(try p.requiredString("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         guard record.job.status == .created || record.job.status == .planning else {
             throw ProtocolError(
                 .invalidTransition, "cannot execute \(record.job.id): it is \(record.job.status.rawValue)")
@@ -452,9 +530,9 @@ extension BrokerCore {
     }
 
     private func finish(_ p: FieldReader, caller: Caller, as status: JobStatus) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
-        let outcome = try p.value("outcome").map { value throws in try Outcome(json: value) }
+        let outcome = try p.value("outcome").map { value throws in try Outcome(json: value, strict: true) }
         let info = try p.string("info")
         try checkOwner(
             record, listener: listener, verb: status == .complete ? "complete" : "fail", attempt: try p.int("attempt"))
@@ -471,13 +549,11 @@ extension BrokerCore {
     }
 
     private func release(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
         try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
-        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
-            record.formerOwners.append(owner)
-        }
+        retireLeaseHolder(&record)
         record.job.lease = nil
         record.job.attempt += 1
         if let info { record.job.info = info }
@@ -489,7 +565,7 @@ extension BrokerCore {
     }
 
     private func cancel(_ p: FieldReader) throws -> Job {
-        let record = try record(try p.requiredString("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         let info = try p.string("info")
         guard !record.job.status.isTerminal else {
             throw ProtocolError(
@@ -502,9 +578,7 @@ extension BrokerCore {
     func cancelJob(_ record: JobRecord, info: String?) -> Job {
         var record = record
         let previous = record.job.status
-        if let owner = record.job.lease?.owner, !record.formerOwners.contains(owner) {
-            record.formerOwners.append(owner)
-        }
+        retireLeaseHolder(&record)
         record.job.status = .canceled
         record.job.lease = nil
         record.job.finishedAt = now
@@ -520,7 +594,7 @@ extension BrokerCore {
     }
 
     private func retry(_ p: FieldReader) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let previous = record.job.status
         guard previous == .failed || previous == .canceled else {
             throw ProtocolError(.invalidTransition, "cannot retry \(record.job.id): it is \(previous.rawValue)")
@@ -539,7 +613,7 @@ extension BrokerCore {
     }
 
     private func ackOutcome(_ p: FieldReader) throws -> Job {
-        var record = try record(try p.requiredString("jobId"))
+        var record = try record(try p.requiredIdentifier("jobId"))
         let status = record.job.status
         guard status == .complete || status == .failed else {
             throw ProtocolError(
@@ -553,7 +627,7 @@ extension BrokerCore {
     }
 
     private func delete(_ p: FieldReader) throws -> JSONValue {
-        let record = try record(try p.requiredString("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         guard record.job.status != .executing else {
             throw ProtocolError(.invalidTransition, "cannot delete \(record.job.id): it is executing; cancel it first")
         }
@@ -585,7 +659,7 @@ extension BrokerCore {
                 if dirtySet.insert(id).inserted { dirty.append(id) }
                 continue
             }
-            if !record.formerOwners.contains(lease.owner) { record.formerOwners.append(lease.owner) }
+            retireLeaseHolder(&record)
             record.job.lease = nil
             if record.job.attempt >= record.job.maxAttempts {
                 record.job.status = .failed
@@ -612,7 +686,7 @@ extension BrokerCore {
                 outbox.append(
                     OutgoingReply(
                         route: claim.caller.route,
-                        body: RPCResponse.success(id: claim.requestId, rawResult: claimResult(nil))))
+                        body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(nil))))
                 return true
             }
         }
@@ -620,7 +694,7 @@ extension BrokerCore {
 
     /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
     func answerWaitingClaims() {
-        for claim in waitingClaims { reply(claim.caller, id: claim.requestId, .success(["job": .null])) }
+        for claim in waitingClaims { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
         waitingClaims.removeAll()
     }
 
@@ -650,4 +724,48 @@ extension BrokerCore {
 /// The broker's version, reported by `broker.info`.
 public enum JobwireVersion {
     public static let current = "0.1.0"
+}
+
+/// Who holds a lease, as fencing compares it: the owner (the `listenerId`, or the CURVE key) and the
+/// `instanceId` of the copy of the listener that took the job.
+struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
+    var owner: String
+    var instanceId: String?
+
+    init(owner: String, instanceId: String?) {
+        self.owner = owner
+        self.instanceId = instanceId
+    }
+
+    init(_ lease: Lease) {
+        self.init(owner: lease.owner, instanceId: lease.instanceId)
+    }
+
+    /// The holder as a job's former owners keep it: the owner alone without an instance, so that records
+    /// written before instances existed still match.
+    var key: String {
+        guard let instanceId else { return owner }
+        // U+001F cannot occur in an instanceId; it separates the two.
+        return "\(owner)\u{1F}\(instanceId)"
+    }
+
+    var description: String {
+        guard let instanceId else { return owner }
+        return "\(owner) (instance \(instanceId))"
+    }
+
+    /// Whether `id` is 1-64 characters of `[A-Za-z0-9._:-]`.
+    static func isValidInstanceId(_ id: String) -> Bool {
+        let utf8 = id.utf8
+        guard (1...64).contains(utf8.count) else { return false }
+        return utf8.allSatisfy { c in
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"),
+                UInt8(ascii: "-"):
+                true
+            default: false
+            }
+        }
+    }
 }

@@ -3,7 +3,7 @@ import JobwireProtocol
 extension BrokerCore {
     /// `jobs.split`: parts of an executing job, ready at once or one after the other.
     func split(_ p: FieldReader, caller: Caller) throws -> JSONValue {
-        var parent = try record(try p.requiredString("jobId"))
+        var parent = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let partData: [JSONValue]
         switch p.value("parts") {

@@ -12,7 +12,8 @@ struct Caller: Sendable {
 struct OutgoingReply {
     var route: [UInt8]
     var body: [UInt8]
-    /// The job a claim hands out with this reply, to take back if the claimer is gone.
+    /// The job a claim hands out with this reply, to take back if the claimer is gone (owner: the
+    /// claimer's `LeaseHolder.key`).
     var claimed: (jobId: String, owner: String)? = nil
 }
 
@@ -26,8 +27,9 @@ enum ReplyBody {
 /// A claimer waiting for a job (`jobs.claim` with `wait`).
 struct WaitingClaim {
     var caller: Caller
-    var requestId: JSONValue
-    var owner: String
+    /// The request's id, as JSON bytes to echo.
+    var requestId: [UInt8]
+    var owner: LeaseHolder
     var patterns: [Glob]
     var info: String?
     var deadline: Timestamp
@@ -73,6 +75,10 @@ final class BrokerCore {
     static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
     var waitingClaims: [WaitingClaim] = []
     var globCache: [String: Glob] = [:]
+    /// Whether a claim pattern matches a job name, by pattern then name: waiting claims ask again for every
+    /// job made ready, and the answer never changes.
+    var globMatchCache: [String: [String: Bool]] = [:]
+    var globMatchCacheCount = 0
     var leases = TimerHeap()
     var runAts = TimerHeap()
     /// Scheduled jobs waiting on each predecessor.
@@ -246,7 +252,7 @@ final class BrokerCore {
     /// The oldest ready job whose name matches one of `patterns`, or nil.
     func oldestReady(matching patterns: [Glob]) -> String? {
         var best: (order: Int64, id: String, name: String)?
-        for name in Array(readyQueues.keys) where patterns.contains(where: { $0.matches(name) }) {
+        for name in Array(readyQueues.keys) where patterns.contains(where: { globMatches($0, name) }) {
             guard var queue = readyQueues[name] else { continue }
             while !queue.isEmpty {
                 let entry = queue.entries[queue.head]
@@ -361,6 +367,11 @@ final class BrokerCore {
         outbox.append(OutgoingReply(route: caller.route, body: RPCResponse(id: id, result: result).bytes))
     }
 
+    /// Replies to the id `rawID`, JSON bytes as the request had them.
+    func reply(_ caller: Caller, rawID: [UInt8], _ result: Result<JSONValue, ProtocolError>) {
+        outbox.append(OutgoingReply(route: caller.route, body: RPCResponse.bytes(rawID: rawID, result: result)))
+    }
+
     var hasPendingWrites: Bool { !dirty.isEmpty || !deleted.isEmpty || !batch.isEmpty }
 
     /// Writes the batch's changes and events in one transaction.
@@ -409,8 +420,8 @@ final class BrokerCore {
             publishQueue.removeSubrange(publishCommitted...)
             let failure = ProtocolError(.internalError, "the store could not write the change: \(error)")
             for index in outboxCommitted..<outbox.count {
-                let id = (try? RPCResponse.decode(outbox[index].body))?.id ?? .null
-                outbox[index].body = RPCResponse(id: id, result: .failure(failure)).bytes
+                let id = RPCResponse.rawID(of: outbox[index].body) ?? Array("null".utf8)
+                outbox[index].body = RPCResponse.bytes(rawID: id, result: .failure(failure))
             }
             outboxCommitted = outbox.count
             do {

@@ -344,7 +344,7 @@ private final class Loop: @unchecked Sendable {
             if logger.logLevel <= .debug, let body = frames.last, case .success(let dropped) = RPCRequest.decode(body) {
                 logger.debug(
                     "request dropped unanswered",
-                    metadata: ["rpc.id": "\(String(decoding: JSONCodec.encode(dropped.id), as: UTF8.self))"])
+                    metadata: ["rpc.id": "\(String(decoding: dropped.rawID, as: UTF8.self))"])
             }
             return
         }
@@ -384,11 +384,11 @@ private final class Loop: @unchecked Sendable {
         case .success(let request):
             if let denied = core.configuration.authorizationError(method: request.method, key: caller.authenticatedKey)
             {
-                core.reply(caller, id: request.id, .failure(denied))
+                core.reply(caller, rawID: request.rawID, .failure(denied))
                 return
             }
             core.handle(request, from: caller)
-        case .failure(let failure): core.reply(caller, id: failure.id, .failure(failure.error))
+        case .failure(let failure): core.reply(caller, rawID: failure.rawID, .failure(failure.error))
         }
     }
 

@@ -27,11 +27,11 @@ struct CreateFields {
     init(_ p: FieldReader, configuration: BrokerConfiguration) throws {
         type = try CreateFields.name(p, "type")
         operation = try CreateFields.name(p, "operation")
-        guard let source = try p.string("source") else {
+        guard let source = try p.identifier("source") else {
             throw FieldError(field: "source", message: "source is required")
         }
         self.source = source
-        destination = try p.string("destination")
+        destination = try p.identifier("destination")
         trigger = try p.enumeration("trigger", as: JobTrigger.self) ?? .immediate
         mode = try p.enumeration("mode", as: JobMode.self) ?? .background
         info = try p.string("info")
@@ -39,13 +39,13 @@ struct CreateFields {
         config = p.value("config")
         subject = p.value("subject")
         metadata = p.value("metadata")
-        predecessorIds = try p.stringArray("predecessorIds") ?? []
+        predecessorIds = try p.identifierArray("predecessorIds") ?? []
         runAt = try p.timestamp("runAt")
         leaseSeconds = Int(try p.int("leaseSeconds", in: 1...86_400) ?? Int64(configuration.leaseSeconds))
         maxAttempts = Int(try p.int("maxAttempts", in: 1...1000) ?? Int64(configuration.maxAttempts))
-        idempotencyKey = try p.string("idempotencyKey")
+        idempotencyKey = try p.identifier("idempotencyKey")
         for key in CreateFields.contextKeys {
-            if let value = try p.string(key) { context[key] = value }
+            if let value = try p.identifier(key) { context[key] = value }
         }
         var canonical = p.object
         canonical["idempotencyKey"] = nil
@@ -53,9 +53,9 @@ struct CreateFields {
         fingerprint = JSONCodec.string(CreateFields.sorted(.object(canonical)))
     }
 
-    /// A job or operation name: required, and without `/`, which the topic frame reserves.
+    /// A job or operation name: a required identifier without `/`, which the topic frame reserves.
     private static func name(_ p: FieldReader, _ key: String) throws -> String {
-        let value = try p.requiredString(key)
+        let value = try p.requiredIdentifier(key)
         guard !value.contains("/") else { throw FieldError(field: key, message: "\(key) must not contain '/'") }
         return value
     }

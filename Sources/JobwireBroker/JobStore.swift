@@ -376,6 +376,8 @@ final class JobStore: @unchecked Sendable {
         var pageSize = 20
         var pageNumber = 1
         var descending = false
+        /// Context ids the job must carry (`spaceId`, …): keys from ``CreateFields/contextKeys``.
+        var context: [(key: String, value: String)] = []
     }
 
     /// A page of jobs as their stored JSON bodies, and how many match in all.
@@ -397,6 +399,13 @@ final class JobStore: @unchecked Sendable {
             arguments.append(parentId)
         } else if query.excludeChildJobs {
             clauses.append("parentId IS NULL")
+        }
+        for (key, value) in query.context where CreateFields.contextKeys.contains(key) {
+            // No column of their own: the body's bytes rule out most rows before its JSON is read.
+            var needle = Array("\"\(key)\":".utf8)
+            JSONCodec.write(.string(value), into: &needle)
+            clauses.append("instr(body, ?) > 0 AND json_extract(CAST(body AS TEXT), '$.\(key)') = ?")
+            arguments += [Data(needle), value]
         }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
         let order = query.descending ? "DESC" : "ASC"

@@ -62,11 +62,15 @@ extension Action {
     }
 
     /// Reads the `action` object of `actions.mount`, or a stored action when `id` is present.
+    /// - Parameter strict: Whether a member the protocol does not know (`schedule`, `icon`, a typo) is an
+    ///   error, as it is in `actions.mount`; so are unknown members of `inputForm`, its fields and options,
+    ///   and of `constraints` and `messages` entries.
     public init(
         json value: JSONValue, path: String = "action", id: String? = nil, domain: String? = nil,
-        resourceId: String? = nil
+        resourceId: String? = nil, strict: Bool = false
     ) throws(FieldError) {
         let r = try FieldReader(value, path: path)
+        if strict { try Action.checkKeys(r) }
         if let id { self.id = id } else { self.id = try r.requiredString("id") }
         if let domain { self.domain = domain } else { self.domain = try r.requiredString("domain") }
         if let resourceId { self.resourceId = resourceId } else { self.resourceId = try r.requiredString("resourceId") }
@@ -88,6 +92,44 @@ extension Action {
         constraints = r.value("constraints")
         messages = r.value("messages")
         createdAt = try r.timestamp("createdAt") ?? .now()
+    }
+}
+
+extension Action {
+    /// Rejects members of an `actions.mount` action that the protocol does not know, at any depth it models,
+    /// and an operation that is not a valid name.
+    static func checkKeys(_ r: FieldReader) throws(FieldError) {
+        try r.rejectUnknown(allowing: [
+            "operation", "label", "mode", "description", "tooltip", "primary", "confirm", "inputForm", "constraints",
+            "messages",
+        ])
+        // The operation becomes the name of the jobs the action creates.
+        if let operation = try r.string("operation") {
+            try FieldReader.checkIdentifier(operation, field: r.fieldPath("operation"))
+        }
+        if let form = try r.object("inputForm") {
+            try form.rejectUnknown(allowing: ["type", "fields"])
+            for (index, field) in (try form.array("fields") ?? []).enumerated() {
+                let f = try FieldReader(field, path: "\(form.fieldPath("fields")).\(index)")
+                try f.rejectUnknown(allowing: [
+                    "key", "label", "description", "type", "defaultValue", "config", "constraints",
+                ])
+                if let config = try f.object("config") {
+                    try config.rejectUnknown(allowing: ["options"])
+                    try each(config, "options", allowing: ["value", "label", "description", "color", "icon", "meta"])
+                }
+                try each(f, "constraints", allowing: ["type"])
+            }
+        }
+        try each(r, "constraints", allowing: ["type", "ignoreSelection"])
+        try each(r, "messages", allowing: ["type", "content"])
+    }
+
+    /// Checks the keys of each object in the array `key` of `r`.
+    private static func each(_ r: FieldReader, _ key: String, allowing keys: Set<String>) throws(FieldError) {
+        for (index, element) in (try r.array(key) ?? []).enumerated() {
+            try FieldReader(element, path: "\(r.fieldPath(key)).\(index)").rejectUnknown(allowing: keys)
+        }
     }
 }
 

@@ -68,6 +68,56 @@ public struct FieldReader: Sendable {
         return s
     }
 
+    /// The longest identifier or name (`jobId`, `type`, `operation`, `source`, `listenerId`, a context id…)
+    /// a client may send, in UTF-8 bytes.
+    public static let maxIdentifierBytes = 256
+
+    /// An identifier or name: a string of at most ``maxIdentifierBytes`` bytes without control characters
+    /// (U+0000–U+001F, U+007F), which would corrupt logs, terminals and topic frames.
+    public func identifier(_ key: String) throws(FieldError) -> String? {
+        guard let s = try string(key) else { return nil }
+        try FieldReader.checkIdentifier(s, field: fieldPath(key))
+        return s
+    }
+
+    /// A required, non-empty ``identifier(_:)``.
+    public func requiredIdentifier(_ key: String) throws(FieldError) -> String {
+        let s = try requiredString(key)
+        try FieldReader.checkIdentifier(s, field: fieldPath(key))
+        return s
+    }
+
+    /// An array of ``identifier(_:)``s; an entry is named `key.index`.
+    public func identifierArray(_ key: String) throws(FieldError) -> [String]? {
+        guard let list = try stringArray(key) else { return nil }
+        for (index, s) in list.enumerated() { try FieldReader.checkIdentifier(s, field: "\(fieldPath(key)).\(index)") }
+        return list
+    }
+
+    /// Checks that `value` may serve as an identifier or name.
+    /// - Throws: ``FieldError`` naming `field` when it is too long or has a control character.
+    public static func checkIdentifier(_ value: String, field: String) throws(FieldError) {
+        let count = value.utf8.count
+        guard count <= maxIdentifierBytes else {
+            throw FieldError(
+                field: field, message: "\(field) is \(count) bytes; it may have at most \(maxIdentifierBytes)")
+        }
+        for byte in value.utf8 where byte < 0x20 || byte == 0x7F {
+            throw FieldError(field: field, message: "\(field) must not contain control characters")
+        }
+    }
+
+    /// Throws naming the first member whose key is not in `keys`, so that a typo or a field the protocol does
+    /// not support is an error rather than silently ignored.
+    public func rejectUnknown(allowing keys: Set<String>) throws(FieldError) {
+        for (key, _) in object where !keys.contains(key) {
+            let field = fieldPath(key)
+            throw FieldError(
+                field: field,
+                message: "unknown parameter \(field); allowed here: \(keys.sorted().joined(separator: ", "))")
+        }
+    }
+
     public func bool(_ key: String) throws(FieldError) -> Bool? {
         guard let value = value(key) else { return nil }
         guard case .bool(let b) = value else { throw .wrongType(fieldPath(key), expected: "a boolean", got: value) }

@@ -15,14 +15,27 @@
 /// These follow `wildcard-match`'s `transform()` to the letter, including one surprise: the separator
 /// before a trailing `**` is optional there, so `job:**` matches `job`, `job:ready` and also `jobs:ready`.
 ///
-/// The pattern is compiled once; ``matches(_:)`` walks the sample's UTF-8 bytes once per pattern step, so
-/// it takes time proportional to the pattern's length times the sample's, never exponential.
+/// The pattern is compiled once, runs of `*` folded into one step; ``matches(_:)`` walks the sample's UTF-8
+/// bytes once per step (a simulation of the pattern's automaton, no backtracking), so it takes time
+/// proportional to the pattern's length times the sample's, never exponential. Callers that take patterns
+/// from clients cap them with ``checkPatterns(_:field:)``: ``maxPatternBytes`` each, ``maxPatterns`` in all.
 public struct Glob: Sendable, Hashable, CustomStringConvertible {
+    /// The longest pattern a client may send, in UTF-8 bytes.
+    public static let maxPatternBytes = 256
+    /// The most patterns a client may send in one call.
+    public static let maxPatterns = 32
+
     /// The pattern as written.
     public let pattern: String
     /// The segment separator, an ASCII byte.
     public let separator: UInt8
     let steps: [Step]
+    /// For each byte value, 1 + the index of its mask in a match, or 0 when no `.byte` step uses it.
+    let byteSlots: [UInt8]
+    /// How many distinct bytes the `.byte` steps use.
+    let slotCount: Int
+    /// Whether any step is `.one`, which needs the masks of where characters start.
+    let hasOne: Bool
 
     /// One step of the compiled pattern; each mirrors a piece of the regular expression `transform()` builds.
     enum Step: Hashable {
@@ -47,7 +60,23 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
         precondition(separator < 0x80, "the separator must be an ASCII byte")
         self.pattern = pattern
         self.separator = separator
-        self.steps = Glob.compile(Array(pattern.utf8), separator: separator)
+        let steps = Glob.compile(Array(pattern.utf8), separator: separator)
+        self.steps = steps
+        var slots = [UInt8](repeating: 0, count: 256)
+        var slotCount = 0
+        var hasOne = false
+        for step in steps {
+            switch step {
+            case .byte(let byte) where slots[Int(byte)] == 0:
+                slotCount += 1
+                slots[Int(byte)] = UInt8(slotCount)
+            case .one: hasOne = true
+            default: break
+            }
+        }
+        self.byteSlots = slots
+        self.slotCount = slotCount
+        self.hasOne = hasOne
     }
 
     public var description: String { pattern }
@@ -59,10 +88,138 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Whether the whole sample, as UTF-8 bytes, matches the pattern.
+    ///
+    /// A bit-parallel simulation of the pattern's automaton: bit `i` of a row says "the pattern so far can
+    /// end at byte offset `i`", and each step computes the next row from the last with word operations (a
+    /// shift and a mask for a byte, a carry-propagating addition for a run of `*` or separators), so a step
+    /// costs one operation per 64 bytes of the sample.
     public func matches(bytes sample: UnsafeBufferPointer<UInt8>) -> Bool {
         let count = sample.count
         if steps.isEmpty { return count == 0 }
-        // Two rows of "can the pattern so far end at byte offset i" flags; small samples stay on the stack.
+        let words = (count + 64) / 64
+        let rows = 6 + (hasOne ? 4 : 0) + slotCount
+        return withUnsafeTemporaryAllocation(of: UInt64.self, capacity: rows * words) { buffer in
+            buffer.initialize(repeating: 0)
+            let base = buffer.baseAddress!
+            var current = base
+            var next = base + words
+            let scratch = base + 2 * words
+            let isSeparator = base + 3 * words
+            let notSeparator = base + 4 * words
+            let valid = base + 5 * words
+            // Where a character of 1...4 bytes that is not a separator starts, by its length.
+            let starts = base + 6 * words
+            let slots = base + (6 + (hasOne ? 4 : 0)) * words
+            current[0] = 1
+            valid[0] = 1
+            for i in stride(from: 1, through: count, by: 1) {
+                let byte = sample[i - 1]
+                let word = i >> 6
+                let bit = UInt64(1) << UInt64(i & 63)
+                valid[word] |= bit
+                if byte == separator { isSeparator[word] |= bit } else { notSeparator[word] |= bit }
+                let slot = Int(byteSlots[Int(byte)])
+                if slot > 0 { slots[(slot - 1) * words + word] |= bit }
+            }
+            if hasOne {
+                var i = 0
+                while i < count {
+                    let lead = sample[i]
+                    var end = i + 1
+                    while end < count, sample[end] & 0xC0 == 0x80 { end += 1 }
+                    if lead != separator, lead & 0xC0 != 0x80, end - i <= 4 {
+                        starts[(end - i - 1) * words + (i >> 6)] |= UInt64(1) << UInt64(i & 63)
+                    }
+                    i += 1
+                }
+            }
+            for step in steps {
+                switch step {
+                case .byte(let byte):
+                    let mask = slots + (Int(byteSlots[Int(byte)]) - 1) * words
+                    Glob.shift(current, by: 1, into: next, words: words)
+                    for w in 0..<words { next[w] &= mask[w] }
+                case .one:
+                    for w in 0..<words { next[w] = 0 }
+                    for length in 1...4 {
+                        let mask = starts + (length - 1) * words
+                        for w in 0..<words { scratch[w] = current[w] & mask[w] }
+                        Glob.shift(scratch, by: length, into: scratch, words: words)
+                        for w in 0..<words { next[w] |= scratch[w] }
+                    }
+                case .star:
+                    Glob.fill(from: current, through: notSeparator, into: next, scratch: scratch, words: words)
+                    for w in 0..<words { next[w] |= current[w] }
+                case .separators(let required):
+                    Glob.fill(from: current, through: isSeparator, into: next, scratch: scratch, words: words)
+                    if !required { for w in 0..<words { next[w] |= current[w] } }
+                case .segments(let required):
+                    // Anything (or anything that ends in a separator) after the first offset reached.
+                    var seen = false
+                    for w in 0..<words {
+                        let word = current[w]
+                        var above: UInt64
+                        if seen {
+                            above = ~0
+                        } else if word != 0 {
+                            // The bits above the lowest set one.
+                            above = ~((word & (~word &+ 1)) << 1 &- 1)
+                            seen = true
+                        } else {
+                            above = 0
+                        }
+                        above &= required ? isSeparator[w] : valid[w]
+                        next[w] = word | above
+                    }
+                }
+                swap(&current, &next)
+                var any: UInt64 = 0
+                for w in 0..<words { any |= current[w] }
+                if any == 0 { return false }
+            }
+            return current[count >> 6] & (UInt64(1) << UInt64(count & 63)) != 0
+        }
+    }
+
+    /// `output = input << distance` over `words` words (`distance` from 1 to 63); `output` may be `input`.
+    private static func shift(
+        _ input: UnsafeMutablePointer<UInt64>, by distance: Int, into output: UnsafeMutablePointer<UInt64>, words: Int
+    ) {
+        var carry: UInt64 = 0
+        let back = UInt64(64 - distance)
+        for w in 0..<words {
+            let value = input[w]
+            output[w] = value << UInt64(distance) | carry
+            carry = value >> back
+        }
+    }
+
+    /// The offsets reached from `seeds` by one or more bytes of `allowed` (bit `i` of `allowed`: the byte
+    /// before offset `i` may be crossed): each seed's bit moves right through its run of allowed bits.
+    ///
+    /// With `x = (seeds << 1) & allowed`, adding `x` to `allowed` carries through each run from its first
+    /// bit in `x`, clearing the run; the bits that changed, with `x`, masked by `allowed`, are the run.
+    private static func fill(
+        from seeds: UnsafeMutablePointer<UInt64>, through allowed: UnsafeMutablePointer<UInt64>,
+        into output: UnsafeMutablePointer<UInt64>, scratch: UnsafeMutablePointer<UInt64>, words: Int
+    ) {
+        shift(seeds, by: 1, into: scratch, words: words)
+        var carry: UInt64 = 0
+        for w in 0..<words {
+            let a = allowed[w]
+            let x = scratch[w] & a
+            let (partial, overflow1) = a.addingReportingOverflow(x)
+            let (sum, overflow2) = partial.addingReportingOverflow(carry)
+            carry = overflow1 || overflow2 ? 1 : 0
+            output[w] = ((sum ^ a) | x) & a
+        }
+    }
+
+    /// The same answer as ``matches(bytes:)`` by a plain row-by-row simulation, one flag per offset: the
+    /// reference the bit-parallel matcher is tested against.
+    func matchesByRows(bytes sample: UnsafeBufferPointer<UInt8>) -> Bool {
+        let count = sample.count
+        if steps.isEmpty { return count == 0 }
         return withUnsafeTemporaryAllocation(of: Bool.self, capacity: 2 * (count + 1)) { buffer in
             var current = UnsafeMutableBufferPointer(rebasing: buffer[0...count])
             var next = UnsafeMutableBufferPointer(rebasing: buffer[(count + 1)...])
@@ -157,7 +314,9 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
                         index += 1
                     }
                 case UInt8(ascii: "?"): steps.append(.one)
-                case UInt8(ascii: "*"): steps.append(.star)
+                // `**` within a segment matches what `*` does: one step for the whole run.
+                case UInt8(ascii: "*") where steps.last != .star: steps.append(.star)
+                case UInt8(ascii: "*"): break
                 default: steps.append(.byte(byte))
                 }
                 index += 1
@@ -169,6 +328,24 @@ public struct Glob: Sendable, Hashable, CustomStringConvertible {
 }
 
 extension Glob {
+    /// Checks patterns a client sent: at most ``maxPatterns`` of them, each at most ``maxPatternBytes``.
+    /// - Parameters:
+    ///   - patterns: The patterns, in the order sent.
+    ///   - field: The dotted path of the list (`topics`, `jobs`); an entry is named `field.index`.
+    /// - Throws: ``FieldError`` naming the list, or the entry that is too long.
+    public static func checkPatterns(_ patterns: [String], field: String) throws(FieldError) {
+        guard patterns.count <= maxPatterns else {
+            throw FieldError(
+                field: field, message: "\(field) may have at most \(maxPatterns) patterns, not \(patterns.count)")
+        }
+        for (index, pattern) in patterns.enumerated() where pattern.utf8.count > maxPatternBytes {
+            throw FieldError(
+                field: "\(field).\(index)",
+                message:
+                    "\(field).\(index) is \(pattern.utf8.count) bytes; a pattern may have at most \(maxPatternBytes)")
+        }
+    }
+
     /// The text every match starts with, assuming samples never repeat a separator (`job:*` → `job:`,
     /// `*:ready` → empty, `job:**` → `job`, since `**` may match no segment at all).
     public var literalPrefix: String {

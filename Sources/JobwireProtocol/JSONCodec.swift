@@ -4,6 +4,9 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public var reason: String
     /// The byte offset where it went wrong.
     public var offset: Int
+    /// For a member name that appears twice in one object: the path of that member, from the top (`["params",
+    /// "jobId"]`; array elements by index). Only ``JSONCodec/parseRequest(_:)`` looks for them.
+    public var duplicateKeyPath: [String]?
 
     public var description: String { "\(reason) at byte \(offset)" }
 }
@@ -32,6 +35,41 @@ public enum JSONCodec {
         }
         if let result { return try result.get() }
         return try parse(Array(bytes))
+    }
+
+    /// Parses a JSON-RPC request body: one JSON document in which no object names a member twice (a request
+    /// `{"method":"jobs.delete","method":"broker.info"}` is ambiguous; other parsers keep the first or the
+    /// last), and the exact bytes of its top-level `id` member, to echo in the reply.
+    /// - Parameter bytes: UTF-8 text.
+    /// - Returns: The value, and the `id` member's bytes when the document is an object that has one.
+    /// - Throws: ``JSONParseError``; a repeated member sets its ``JSONParseError/duplicateKeyPath``.
+    public static func parseRequest(_ bytes: some Collection<UInt8>) throws(JSONParseError) -> (
+        value: JSONValue, idBytes: [UInt8]?
+    ) {
+        let result: Result<(JSONValue, [UInt8]?), JSONParseError>? = bytes.withContiguousStorageIfAvailable {
+            buffer in
+            var parser = Parser(bytes: UnsafeRawBufferPointer(buffer))
+            parser.rejectDuplicates = true
+            do throws(JSONParseError) {
+                let value = try parser.parseDocument()
+                return .success(
+                    (value, parser.idRange.map { Array(UnsafeRawBufferPointer(rebasing: parser.bytes[$0])) }))
+            } catch {
+                return .failure(error)
+            }
+        }
+        if let result { return try result.get() }
+        return try parseRequest(Array(bytes))
+    }
+
+    /// The bytes of the one JSON value that starts at `offset` in `bytes`, or nil if none does.
+    public static func valueBytes(in bytes: [UInt8], at offset: Int) -> [UInt8]? {
+        bytes.withUnsafeBytes { buffer in
+            var parser = Parser(bytes: buffer)
+            parser.index = offset
+            guard (try? parser.parseValue()) != nil else { return nil }
+            return Array(buffer[offset..<parser.index])
+        }
     }
 
     /// Parses one JSON document from a string.
@@ -163,10 +201,24 @@ public enum JSONCodec {
     }
 }
 
+extension JSONParseError {
+    /// The error as seen from the member or element `key` of an enclosing value.
+    fileprivate func within(_ key: String) -> JSONParseError {
+        guard let path = duplicateKeyPath else { return self }
+        var error = self
+        error.duplicateKeyPath = [key] + path
+        return error
+    }
+}
+
 private struct Parser {
     let bytes: UnsafeRawBufferPointer
     var index = 0
     var depth = 0
+    /// Whether a member name repeated in one object is an error.
+    var rejectDuplicates = false
+    /// The bytes of the top-level object's `id` member's value.
+    var idRange: Range<Int>?
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
@@ -240,12 +292,29 @@ private struct Parser {
         while true {
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
+            let keyStart = index
             let key = try parseString()
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            object[key] = try parseValue()
+            if rejectDuplicates {
+                if object[key] != nil {
+                    index = keyStart
+                    var error = fail("member \"\(key)\" appears twice")
+                    error.duplicateKeyPath = [key]
+                    throw error
+                }
+                let valueStart = index
+                do {
+                    object[key] = try parseValue()
+                } catch {
+                    throw error.within(key)
+                }
+                if depth == 1 && key == "id" { idRange = valueStart..<index }
+            } else {
+                object[key] = try parseValue()
+            }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {
@@ -272,7 +341,15 @@ private struct Parser {
         }
         while true {
             skipWhitespace()
-            array.append(try parseValue())
+            if rejectDuplicates {
+                do {
+                    array.append(try parseValue())
+                } catch {
+                    throw error.within(String(array.count))
+                }
+            } else {
+                array.append(try parseValue())
+            }
             skipWhitespace()
             guard index < bytes.count else { throw fail("unexpected end of input") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -119,6 +119,7 @@ extension Job {
         if let lease {
             w.object("lease") { l in
                 l.string("owner", lease.owner)
+                l.string("instanceId", lease.instanceId, omitNil: true)
                 l.timestamp("expiresAt", lease.expiresAt)
             }
         } else {
@@ -178,7 +179,8 @@ extension Job {
         leaseSeconds = Int(try r.int("leaseSeconds") ?? 30)
         if let l = try r.object("lease") {
             guard let expiresAt = try l.timestamp("expiresAt") else { throw .missing("lease.expiresAt") }
-            lease = Lease(owner: try l.requiredString("owner"), expiresAt: expiresAt)
+            lease = Lease(
+                owner: try l.requiredString("owner"), instanceId: try l.string("instanceId"), expiresAt: expiresAt)
         }
         environmentId = try r.string("environmentId")
         spaceId = try r.string("spaceId")

@@ -38,11 +38,15 @@ public enum JobTrigger: String, Sendable, Hashable, CaseIterable, Codable {
 public struct Lease: Sendable, Hashable, Codable {
     /// The `listenerId` (or the authenticated key) that acked or claimed the job.
     public var owner: String
+    /// The `instanceId` the taker sent: which running copy of the listener holds the job. Fencing compares
+    /// the pair (`owner`, `instanceId`), so two copies of one listener never both run a job.
+    public var instanceId: String?
     /// When the broker requeues the job unless the owner renews it.
     public var expiresAt: Timestamp
 
-    public init(owner: String, expiresAt: Timestamp) {
+    public init(owner: String, instanceId: String? = nil, expiresAt: Timestamp) {
         self.owner = owner
+        self.instanceId = instanceId
         self.expiresAt = expiresAt
     }
 }

@@ -77,17 +77,25 @@ extension Outcome {
     }
 
     /// Reads an outcome, naming wrong fields by their path under `outcome`.
-    public init(json value: JSONValue, path: String = "outcome") throws(FieldError) {
-        try self.init(reader: try FieldReader(value, path: path))
+    /// - Parameters:
+    ///   - value: The outcome object.
+    ///   - path: The dotted path of the object, for errors.
+    ///   - strict: Whether a member the protocol does not know (`trigger`, a typo) is an error, as it is for
+    ///     what a client sends the broker; a client reading the broker's replies reads leniently.
+    public init(json value: JSONValue, path: String = "outcome", strict: Bool = false) throws(FieldError) {
+        try self.init(reader: try FieldReader(value, path: path), strict: strict)
     }
 
-    init(reader r: FieldReader) throws(FieldError) {
+    static let keys: Set<String> = ["message", "heading", "acknowledge", "buttonText", "hideDefaultButton", "next"]
+
+    init(reader r: FieldReader, strict: Bool = false) throws(FieldError) {
+        if strict { try r.rejectUnknown(allowing: Outcome.keys) }
         message = try r.string("message")
         heading = try r.string("heading")
         acknowledge = try r.bool("acknowledge")
         buttonText = try r.string("buttonText")
         hideDefaultButton = try r.bool("hideDefaultButton")
-        next = try r.object("next").map { reader throws(FieldError) in try OutcomeNext(reader: reader) }
+        next = try r.object("next").map { reader throws(FieldError) in try OutcomeNext(reader: reader, strict: strict) }
     }
 }
 
@@ -135,8 +143,17 @@ extension OutcomeNext {
         return o
     }
 
-    init(reader r: FieldReader) throws(FieldError) {
+    /// The members each `next.type` takes; `wait` takes any (Flatfile's `fade`, `confetti`, …).
+    static let keys: [String: Set<String>] = [
+        "id": ["type", "id", "label", "path", "query"], "url": ["type", "url", "label"],
+        "download": ["type", "url", "label", "fileName"], "files": ["type", "files", "label"],
+        "snapshot": ["type", "snapshotId", "sheetId", "label"], "view": ["type", "sheetId", "hiddenColumns", "label"],
+        "retry": ["type", "label"], "clearFilters": ["type", "label"],
+    ]
+
+    init(reader r: FieldReader, strict: Bool = false) throws(FieldError) {
         let type = try r.requiredString("type")
+        if strict, let keys = OutcomeNext.keys[type] { try r.rejectUnknown(allowing: keys) }
         switch type {
         case "id":
             self = .id(
@@ -152,6 +169,7 @@ extension OutcomeNext {
             var files: [FileReference] = []
             for (index, element) in list.enumerated() {
                 let f = try FieldReader(element, path: "\(r.fieldPath("files")).\(index)")
+                if strict { try f.rejectUnknown(allowing: ["fileId", "label"]) }
                 files.append(FileReference(fileId: try f.requiredString("fileId"), label: try f.string("label")))
             }
             self = .files(files: files, label: try r.string("label"))

@@ -159,8 +159,14 @@ public struct Timestamp: Sendable, Hashable, Comparable, CustomStringConvertible
         let doy = (153 * mp + 2) / 5 + day - 1
         let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
         let days = era * 146_097 + doe - 719_468
-        milliseconds = ((days * 86_400 + hour * 3600 + minute * 60 + second) - offsetMinutes * 60) * 1000 + millis
+        let value = ((days * 86_400 + hour * 3600 + minute * 60 + second) - offsetMinutes * 60) * 1000 + millis
+        // An offset or a leap second can carry a time past the four-digit years the wire format writes.
+        guard Timestamp.representable.contains(value) else { return nil }
+        milliseconds = value
     }
+
+    /// The times the wire format can write: from `0000-01-01T00:00:00.000Z` to `9999-12-31T23:59:59.999Z`.
+    public static let representable: ClosedRange<Int64> = -62_167_219_200_000...253_402_300_799_999
 }
 
 extension Timestamp: Codable {

@@ -1,5 +1,7 @@
 import ArgumentParser
+import Foundation
 import JobwireBroker
+import JobwireProtocol
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -14,14 +16,24 @@ struct BrokerCommand: AsyncParsableCommand {
         abstract: "Run the broker: durable jobs, events on XPUB, commands on ROUTER."
     )
 
-    @Option(name: .customLong("events"), help: "Where the events (XPUB) socket binds.")
-    var events = "tcp://127.0.0.1:7400"
+    @Option(
+        name: .customLong("events"),
+        help: ArgumentHelp(
+            "Where the events (XPUB) socket binds (default: $JOBWIRE_EVENTS, else \(Endpoints.defaultEvents)).",
+            valueName: "endpoint"))
+    var eventsOption: String?
 
-    @Option(name: .customLong("commands"), help: "Where the commands (ROUTER) socket binds.")
-    var commands = "tcp://127.0.0.1:7401"
+    @Option(
+        name: .customLong("commands"),
+        help: ArgumentHelp(
+            "Where the commands (ROUTER) socket binds (default: $JOBWIRE_COMMANDS, else \(Endpoints.defaultCommands)).",
+            valueName: "endpoint"))
+    var commandsOption: String?
 
-    @Option(name: .customLong("data"), help: "The folder of the SQLite store.")
-    var data = "./.jobwire"
+    @Option(
+        name: .customLong("data"),
+        help: ArgumentHelp("The folder of the SQLite store (default: \(Self.defaultData)).", valueName: "folder"))
+    var dataOption: String?
 
     @Flag(name: .customLong("in-memory"), help: "Keep everything in memory; nothing survives a restart.")
     var inMemory = false
@@ -110,7 +122,13 @@ struct BrokerCommand: AsyncParsableCommand {
         }
     }
 
+    static let defaultData = "./.jobwire"
+
+    var data: String { dataOption ?? Self.defaultData }
+
     func run() async throws {
+        let (events, commands) = try checkedEndpoints()
+        if !inMemory { try Self.checkDataFolder(data, option: dataOption == nil ? "the data folder" : "--data") }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -141,6 +159,115 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(services: [service], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
+        do {
+            try await group.run()
+        } catch {
+            CLI.note("jobwire broker: \(explain(error))")
+            throw ExitCode.failure
+        }
+    }
+}
+
+extension BrokerCommand {
+    /// The endpoints to bind, from the options or the environment, once they make sense.
+    /// - Throws: ``UsageError`` naming the endpoint and what to write instead.
+    func checkedEndpoints() throws -> (events: String, commands: String) {
+        if inMemory && dataOption != nil {
+            throw UsageError(
+                "--data and --in-memory contradict each other: keep the store in a folder (--data) or in memory "
+                    + "(--in-memory), not both")
+        }
+        let environment = Endpoints.fromEnvironment()
+        let events = (
+            value: eventsOption ?? environment.events, source: eventsOption == nil ? "JOBWIRE_EVENTS" : "--events"
+        )
+        let commands = (
+            value: commandsOption ?? environment.commands,
+            source: commandsOption == nil ? "JOBWIRE_COMMANDS" : "--commands"
+        )
+        for endpoint in [events, commands] where !Self.isEndpoint(endpoint.value) {
+            let source =
+                endpoint.source.hasPrefix("--")
+                ? "\(endpoint.source) \(endpoint.value)" : "\(endpoint.source)=\(endpoint.value)"
+            throw UsageError(
+                "\(source) is not a valid endpoint: write tcp://HOST:PORT or ipc://PATH, e.g. tcp://127.0.0.1:7400")
+        }
+        if Self.overlap(events.value, commands.value) {
+            throw UsageError(
+                "events (\(events.value)) and commands (\(commands.value)) cannot share a port: give each its own, e.g. "
+                    + "--events tcp://127.0.0.1:7400 --commands tcp://127.0.0.1:7401")
+        }
+        return (events.value, commands.value)
+    }
+
+    /// Whether ZeroMQ can bind `endpoint` as the broker does: `tcp://HOST:PORT` (or `*`), `ipc://PATH`, `inproc://NAME`.
+    static func isEndpoint(_ endpoint: String) -> Bool {
+        for scheme in ["ipc://", "inproc://"] where endpoint.hasPrefix(scheme) { return endpoint.count > scheme.count }
+        guard endpoint.hasPrefix("tcp://"), let colon = endpoint.lastIndex(of: ":") else { return false }
+        let host = endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon]
+        let port = endpoint[endpoint.index(after: colon)...]
+        return !host.isEmpty && (port == "*" || UInt16(port) != nil)
+    }
+
+    /// Whether two endpoints bind the same address: the same ipc path, or the same TCP port on one host (or
+    /// on every host).
+    static func overlap(_ a: String, _ b: String) -> Bool {
+        guard a.hasPrefix("tcp://"), b.hasPrefix("tcp://") else { return a == b }
+        func split(_ endpoint: String) -> (host: Substring, port: Substring) {
+            let colon = endpoint.lastIndex(of: ":") ?? endpoint.endIndex
+            return (endpoint[endpoint.index(endpoint.startIndex, offsetBy: 6)..<colon], endpoint[colon...].dropFirst())
+        }
+        let (hostA, portA) = split(a)
+        let (hostB, portB) = split(b)
+        guard portA == portB, portA != "*", portA != "0" else { return false }
+        let anyHost: Set<Substring> = ["*", "0.0.0.0"]
+        return hostA == hostB || anyHost.contains(hostA) || anyHost.contains(hostB)
+    }
+
+    /// Checks that the store's folder is one the broker can create or write.
+    /// - Throws: ``UsageError`` saying what is wrong with the folder and what to do.
+    static func checkDataFolder(_ path: String, option: String) throws {
+        let fix = "pick another folder with --data, or run with --in-memory"
+        var status = stat()
+        if stat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFDIR else {
+                throw UsageError("\(option) \(path) is a file, not a folder: \(fix)")
+            }
+            if access(path, W_OK) != 0 {
+                throw UsageError("\(option) \(path) is not writable (\(String(cString: strerror(errno)))): \(fix)")
+            }
+            return
+        }
+        // A missing folder is created; that needs its nearest existing parent to be a writable folder.
+        var parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        while stat(parent, &status) != 0, parent != "/" {
+            parent = URL(fileURLWithPath: parent).deletingLastPathComponent().path
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            throw UsageError("cannot create \(option) \(path): \(parent) is a file, not a folder; \(fix)")
+        }
+        if access(parent, W_OK) != 0 {
+            throw UsageError(
+                "cannot create \(option) \(path): \(parent) is not writable (\(String(cString: strerror(errno)))); \(fix)"
+            )
+        }
+    }
+
+    /// A start failure in plain words: what is wrong and what to do.
+    func explain(_ error: any Error) -> String {
+        let text = "\(error)"
+        if text.contains("database is locked") || text.contains("SQLite error 5:") {
+            return "the store in \(data) is in use by another broker: stop that broker, or give this one "
+                + "another folder (--data) or --in-memory"
+        }
+        if text.contains("Address already in use") {
+            let endpoint = text.contains("publish events") ? "events" : "commands"
+            return "the \(endpoint) endpoint is taken (\(text)): stop what listens there (another broker?), or bind "
+                + "another port with --\(endpoint)"
+        }
+        if text.contains("unable to open database file") || text.contains("SQLite error 14:") {
+            return "cannot open the store in \(data) (\(text)): check the folder, or pick another with --data"
+        }
+        return text
     }
 }

@@ -5,8 +5,8 @@ import ZeroMQ
 
 /// Where the broker is and how long to wait for it: the options every client subcommand shares.
 struct ClientOptions: ParsableArguments {
-    static let defaultCommands = "tcp://127.0.0.1:7401"
-    static let defaultEvents = "tcp://127.0.0.1:7400"
+    static let defaultCommands = Endpoints.defaultCommands
+    static let defaultEvents = Endpoints.defaultEvents
 
     @Option(
         name: .customLong("commands"),
@@ -46,11 +46,11 @@ struct ClientOptions: ParsableArguments {
     }
 
     var commands: String {
-        commandsOption ?? ProcessInfo.processInfo.environment["JOBWIRE_COMMANDS"].nonEmpty ?? Self.defaultCommands
+        commandsOption ?? Endpoints.fromEnvironment().commands
     }
 
     var events: String {
-        eventsOption ?? ProcessInfo.processInfo.environment["JOBWIRE_EVENTS"].nonEmpty ?? Self.defaultEvents
+        eventsOption ?? Endpoints.fromEnvironment().events
     }
 
     var curve: JobsClient.CurveConfiguration? {
@@ -70,7 +70,8 @@ struct ClientOptions: ParsableArguments {
     /// A client that fails fast: one attempt, a short timeout, so a missing broker never hangs the CLI.
     func makeClient(listenerId: String? = nil) throws -> JobsClient {
         let configuration = JobsClient.Configuration(
-            requestTimeout: .milliseconds(Int64(timeout * 1000)), listenerId: listenerId, attempts: 1,
+            // No instanceId: one lease is acked, completed or released by separate CLI runs.
+            requestTimeout: .milliseconds(Int64(timeout * 1000)), listenerId: listenerId, instanceId: nil, attempts: 1,
             curve: try curve)
         do {
             return try JobsClient(commands: commands, configuration: configuration, logger: CLI.quietLogger)
@@ -90,13 +91,5 @@ struct ClientOptions: ParsableArguments {
             await client.close()
             throw CLI.failure(error, commands: commands, timeout: timeout)
         }
-    }
-}
-
-extension Optional where Wrapped == String {
-    /// `nil` for an empty string, so `JOBWIRE_COMMANDS=` falls back to the default.
-    var nonEmpty: String? {
-        guard let self, !self.isEmpty else { return nil }
-        return self
     }
 }

@@ -132,6 +132,15 @@ struct DemoCommand: AsyncParsableCommand {
                     "no listener picked up \(job.name) within \(CLI.seconds(timeout)): "
                         + (children.allSatisfy(\.hasExited) ? "the listener exited" : "is it listening for it?"))
             }
+            group.addTask {
+                // A listener that exits (a crash, a wrong endpoint) ends the demo at once.
+                while !children.allSatisfy(\.hasExited) { try await Task.sleep(for: .milliseconds(100)) }
+                let now = try await client.get(jobId: job.id)
+                guard !now.status.isTerminal else { return nil }
+                let statuses = children.compactMap { $0.exitStatus.map { "\($0)" } }.joined(separator: ", ")
+                throw UsageError(
+                    "the listener exited (\(statuses)) before \(job.name) ended")
+            }
             defer { group.cancelAll() }
             while let result = try await group.next() {
                 if let result { return result }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobwireBroker
+import JobwireProtocol
 import Logging
 import UnixSignals
 
@@ -14,23 +15,35 @@ struct DevCommand: AsyncParsableCommand {
         commandName: "dev",
         abstract: "Run a broker and every listener of a Procfile; restart crashed listeners; Ctrl-C stops all.",
         discussion: """
-            The Procfile has one `name: command` line per process, as foreman and honcho read it:
+            The Procfile has one `name: command` line per process, as foreman and
+            honcho read it:
               export: .build/debug/workbook-export
               py: .venv/bin/python Examples/python/listener.py
-            Each command runs with JOBWIRE_COMMANDS and JOBWIRE_EVENTS set to the broker's endpoints, from
-            the Procfile's folder. Its output is prefixed with its name. A process that ends is restarted
-            after 1 s, doubling up to 30 s (back to 1 s once it ran 10 s). Ctrl-C or SIGTERM sends SIGTERM to
-            every process group, SIGKILL after 5 s, then stops the broker.
+            Each command runs from the Procfile's folder with JOBWIRE_COMMANDS and
+            JOBWIRE_EVENTS set to the broker's endpoints; its output is prefixed with
+            its name. A simple command runs as `sh -c 'exec COMMAND'`, so the pid
+            shown is the command's own; a line with shell operators (; && |) runs
+            under sh. Each process has a process group of its own. When one ends,
+            what it left in its group is stopped, and it restarts after 1 s, doubling
+            up to 30 s (back to 1 s once it ran 10 s). Ctrl-C or SIGTERM sends SIGTERM
+            to every group, SIGKILL after 5 s, then stops the broker. If dev itself
+            is killed, even with SIGKILL, each process it started gets SIGTERM (Linux).
             """)
 
     @Option(help: "The Procfile to run.")
     var procfile = "./Procfile"
 
-    @Option(name: .customLong("events"), help: "Where the broker's events (XPUB) socket binds.")
-    var events = "tcp://127.0.0.1:7400"
+    @Option(
+        name: .customLong("events"),
+        help: "Where the broker's events (XPUB) socket binds (default: JOBWIRE_EVENTS, else tcp://127.0.0.1:7400).")
+    var events: String?
 
-    @Option(name: .customLong("commands"), help: "Where the broker's commands (ROUTER) socket binds.")
-    var commands = "tcp://127.0.0.1:7401"
+    @Option(
+        name: .customLong("commands"),
+        help:
+            "Where the broker's commands (ROUTER) socket binds (default: JOBWIRE_COMMANDS, else tcp://127.0.0.1:7401)."
+    )
+    var commands: String?
 
     @Option(help: "The folder of the broker's SQLite store.")
     var data = "./.jobwire"
@@ -59,7 +72,9 @@ struct DevCommand: AsyncParsableCommand {
         do {
             broker = try BrokerServer.start(
                 configuration: BrokerConfiguration(
-                    eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data),
+                    eventsEndpoint: events ?? Endpoints.fromEnvironment().events,
+                    commandsEndpoint: commands ?? Endpoints.fromEnvironment().commands,
+                    dataDirectory: inMemory ? nil : data),
                 logger: Logger(label: "jobwire.dev.broker"))
         } catch {
             CLI.note("jobwire: the broker cannot start: \(error)")

@@ -98,15 +98,15 @@ final class EventFeed: Sendable {
         while true {
             let limit = 1000
             let page = try await client.events(since: cursor, topics: topicPatterns, limit: limit)
+            let since = cursor
             for event in page.events {
                 guard let seq = event.seq, seq > cursor else { continue }
                 cursor = seq
                 if matches(event), !(try await handle(event)) { return false }
             }
-            if page.events.count < limit {
-                cursor = max(cursor, page.lastSeq)
-                return true
-            }
+            // The page examined every event up to `nextSince`; it may stop short of `lastSeq` at any count.
+            cursor = max(cursor, page.nextSince)
+            if page.isComplete || page.nextSince <= since { return true }
         }
     }
 

@@ -7,8 +7,9 @@ import Jobwire
 
 /// A live jobs panel: one row per job with status, progress bar, elapsed time, ETA, info and outcome.
 ///
-/// On a terminal it redraws in place, in color; otherwise it appends a plain line whenever a job's
-/// status, whole percent or info changes, and one with the outcome when it ends.
+/// On a terminal it redraws in place, in color, within the terminal's size (``PanelLayout``); otherwise
+/// it appends a plain line whenever a job's status, whole percent or info changes, and one with the
+/// outcome when it ends.
 actor JobPanel {
     struct Row {
         var id: String
@@ -34,6 +35,9 @@ actor JobPanel {
     private var rows: [String: Row] = [:]
     private var order: [String] = []
     private var drawnLines = 0
+    private var drawn: [String] = []
+    /// Shown on a terminal while no job runs.
+    private var hint: String?
 
     init(terminal: Bool, color: Bool) {
         self.terminal = terminal
@@ -124,16 +128,25 @@ actor JobPanel {
 
     // MARK: Drawing
 
+    /// Sets the line shown on a terminal while no job runs (nil for none).
+    func setHint(_ hint: String?) {
+        self.hint = hint
+    }
+
     /// Draws what changed: the whole panel in place on a terminal, new lines otherwise.
-    func draw(now: Timestamp = .now()) {
+    /// - Parameters:
+    ///   - now: the time elapsed times, ETAs and folding are computed at.
+    ///   - final: the last draw, without the hint.
+    func draw(now: Timestamp = .now(), final: Bool = false) {
         if terminal {
-            var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A\r\u{1B}[J" : ""
-            // A line wider than the terminal wraps, and the redraw would then climb too few lines.
-            let width = JobPanel.terminalWidth()
-            let lines = order.compactMap { rows[$0] }.map { JobPanel.fit(line($0, now: now), width: width) }
-            out += lines.map { $0 + "\n" }.joined()
+            let size = JobPanel.terminalSize()
+            let layout = PanelLayout(width: size.width, height: size.height, color: color, hint: final ? nil : hint)
+            // Each line is cut to the width: one that wrapped would make the redraw climb too few lines.
+            let lines = layout.lines(order.compactMap { rows[$0] }, now: now)
+            guard lines != drawn else { return }
+            write(JobPanel.frame(lines, over: drawnLines))
             drawnLines = lines.count
-            write(out)
+            drawn = lines
             return
         }
         for id in order {
@@ -148,11 +161,24 @@ actor JobPanel {
         }
     }
 
-    /// The terminal's width in columns (80 when it cannot be read).
-    static func terminalWidth() -> Int {
+    /// What draws `lines` over the `drawnLines` lines above the cursor, leaving the cursor below them.
+    ///
+    /// Back to the panel's first line, then each line over the old one, cleared to its end, and below
+    /// the new lines, when there are fewer, the screen cleared. Not the whole panel cleared at once first:
+    /// from the top-left corner, tmux (its `scroll-on-clear`) would move the whole screen into the
+    /// scrollback; and one line at a time would scroll it after the window got shorter.
+    static func frame(_ lines: [String], over drawnLines: Int) -> String {
+        var out = drawnLines > 0 ? "\u{1B}[\(drawnLines)A\r" : ""
+        out += lines.map { $0 + "\u{1B}[K\n" }.joined()
+        if lines.count < drawnLines { out += "\u{1B}[J" }
+        return out
+    }
+
+    /// The terminal's size (80 by 24 when it cannot be read).
+    static func terminalSize() -> (width: Int, height: Int) {
         var size = winsize()
-        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0 else { return 80 }
-        return Int(size.ws_col)
+        guard ioctl(1, UInt(TIOCGWINSZ), &size) == 0 else { return (80, 24) }
+        return (size.ws_col > 0 ? Int(size.ws_col) : 80, size.ws_row > 0 ? Int(size.ws_row) : 24)
     }
 
     /// The line cut to `width - 1` visible characters (color codes kept whole, not counted).
@@ -183,6 +209,7 @@ actor JobPanel {
     /// Stops redrawing in place: what is on screen stays.
     func finish() {
         drawnLines = 0
+        drawn = []
         if terminal { write("\u{1B}[?25h") }
     }
 
@@ -203,7 +230,7 @@ actor JobPanel {
             paint(bar(row.progress), row.status) + " " + JobText.percent(row.progress).leftPadded(4),
             Self.duration(max(0, end.milliseconds - start.milliseconds)),
         ]
-        if !row.status.isTerminal, let eta = eta(row, now: now) { parts.append("eta " + Self.duration(eta)) }
+        if !row.status.isTerminal, let eta = Self.eta(row, now: now) { parts.append("eta " + Self.duration(eta)) }
         if row.status.isTerminal, let outcome = row.outcome {
             parts.append(paint("— " + JobText.describe(outcome), row.status))
         } else if let info = row.info, !info.isEmpty {
@@ -213,7 +240,7 @@ actor JobPanel {
     }
 
     /// Milliseconds left: the job's own estimate, or one from its progress rate so far.
-    func eta(_ row: Row, now: Timestamp) -> Int64? {
+    static func eta(_ row: Row, now: Timestamp) -> Int64? {
         if let eta = row.eta { return max(0, eta.milliseconds - now.milliseconds) }
         guard row.status == .executing, let first = row.firstProgress, let last = row.lastProgressAt,
             row.progress > first.value, last > first.at
@@ -237,7 +264,10 @@ actor JobPanel {
     }
 
     private func paint(_ text: String, _ status: JobStatus) -> String {
-        guard color else { return text }
+        color ? Self.paint(text, status) : text
+    }
+
+    static func paint(_ text: String, _ status: JobStatus) -> String {
         let code: String =
             switch status {
             case .created, .planning, .scheduled: "90"

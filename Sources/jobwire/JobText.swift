@@ -23,7 +23,10 @@ enum JobText {
         if let input = job.input { rows.append(("input", JSONCodec.string(input))) }
         if let eta = job.estimatedCompletionAt { rows.append(("eta", eta.iso8601)) }
         rows.append(("attempt", "\(job.attempt) of \(job.maxAttempts)"))
-        if let lease = job.lease { rows.append(("lease", "\(lease.owner) until \(lease.expiresAt.iso8601)")) }
+        if let lease = job.lease {
+            let instance = lease.instanceId.map { " (instance \($0))" } ?? ""
+            rows.append(("lease", "\(lease.owner)\(instance) until \(lease.expiresAt.iso8601)"))
+        }
         if let parentId = job.parentId { rows.append(("part", "\(job.part ?? 0) of \(parentId)")) }
         if !job.predecessorIds.isEmpty { rows.append(("after", job.predecessorIds.joined(separator: ", "))) }
         if let outcome = job.outcome { rows.append(("outcome", describe(outcome))) }

@@ -79,6 +79,9 @@ final class LinePrinter: Sendable {
 
 /// Runs each process of a Procfile, restarts one that ends (1 s doubling to 30 s, reset after 10 s of
 /// running), and stops them all: SIGTERM to each process group, SIGKILL after 5 s.
+///
+/// Each process has a process group of its own, and what a process leaves running in its group when it
+/// ends is stopped before it restarts, so nothing it started outlives it.
 actor Supervisor {
     let procfile: Procfile
     let environment: [String: String]
@@ -126,10 +129,14 @@ actor Supervisor {
             running[entry.name] = child
             printer.system("\(entry.name) started (pid \(child.pid)): \(entry.command)")
             let status = await child.wait()
+            if stopping { break }
+            // A shell's command or a helper the process started must not outlive it.
+            let left = await child.stopGroup(grace: grace)
             running[entry.name] = nil
             if stopping { break }
             if ContinuousClock.now - started >= .seconds(10) { backoff = 1 }
-            printer.system("\(entry.name) \(status); restarting in \(backoff) s")
+            let stopped = left == 0 ? "" : "; stopped \(left) process\(left == 1 ? "" : "es") it left in its group"
+            printer.system("\(entry.name) \(status)\(stopped); restarting in \(backoff) s")
             await sleep(seconds: backoff, name: entry.name)
             backoff = min(backoff * 2, 30)
         }

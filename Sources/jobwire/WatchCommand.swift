@@ -8,8 +8,11 @@ struct WatchCommand: AsyncParsableCommand {
         commandName: "watch",
         abstract: "A live jobs panel: status, progress bar, elapsed time, ETA and outcome of each job.",
         discussion: """
-            Starts with the jobs that have not ended, then follows job events. On a terminal it redraws in
-            place, in color (NO_COLOR turns color off); piped, it appends a line whenever a job changes.
+            Starts with the jobs that have not ended, then follows job events. On a
+            terminal it redraws in place, in color (NO_COLOR turns color off), within
+            the window: executing jobs first, ended ones for 5 s and then in a summary
+            line, waiting ones last, and one line for the rest. Piped, it appends a
+            line whenever a job changes.
               jobwire watch
               jobwire watch --job 'workbook:*'
               jobwire watch --id us_jb_8f2k --until-done     exit 0 if it completed, 1 if it failed
@@ -57,6 +60,7 @@ enum Watch {
         let feed = try EventFeed(
             client: client, events: events ?? options.events, topics: ["job:*"], job: job, options: options)
         let wanted = Set(ids)
+        if !untilDone { await panel.setHint("waiting for jobs… (Ctrl-C to quit)") }
         await panel.hideCursor()
         let finished: Bool?
         do {
@@ -107,7 +111,7 @@ enum Watch {
             await feed.close()
             throw error
         }
-        await panel.draw()
+        await panel.draw(final: true)
         await panel.finish()
         await feed.close()
         let unsuccessful = await panel.anyUnsuccessful

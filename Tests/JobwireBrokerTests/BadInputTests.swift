@@ -147,6 +147,209 @@ import ZeroMQ
         Case(
             name: "events.list since a string", frames: { _ in [[], request("events.list", ["since": "0"])] },
             code: -32602, field: "since", echoesId: true),
+        // Duplicate members: the last one no longer wins.
+        Case(
+            name: "method named twice",
+            frames: { _ in
+                [[], Array(#"{"jsonrpc":"2.0","id":1,"method":"jobs.delete","method":"broker.info"}"#.utf8)]
+            },
+            code: -32600, echoesId: true),
+        Case(
+            name: "jobId named twice in params",
+            frames: { id in
+                [
+                    [],
+                    Array(
+                        #"{"jsonrpc":"2.0","id":1,"method":"jobs.cancel","params":{"jobId":"x","jobId":"\#(id)"}}"#
+                            .utf8),
+                ]
+            },
+            code: -32602, field: "jobId", echoesId: true),
+        Case(
+            name: "outcome.message named twice",
+            frames: { id in
+                [
+                    [],
+                    Array(
+                        (#"{"jsonrpc":"2.0","id":1,"method":"jobs.complete","params":{"jobId":"\#(id)","#
+                            + #""listenerId":"w1","outcome":{"message":"a","message":"b"}}}"#).utf8),
+                ]
+            },
+            code: -32602, field: "outcome.message", echoesId: true),
+        // Globs: a list, at most 32 patterns of at most 256 bytes.
+        Case(
+            name: "claim jobs a string", frames: { _ in [[], request("jobs.claim", ["jobs": "a:b"])] }, code: -32602,
+            field: "jobs", echoesId: true),
+        Case(
+            name: "claim pattern of 257 bytes",
+            frames: { _ in
+                [[], request("jobs.claim", ["jobs": ["a:b", .string(String(repeating: "*", count: 257))]])]
+            },
+            code: -32602, field: "jobs.1", echoesId: true),
+        Case(
+            name: "claim with 33 patterns",
+            frames: { _ in [[], request("jobs.claim", ["jobs": .array(Array(repeating: "a:*", count: 33))])] },
+            code: -32602, field: "jobs", echoesId: true),
+        Case(
+            name: "events.list topic of 3000 stars",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "events.list",
+                        ["topics": ["job:ready", "job:*", "*", .string(String(repeating: "*", count: 3000))]]),
+                ]
+            },
+            code: -32602, field: "topics.3", echoesId: true),
+        Case(
+            name: "events.list with 33 topics",
+            frames: { _ in [[], request("events.list", ["topics": .array(Array(repeating: "*", count: 33))])] },
+            code: -32602, field: "topics", echoesId: true),
+        // Names and ids: no control characters, at most 256 bytes.
+        Case(
+            name: "a NUL in type",
+            frames: { _ in [[], request("jobs.create", ["type": "work\u{0}book", "operation": "x", "source": "s"])] },
+            code: -32602, field: "type", echoesId: true),
+        Case(
+            name: "a DEL in source",
+            frames: { _ in [[], request("jobs.create", ["type": "w", "operation": "x", "source": "s\u{7F}"])] },
+            code: -32602, field: "source", echoesId: true),
+        Case(
+            name: "an operation of 257 bytes",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "jobs.create",
+                        ["type": "w", "operation": .string(String(repeating: "o", count: 257)), "source": "s"]),
+                ]
+            },
+            code: -32602, field: "operation", echoesId: true),
+        Case(
+            name: "a newline in a context id",
+            frames: { _ in
+                [[], request("jobs.create", ["type": "w", "operation": "x", "source": "s", "spaceId": "us_sp\n1"])]
+            },
+            code: -32602, field: "spaceId", echoesId: true),
+        Case(
+            name: "a control character in a predecessor id",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "jobs.create", ["type": "w", "operation": "x", "source": "s", "predecessorIds": ["a\u{1}"]]),
+                ]
+            },
+            code: -32602, field: "predecessorIds.0", echoesId: true),
+        Case(
+            name: "a control character in listenerId",
+            frames: { id in [[], request("jobs.ack", ["jobId": id.json, "listenerId": "w\u{1B}1"])] },
+            code: -32602, field: "listenerId", echoesId: true),
+        // Timestamps past 9999.
+        Case(
+            name: "runAt past 9999 by its offset",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "jobs.create",
+                        ["type": "w", "operation": "x", "source": "s", "runAt": "9999-12-31T23:30:00-01:00"]),
+                ]
+            },
+            code: -32602, field: "runAt", echoesId: true),
+        Case(
+            name: "estimatedCompletionAt past 9999 by a leap second",
+            frames: { id in
+                [
+                    [],
+                    request(
+                        "jobs.update",
+                        ["jobId": id.json, "listenerId": "w1", "estimatedCompletionAt": "9999-12-31T23:59:60Z"]),
+                ]
+            },
+            code: -32602, field: "estimatedCompletionAt", echoesId: true),
+        // Unknown parameters, at the top and nested.
+        Case(
+            name: "jobs.update config",
+            frames: { id in [[], request("jobs.update", ["jobId": id.json, "listenerId": "w1", "config": [:]])] },
+            code: -32602, field: "config", echoesId: true),
+        Case(
+            name: "outcome.trigger",
+            frames: { id in
+                [
+                    [],
+                    request(
+                        "jobs.complete",
+                        ["jobId": id.json, "listenerId": "w1", "outcome": ["message": "m", "trigger": "automatic"]]),
+                ]
+            },
+            code: -32602, field: "outcome.trigger", echoesId: true),
+        Case(
+            name: "outcome.next.sheetIds of clearFilters",
+            frames: { id in
+                [
+                    [],
+                    request(
+                        "jobs.fail",
+                        [
+                            "jobId": id.json, "listenerId": "w1",
+                            "outcome": ["next": ["type": "clearFilters", "sheetIds": ["s"]]],
+                        ]),
+                ]
+            },
+            code: -32602, field: "outcome.next.sheetIds", echoesId: true),
+        Case(
+            name: "create with managed",
+            frames: { _ in
+                [[], request("jobs.create", ["type": "w", "operation": "x", "source": "s", "managed": true])]
+            },
+            code: -32602, field: "managed", echoesId: true),
+        Case(
+            name: "a misspelled list filter", frames: { _ in [[], request("jobs.list", ["spcaeId": "us_sp_1"])] },
+            code: -32602, field: "spcaeId", echoesId: true),
+        Case(
+            name: "broker.info with a param", frames: { _ in [[], request("broker.info", ["verbose": true])] },
+            code: -32602, field: "verbose", echoesId: true),
+        Case(
+            name: "an action with a schedule",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "actions.mount",
+                        ["domain": "workbook", "resourceId": "r", "action": ["operation": "o", "schedule": "daily"]]),
+                ]
+            },
+            code: -32602, field: "action.schedule", echoesId: true),
+        Case(
+            name: "an action operation with a control character",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "actions.mount", ["domain": "workbook", "resourceId": "r", "action": ["operation": "o\u{0}"]]),
+                ]
+            },
+            code: -32602, field: "action.operation", echoesId: true),
+        Case(
+            name: "an input form field with an unknown member",
+            frames: { _ in
+                [
+                    [],
+                    request(
+                        "actions.mount",
+                        [
+                            "domain": "workbook", "resourceId": "r",
+                            "action": [
+                                "operation": "o",
+                                "inputForm": [
+                                    "type": "simple", "fields": [["key": "k", "type": "string", "size": 3]],
+                                ],
+                            ],
+                        ]),
+                ]
+            },
+            code: -32602, field: "action.inputForm.fields.0.size", echoesId: true),
     ]
 
     @Test(
@@ -174,6 +377,24 @@ import ZeroMQ
         // The same connection still works after all of that.
         let (_, fine) = try await scene.dealer.exchange([[], Self.request("jobs.get", ["jobId": scene.jobId.json])])
         #expect(try fine.result.get()["id"] == scene.jobId.json)
+        await scene.close()
+    }
+
+    @Test("a request's id is echoed byte for byte, also beyond 2^53 and past Int64", .timeLimit(.minutes(1)))
+    func idsEchoedExactly() async throws {
+        let scene = try await Scene.make()
+        for id in ["9007199254740993", "18446744073709551617", "1.0", "1e2", "-0", #""\u0041""#] {
+            for body in [
+                #"{"jsonrpc":"2.0","id":\#(id),"method":"broker.info"}"#,
+                #"{"jsonrpc":"2.0","id":\#(id),"method":"jobs.nope"}"#,
+                #"{"jsonrpc":"2.0","id":\#(id),"method":"jobs.claim","params":{"jobs":"a:b"}}"#,
+                #"{"id":\#(id),"method":"broker.info"}"#,
+            ] {
+                let (frames, _) = try await scene.dealer.exchange([[], Array(body.utf8)])
+                let reply = String(decoding: frames.last ?? [], as: UTF8.self)
+                #expect(reply.hasPrefix(#"{"jsonrpc":"2.0","id":\#(id),"#), "\(body) -> \(reply)")
+            }
+        }
         await scene.close()
     }
 

@@ -43,6 +43,32 @@ import ZeroMQ
         await broker.stop()
     }
 
+    @Test("under CURVE, two instances sharing one key are two lease holders", .timeLimit(.minutes(1)))
+    func instancesOfOneKey() async throws {
+        let alice = try CurveKeyPair.generate()
+        let (broker, serverKey) = try await Self.start(allowed: [alice])
+        let context = try Context()
+        let one = try RawClient(context: context, endpoint: broker.commands, curve: (serverKey, alice))
+        let two = try RawClient(context: context, endpoint: broker.commands, curve: (serverKey, alice))
+        let job = try await one.result("jobs.create", ["type": "workbook", "operation": "export", "source": "s"])
+        let id = try #require(job["id"])
+        let acked = try await one.result("jobs.ack", ["jobId": id, "instanceId": "a-1"])
+        #expect(acked["lease"]?["owner"]?.stringValue == alice.publicKey)
+        #expect(acked["lease"]?["instanceId"] == "a-1")
+        for params: JSONObject in [["jobId": id, "instanceId": "a-2"], ["jobId": id]] {
+            guard case .failure(let error) = try await two.call("jobs.ack", params).result else {
+                Issue.record("another instance of the key renewed the lease: \(params)")
+                return
+            }
+            #expect(error.code == .conflict)
+        }
+        let done = try await one.result("jobs.complete", ["jobId": id, "instanceId": "a-1"])
+        #expect(done["status"] == "complete")
+        await one.close()
+        await two.close()
+        await broker.stop()
+    }
+
     @Test(
         "under CURVE the lease owner is the authenticated key, whatever listenerId a client names",
         .timeLimit(.minutes(1)))

@@ -77,10 +77,19 @@ final class Harness: Sendable {
 
     func seq() async throws -> Int64 { try #require(try await info()["seq"]?.intValue) }
 
-    /// The log after `since`.
-    func events(since: Int64) async throws -> [JSONObject] {
-        let result = try await call("events.list", ["since": .int(since), "limit": 10_000])
-        return (result["events"]?.arrayValue ?? []).compactMap(\.objectValue)
+    /// The log after `since`, page by page (a page may stop short of `lastSeq`; `nextSince` goes on).
+    func events(since: Int64, topics: [String]? = nil) async throws -> [JSONObject] {
+        var events: [JSONObject] = []
+        var since = since
+        while true {
+            var params: JSONObject = ["since": .int(since), "limit": 10_000]
+            if let topics { params["topics"] = .array(topics.map(JSONValue.string)) }
+            let result = try await call("events.list", params)
+            events += (result["events"]?.arrayValue ?? []).compactMap(\.objectValue)
+            let next = try #require(result.int("nextSince"))
+            if next >= result.int("lastSeq") ?? 0 || next <= since { return events }
+            since = next
+        }
     }
 }
 

