@@ -18,8 +18,21 @@ public struct BrokerConfiguration: Sendable {
     public var eventRetention: Int
     /// How often `broker:heartbeat` is published.
     public var heartbeatInterval: Duration
-    /// How many events may queue for one slow subscriber before libzmq drops its messages.
+    /// How many events may queue for one slow subscriber before libzmq drops its messages. Events are
+    /// shared between subscribers; each queued one costs a subscriber a 64-byte slot.
     public var sendHighWaterMark: Int
+    /// How many replies libzmq may queue for one client that does not read them (the ROUTER's send
+    /// high-water mark); more wait in the broker's own per-client backlog.
+    public var repliesHighWaterMark: Int
+    /// How many bytes of replies the broker keeps for one client that does not read them, beyond what
+    /// libzmq queues; replies past it are dropped (the client times out and asks again).
+    public var replyBacklogBytes: Int
+    /// The most connections open at once over both sockets; a client past it is refused in its
+    /// handshake (ZAP) and reconnects later. `nil` is no limit.
+    public var maxConnections: Int?
+    /// The most distinct subscription prefixes the broker tracks; past it every event goes to libzmq,
+    /// which filters by its own subscription trie.
+    public var maxSubscriptionPrefixes: Int
     /// Whether every commit waits for the disk (`synchronous=FULL`); otherwise a crash of the process
     /// still loses nothing, but a power cut may lose the last commits (`synchronous=NORMAL`).
     public var fsync: Bool
@@ -30,6 +43,8 @@ public struct BrokerConfiguration: Sendable {
     public var curveSecretKey: String?
     /// The client public keys (Z85) admitted under CURVE.
     public var authorizedKeys: [String]
+    /// The roles of authorized keys (see ``BrokerRole``); a key not named here has every role.
+    public var keyRoles: [String: Set<BrokerRole>]
     /// Whether the broker may listen on other than loopback addresses without CURVE.
     public var allowInsecureRemote: Bool
     /// Whether to start on a store that lost committed changes (a torn or damaged write-ahead log),
@@ -45,11 +60,16 @@ public struct BrokerConfiguration: Sendable {
         maxMessageSize: Int = 1 << 20,
         eventRetention: Int = 1_000_000,
         heartbeatInterval: Duration = .seconds(1),
-        sendHighWaterMark: Int = 100_000,
+        sendHighWaterMark: Int = 1_000,
+        repliesHighWaterMark: Int = 64,
+        replyBacklogBytes: Int = 8 << 20,
+        maxSubscriptionPrefixes: Int = 4_096,
+        maxConnections: Int? = 4_096,
         fsync: Bool = true,
         maxBatch: Int = 512,
         curveSecretKey: String? = nil,
         authorizedKeys: [String] = [],
+        keyRoles: [String: Set<BrokerRole>] = [:],
         allowInsecureRemote: Bool = false,
         acceptLostChanges: Bool = false
     ) {
@@ -62,10 +82,15 @@ public struct BrokerConfiguration: Sendable {
         self.eventRetention = eventRetention
         self.heartbeatInterval = heartbeatInterval
         self.sendHighWaterMark = sendHighWaterMark
+        self.repliesHighWaterMark = repliesHighWaterMark
+        self.replyBacklogBytes = replyBacklogBytes
+        self.maxSubscriptionPrefixes = maxSubscriptionPrefixes
+        self.maxConnections = maxConnections
         self.fsync = fsync
         self.maxBatch = maxBatch
         self.curveSecretKey = curveSecretKey
         self.authorizedKeys = authorizedKeys
+        self.keyRoles = keyRoles
         self.allowInsecureRemote = allowInsecureRemote
         self.acceptLostChanges = acceptLostChanges
     }

@@ -47,8 +47,6 @@ public final class BrokerServer: Sendable {
             }
         }
         let context = try Context()
-        // The ZAP handler must exist before a CURVE socket accepts anyone: without one libzmq admits every key.
-        var authenticator: ZAPAuthenticator?
         var publicKey: String?
         if let secret = configuration.curveSecretKey {
             do {
@@ -56,24 +54,57 @@ public final class BrokerServer: Sendable {
             } catch {
                 throw BrokerError(message: "the CURVE secret key is not a 40-character Z85 key: \(error)")
             }
-            authenticator = try ZAPAuthenticator(context: context, allowedClientKeys: configuration.authorizedKeys)
         }
         let router = try Socket(context, type: .router)
         try router.set(.routerMandatory, true)
         try router.set(.linger, .seconds(1))
-        try router.set(.sendHighWaterMark, 100_000)
-        try router.set(.receiveHighWaterMark, 100_000)
+        // Per client: a reply libzmq cannot queue waits in the loop's backlog (PendingReplies), which is
+        // bounded in bytes, so a client that does not read holds a bounded amount of memory.
+        try router.set(.sendHighWaterMark, configuration.repliesHighWaterMark)
+        // Requests libzmq queues per client before it stops reading that client's connection (the client
+        // then waits; nothing is lost): at most this many messages of up to twice maxMessageSize each.
+        try router.set(.receiveHighWaterMark, Self.requestsHighWaterMark)
         // libzmq drops a peer that sends more than this; between the configured limit and this guard
         // the broker still answers with an error.
         try router.set(.maxMessageSize, max(configuration.maxMessageSize * 2, configuration.maxMessageSize + 65_536))
-        let connections = try ConnectionWatch(router: router, context: context)
         let xpub = try Socket(context, type: .xpub)
         try xpub.set(.linger, .zero)
         try xpub.set(.sendHighWaterMark, configuration.sendHighWaterMark)
+        // A subscriber sends only subscribe and unsubscribe messages: libzmq drops a subscriber that sends
+        // a longer one before it is buffered or enters libzmq's own subscription trie.
+        try xpub.set(.maxMessageSize, SubscriptionLimits.maxMessageSize)
         if let secret = configuration.curveSecretKey {
             try secure(router, secretKey: secret)
             try secure(xpub, secretKey: secret)
         }
+        // The ZAP handler must exist before a socket with a ZAP domain accepts anyone: without one libzmq
+        // admits every client. Under CURVE it checks keys and roles; with a connection limit it counts the
+        // sockets' connections (from their monitors) and refuses clients past the limit, CURVE or not.
+        var authenticator: ZAPAuthenticator?
+        if configuration.curveSecretKey != nil || configuration.maxConnections != nil {
+            var limit: ZAPAuthenticator.ConnectionLimit?
+            if let maxConnections = configuration.maxConnections {
+                let tag = UInt64.random(in: 0...UInt64.max)
+                let monitors = ["inproc://jobwire-monitor-commands-\(tag)", "inproc://jobwire-monitor-events-\(tag)"]
+                try router.monitor(monitors[0], events: [.accepted, .disconnected])
+                try xpub.monitor(monitors[1], events: [.accepted, .disconnected])
+                limit = ZAPAuthenticator.ConnectionLimit(monitors: monitors, maxConnections: maxConnections)
+            }
+            try router.set(.zapDomain, Self.commandsZAPDomain)
+            try xpub.set(.zapDomain, Self.eventsZAPDomain)
+            authenticator = try ZAPAuthenticator(
+                context: context, allowedClientKeys: configuration.authorizedKeys,
+                domainKeys: configuration.curveSecretKey == nil
+                    ? [:] : [Self.eventsZAPDomain: configuration.readerKeys],
+                allowNull: configuration.curveSecretKey == nil, connectionLimit: limit)
+        }
+        // The router's monitor is the ZAP handler's when it counts connections; else the loop's own.
+        let connections =
+            if let authenticator, configuration.maxConnections != nil {
+                ConnectionWatch(authenticator: authenticator)
+            } else {
+                try ConnectionWatch(router: router, context: context)
+            }
         do {
             try router.bind(configuration.commandsEndpoint)
         } catch {
@@ -99,8 +130,15 @@ public final class BrokerServer: Sendable {
     private static func secure(_ socket: borrowing Socket, secretKey: String) throws {
         try socket.set(.curveServer, true)
         try socket.set(.curveSecretKey, secretKey)
-        try socket.set(.zapDomain, "jobwire")
     }
+
+    /// Requests libzmq queues for one client; more than a batch takes from one client.
+    static let requestsHighWaterMark = 256
+
+    /// The ZAP domain of the commands socket: every authorized key connects.
+    static let commandsZAPDomain = "jobwire"
+    /// The ZAP domain of the events socket: only keys with the `read` role connect.
+    static let eventsZAPDomain = "jobwire.events"
 
     private init(events: String, commands: String, epoch: String, publicKey: String?) {
         eventsEndpoint = events
@@ -164,7 +202,13 @@ private final class Loop: @unchecked Sendable {
     let logger: Logger
     let maxRequest: Int
     /// The prefixes subscribers have subscribed to, as the XPUB reports them.
-    var subscriptions: [[UInt8]] = []
+    var subscriptions: SubscriptionTable
+    /// Replies libzmq could not queue yet, per client.
+    var backlog: [[UInt8]: PendingReplies] = [:]
+    /// Whether a backlog took or sent a reply in the last round.
+    var backlogMoved = false
+    /// When the loop last logged each kind of dropped input, to log it at most once a minute.
+    var lastWarning: [String: Timestamp] = [:]
     /// Which clients have gone: their waiting claims are dropped.
     var connections: ConnectionWatch?
 
@@ -180,6 +224,9 @@ private final class Loop: @unchecked Sendable {
         self.server = server
         self.logger = logger
         self.maxRequest = core.configuration.maxMessageSize
+        self.subscriptions = SubscriptionTable(
+            maxPrefixLength: SubscriptionLimits.maxPrefixLength,
+            maxPrefixes: core.configuration.maxSubscriptionPrefixes)
     }
 
     func run() {
@@ -195,7 +242,11 @@ private final class Loop: @unchecked Sendable {
                 publish([core.heartbeat()])
                 nextHeartbeat = now + heartbeatEvery
             }
-            var wake = min(nextHeartbeat, now + .milliseconds(100))
+            // A backlog that moved goes on as soon as libzmq has room again; one that is stuck (a client
+            // that does not read) is retried less often.
+            let backlogRetry: Duration =
+                backlog.isEmpty ? .milliseconds(100) : backlogMoved ? .milliseconds(1) : .milliseconds(20)
+            var wake = min(nextHeartbeat, now + backlogRetry)
             if let deadline = core.nextDeadline { wake = min(wake, deadline) }
             let timeout = stopping ? Duration.zero : wake.duration(since: now)
             do {
@@ -209,9 +260,16 @@ private final class Loop: @unchecked Sendable {
             now = Timestamp.now()
             core.now = now
             if poller.events(at: routerIndex).contains(.readable) || stopping {
+                var requestBytes = 0
+                var replyBytes = 0
                 for _ in 0..<core.configuration.maxBatch {
-                    guard let (frames, key) = receiveRequest() else { break }
-                    handle(frames, authenticatedKey: key)
+                    guard requestBytes < Self.maxBatchBytes, replyBytes < Self.maxBatchBytes,
+                        let request = receiveRequest()
+                    else { break }
+                    let replied = core.outbox.count
+                    handle(request)
+                    requestBytes += request.byteCount
+                    replyBytes += core.outbox[replied...].reduce(0) { $0 + $1.body.count }
                 }
             }
             for route in connections?.goneRoutes() ?? [] { core.dropWaitingClaims(route: route) }
@@ -222,12 +280,9 @@ private final class Loop: @unchecked Sendable {
             let (replies, events) = core.takeOutput()
             // Events first: a client that reads a reply usually finds the events it caused already sent.
             publish(events)
-            for reply in replies where !send(reply) {
-                // A job handed to a claimer that is gone goes back to ready, in the next batch's commit.
-                if let claimed = reply.claimed {
-                    core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
-                }
-            }
+            backlogMoved = false
+            flushBacklog()
+            for reply in replies where !deliver(reply) { undelivered(reply) }
             core.writeCommitMark()
             if stopping { break }
             if server.stopRequested { stopping = true }
@@ -242,14 +297,21 @@ private final class Loop: @unchecked Sendable {
         server.markStopped()
     }
 
-    private func receiveRequest() -> (frames: [[UInt8]], key: String?)? {
+    /// Routing id, delimiter, body, and one more frame to tell a message of several body frames.
+    static let maxFrames = 4
+
+    /// The most request bytes one batch takes, and the most reply bytes it gathers, before it is committed
+    /// and sent: a few large requests or replies end a batch early, so they neither pile up in memory nor
+    /// keep other clients waiting long for the commit.
+    static let maxBatchBytes = 4 << 20
+
+    /// Receives one message, copying at most ``maxFrames`` frames and `maxMessageSize` plus 1 KiB
+    /// bytes; the rest of a larger message is read and dropped without a copy.
+    private func receiveRequest() -> LimitedMessage? {
         do {
-            if authenticator != nil {
-                return try router!.receiveMultipart(dontWait: true, metadata: "User-Id").map {
-                    ($0.frames, $0.property)
-                }
-            }
-            return try router!.receiveMultipart(dontWait: true).map { ($0, nil) }
+            return try router!.receiveMultipart(
+                dontWait: true, maxFrames: Self.maxFrames, maxBytes: maxRequest + 1024,
+                metadata: core.configuration.curveSecretKey != nil ? "User-Id" : nil)
         } catch {
             logger.warning("receive failed", metadata: ["error": "\(error)"])
             return nil
@@ -261,29 +323,58 @@ private final class Loop: @unchecked Sendable {
     private func drainSubscriptions() {
         while let message = try? xpub!.receiveMultipart(dontWait: true) {
             guard let frame = message.first, let kind = frame.first else { continue }
-            let prefix = Array(frame.dropFirst())
+            let prefix = frame.dropFirst()
             if kind == 1 {
-                if !subscriptions.contains(prefix) { subscriptions.append(prefix) }
+                if !subscriptions.add(prefix) {
+                    warn(
+                        "subscriptions",
+                        "more than \(subscriptions.maxPrefixes) distinct subscription prefixes: until some go, "
+                            + "every event is handed to libzmq, which filters by its own subscription trie")
+                }
             } else if kind == 0 {
-                subscriptions.removeAll { $0 == prefix }
+                subscriptions.remove(prefix)
             }
         }
     }
 
-    /// Whether any subscriber wants an event with this topic frame.
-    private func isSubscribed(_ topicFrame: [UInt8]) -> Bool {
-        subscriptions.contains { topicFrame.starts(with: $0) }
+    /// Logs a warning at most once a minute per kind.
+    private func warn(_ kind: String, _ message: String) {
+        let now = Timestamp.now()
+        if let last = lastWarning[kind], now < last + .seconds(60) { return }
+        lastWarning[kind] = now
+        logger.warning("\(message)")
     }
 
     /// Checks the framing of one ROUTER message and applies the request in it.
-    private func handle(_ frames: [[UInt8]], authenticatedKey: String?) {
+    private func handle(_ request: LimitedMessage) {
+        let frames = request.frames
         guard let route = frames.first else { return }
         let descriptor = router!.lastFrameDescriptor()
         for gone in connections?.note(route: route, descriptor: descriptor) ?? [] {
             core.dropWaitingClaims(route: gone)
         }
-        let caller = Caller(route: route, authenticatedKey: authenticatedKey)
+        let caller = Caller(route: route, authenticatedKey: request.property)
+        if backlog[route]?.isDropping == true {
+            // Its replies are being dropped: a further request is not even run, so it changes nothing.
+            warn("requests", "request dropped unanswered: a client does not read its replies and its backlog is full")
+            if logger.logLevel <= .debug, let body = frames.last, case .success(let dropped) = RPCRequest.decode(body) {
+                logger.debug(
+                    "request dropped unanswered",
+                    metadata: ["rpc.id": "\(String(decoding: dropped.rawID, as: UTF8.self))"])
+            }
+            return
+        }
         let rest = frames.dropFirst()
+        if request.isTruncated {
+            // A frame not kept was not empty: without a kept first frame there was no delimiter.
+            reject(
+                route: route, delimited: rest.first?.isEmpty ?? false,
+                ProtocolError(
+                    .invalidRequest,
+                    "a request must be one frame of at most \(maxRequest) bytes after the delimiter; "
+                        + "this message has more frames or bytes"))
+            return
+        }
         guard let first = rest.first else { return }
         if !first.isEmpty {
             // A DEALER that sent no delimiter: answer in its own framing.
@@ -306,7 +397,13 @@ private final class Loop: @unchecked Sendable {
             return
         }
         switch RPCRequest.decode(body) {
-        case .success(let request): core.handle(request, from: caller)
+        case .success(let request):
+            if let denied = core.configuration.authorizationError(method: request.method, key: caller.authenticatedKey)
+            {
+                core.reply(caller, rawID: request.rawID, .failure(denied))
+                return
+            }
+            core.handle(request, from: caller)
         case .failure(let failure): core.reply(caller, rawID: failure.rawID, .failure(failure.error))
         }
     }
@@ -320,17 +417,80 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
-    /// Sends a reply; returns false when it could not be delivered.
-    @discardableResult
-    private func send(_ reply: OutgoingReply) -> Bool {
+    /// Replies libzmq could not queue for one client yet (its send high-water mark was reached), oldest first.
+    struct PendingReplies {
+        var replies: [OutgoingReply] = []
+        var bytes = 0
+        /// A reply was dropped since the client last took one: its requests are dropped too.
+        var isDropping = false
+    }
+
+    private enum SendResult { case sent, full, gone }
+
+    private func trySend(_ reply: OutgoingReply) -> SendResult {
         do {
-            if try router!.send([reply.route, [], reply.body], dontWait: true) { return true }
-            logger.warning("reply dropped: the client is not reading")
+            return try router!.send([reply.route, [], reply.body], dontWait: true) ? .sent : .full
         } catch {
             // ROUTER_MANDATORY: the client went away.
             logger.debug("reply dropped", metadata: ["error": "\(error)"])
+            return .gone
         }
-        return false
+    }
+
+    /// Sends a reply, or keeps it in the client's backlog behind earlier ones while that stays within
+    /// ``BrokerConfiguration/replyBacklogBytes``; returns false when the reply was dropped.
+    private func deliver(_ reply: OutgoingReply) -> Bool {
+        if backlog[reply.route] == nil {
+            switch trySend(reply) {
+            case .sent: return true
+            case .gone: return false
+            case .full: break
+            }
+        }
+        var pending = backlog[reply.route] ?? PendingReplies()
+        guard pending.replies.isEmpty || pending.bytes + reply.body.count <= core.configuration.replyBacklogBytes
+        else {
+            warn("replies", "reply dropped: a client does not read its replies and its backlog is full")
+            backlog[reply.route]?.isDropping = true
+            return false
+        }
+        pending.replies.append(reply)
+        pending.bytes += reply.body.count
+        backlog[reply.route] = pending
+        backlogMoved = true
+        return true
+    }
+
+    /// Sends what the backlogs hold while libzmq takes it; drops the backlog of a client that is gone.
+    private func flushBacklog() {
+        for (route, var pending) in backlog {
+            var sent = 0
+            defer { if sent > 0 { backlogMoved = true } }
+            sending: while sent < pending.replies.count {
+                switch trySend(pending.replies[sent]) {
+                case .sent: sent += 1
+                case .full: break sending
+                case .gone:
+                    for reply in pending.replies[sent...] { undelivered(reply) }
+                    sent = pending.replies.count
+                }
+            }
+            if sent == pending.replies.count {
+                backlog[route] = nil
+            } else if sent > 0 {
+                pending.bytes -= pending.replies[..<sent].reduce(0) { $0 + $1.body.count }
+                pending.replies.removeFirst(sent)
+                pending.isDropping = false
+                backlog[route] = pending
+            }
+        }
+    }
+
+    /// A job handed to a claimer that never gets the reply goes back to ready, in the next batch's commit.
+    private func undelivered(_ reply: OutgoingReply) {
+        if let claimed = reply.claimed {
+            core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
+        }
     }
 
     private func publish(_ events: [[[UInt8]]]) {
@@ -338,7 +498,7 @@ private final class Loop: @unchecked Sendable {
         // subscribed to is not handed to libzmq at all (it would copy it, then drop it). The log keeps
         // every event for replay either way.
         drainSubscriptions()
-        for frames in events where isSubscribed(frames[0]) {
+        for frames in events where subscriptions.wants(frames[0]) {
             // XPUB never blocks: a subscriber past its high-water mark loses messages, which seq and
             // events.list make good.
             _ = try? xpub!.send(frames, dontWait: true)

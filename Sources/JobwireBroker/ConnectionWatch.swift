@@ -10,7 +10,10 @@ import ZeroMQ
 /// the close of the old one before the accept of the new one, and ``note(route:descriptor:)`` reads
 /// the monitor first, so a routing id is never filed under the connection before its own.
 final class ConnectionWatch {
-    private var events: Socket?
+    // Where the router's connection events come from: its own monitor, or the ZAP handler, which owns
+    // the router's monitor when it counts connections (a socket has one monitor).
+    private var monitor: Socket?
+    private var authenticator: ZAPAuthenticator?
     private var routes: [Int32: Set<[UInt8]>] = [:]
 
     /// Monitors `router`, whose context must be `context`.
@@ -23,7 +26,12 @@ final class ConnectionWatch {
         // connection until the loop reads it. Unbounded instead; the loop reads it every round.
         try events.set(.receiveHighWaterMark, 0)
         try events.connect(endpoint)
-        self.events = .some(events)
+        monitor = .some(events)
+    }
+
+    /// Reads the router's events that `authenticator` forwards from its first monitor, the router's.
+    init(authenticator: ZAPAuthenticator) {
+        self.authenticator = authenticator
     }
 
     /// Files `route` under the connection it sent a request over; returns the routes that have gone
@@ -37,17 +45,26 @@ final class ConnectionWatch {
     /// The routing ids whose connection has closed since the last call.
     func goneRoutes() -> [[UInt8]] {
         var gone: [[UInt8]] = []
-        while let frames = try? events!.receiveMultipart(dontWait: true) {
-            // An accept on a descriptor also ends whatever was filed under it before.
-            guard let event = MonitorEvent(frames: frames),
-                let closed = routes.removeValue(forKey: event.value)
-            else { continue }
-            gone += closed
+        // An accept on a descriptor also ends whatever was filed under it before.
+        for event in events() {
+            if let closed = routes.removeValue(forKey: Int32(bitPattern: event.value)) { gone += closed }
         }
         return gone
     }
 
+    private func events() -> [SocketEvent] {
+        if let authenticator { return authenticator.takeFirstMonitorEvents() }
+        var events: [SocketEvent] = []
+        while monitor != nil, let frames = try? monitor!.receiveMultipart(dontWait: true) {
+            if let event = SocketEvent(frames: frames) { events.append(event) }
+        }
+        return events
+    }
+
     /// Closes the monitor's socket: after the monitored socket (whose close still reports events), before
     /// the context is terminated.
-    func close() { events = nil }
+    func close() {
+        monitor = nil
+        authenticator = nil
+    }
 }

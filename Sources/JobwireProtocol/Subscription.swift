@@ -15,6 +15,12 @@
 /// client must still test each event's topic and subject with ``Glob``. Topic and job names are assumed
 /// canonical (no empty segments, no trailing `:`), as the broker writes them.
 public enum Subscription {
+    /// The longest prefix a broker tracks, in bytes (a topic frame is `<topic>/<job name>/`). The
+    /// broker treats a longer prefix as its first 256 bytes and drops a subscriber that sends a
+    /// subscription message of more than a few hundred bytes; ``prefixes(topics:jobName:)`` never
+    /// returns a longer one.
+    public static let maxPrefixLength = 256
+
     /// The narrowest set of prefixes that lets every event a handler may match through.
     /// - Parameters:
     ///   - topics: Topic globs (`job:ready`, `job:*`, `**`); any may match. An empty list matches nothing,
@@ -24,7 +30,17 @@ public enum Subscription {
     ///   the order the topics gave them.
     public static func prefixes(topics: [String], jobName: String?) -> [String] {
         let job = jobName.map { Glob($0) }
-        return minimal(topics.map { topicFramePrefix(topic: Glob($0), job: job) })
+        return minimal(topics.map { truncated(topicFramePrefix(topic: Glob($0), job: job)) })
+    }
+
+    /// The longest start of a prefix that fits ``maxPrefixLength`` bytes, cut between characters.
+    public static func truncated(_ prefix: String) -> String {
+        guard prefix.utf8.count > maxPrefixLength else { return prefix }
+        var end = prefix.utf8.index(prefix.utf8.startIndex, offsetBy: maxPrefixLength)
+        while end > prefix.startIndex, end.samePosition(in: prefix.unicodeScalars) == nil {
+            end = prefix.utf8.index(before: end)
+        }
+        return String(prefix[..<end])
     }
 
     /// The prefix of the topic frames one topic glob and an optional job-name glob can match.

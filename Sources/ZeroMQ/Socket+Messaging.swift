@@ -111,6 +111,43 @@ extension Socket {
         return (frames, value)
     }
 
+    /// Receives one whole multipart message but copies only its first frames: at most `maxFrames`
+    /// frames and `maxBytes` bytes in all. The rest of a larger message is received and dropped without
+    /// copying, frame by frame, so a huge message costs the caller no memory of its own.
+    ///
+    /// libzmq itself holds a multipart message whole until its last frame has arrived
+    /// (``SocketOption/maxMessageSize`` limits each frame, not the message).
+    /// The corresponding libzmq calls are `zmq_msg_recv`, `zmq_msg_more` and `zmq_msg_gets`.
+    /// - Parameters:
+    ///   - dontWait: return `nil` instead of blocking when nothing is pending.
+    ///   - maxFrames: the most frames copied.
+    ///   - maxBytes: the most bytes copied; a frame that would go past it is not copied, nor any after it.
+    ///   - property: a metadata name to read from the connection, e.g. `"User-Id"`.
+    /// - Returns: the message, or `nil` only when `dontWait` is set and nothing is pending.
+    /// - Throws: ``ZMQError``.
+    public func receiveMultipart(
+        dontWait: Bool = false, maxFrames: Int, maxBytes: Int, metadata property: String? = nil
+    ) throws(ZMQError) -> LimitedMessage? {
+        guard try receiveFrame(dontWait: dontWait) else { return nil }
+        var message = LimitedMessage()
+        while true {
+            // A ROUTER makes the routing-id frame itself, without the connection's metadata.
+            if let property, message.property == nil {
+                message.property = zmq_msg_gets(scratch, property).map { String(cString: $0) }
+            }
+            message.frameCount += 1
+            message.byteCount += zmq_msg_size(scratch)
+            if !message.isTruncated && message.frames.count < maxFrames && message.byteCount <= maxBytes {
+                message.frames.append(copyScratch())
+            } else {
+                message.isTruncated = true
+            }
+            guard zmq_msg_more(scratch) != 0 else { return message }
+            // The rest of a multipart message has arrived with its first frame: this never blocks.
+            try check(zmq_msg_recv(scratch, handle, 0))
+        }
+    }
+
     /// Receives one frame.
     ///
     /// The corresponding libzmq call is `zmq_msg_recv`.
@@ -150,4 +187,18 @@ extension Socket {
             count = size
         }
     }
+}
+
+/// A multipart message received with ``Socket/receiveMultipart(dontWait:maxFrames:maxBytes:metadata:)``.
+public struct LimitedMessage: Sendable {
+    /// The first frames, within the limits.
+    public var frames: [[UInt8]] = []
+    /// The metadata property asked for, if the connection has it.
+    public var property: String?
+    /// Whether the message had more frames or bytes than were copied.
+    public var isTruncated = false
+    /// How many frames the whole message had.
+    public var frameCount = 0
+    /// How many bytes the whole message had.
+    public var byteCount = 0
 }

@@ -53,7 +53,27 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(
         name: .customLong("events-high-water-mark"),
         help: "How many events may queue for one slow subscriber before it misses some (it replays them).")
-    var eventsHighWaterMark = 100_000
+    var eventsHighWaterMark = 1_000
+
+    @Option(
+        name: .customLong("replies-high-water-mark"),
+        help: "How many replies libzmq may queue for one client that does not read them.")
+    var repliesHighWaterMark = 64
+
+    @Option(
+        name: .customLong("reply-backlog-bytes"),
+        help: "How many bytes of further replies the broker keeps for one client that does not read them.")
+    var replyBacklogBytes = 8 << 20
+
+    @Option(
+        name: .customLong("max-subscription-prefixes"),
+        help: "The most distinct subscription prefixes the broker tracks to skip events no one wants.")
+    var maxSubscriptionPrefixes = 4_096
+
+    @Option(
+        name: .customLong("max-connections"),
+        help: "The most connections open at once over both sockets (0: no limit); more are refused until some close.")
+    var maxConnections = 4_096
 
     @Flag(
         name: .customLong("no-fsync"),
@@ -91,6 +111,12 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard eventRetention > 0 else { throw ValidationError("--event-retention must be at least 1") }
         guard eventsHighWaterMark > 0 else { throw ValidationError("--events-high-water-mark must be at least 1") }
+        guard repliesHighWaterMark > 0 else { throw ValidationError("--replies-high-water-mark must be at least 1") }
+        guard replyBacklogBytes >= 0 else { throw ValidationError("--reply-backlog-bytes must be at least 0") }
+        guard maxConnections >= 0 else { throw ValidationError("--max-connections must be at least 0") }
+        guard maxSubscriptionPrefixes >= 0 else {
+            throw ValidationError("--max-subscription-prefixes must be at least 0")
+        }
         if authorizedKeys != nil && curveSecretKey == nil {
             throw ValidationError("--authorized-keys needs --curve-secret-key")
         }
@@ -110,12 +136,18 @@ struct BrokerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "jobwire.broker")
+        let clients = try authorizedKeys.map(KeyFiles.authorizedKeys(in:)) ?? []
         let configuration = BrokerConfiguration(
             eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data,
             leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
-            eventRetention: eventRetention, sendHighWaterMark: eventsHighWaterMark, fsync: !noFsync,
+            eventRetention: eventRetention, sendHighWaterMark: eventsHighWaterMark,
+            repliesHighWaterMark: repliesHighWaterMark, replyBacklogBytes: replyBacklogBytes,
+            maxSubscriptionPrefixes: maxSubscriptionPrefixes,
+            maxConnections: maxConnections == 0 ? nil : maxConnections,
+            fsync: !noFsync,
             curveSecretKey: try curveSecretKey.map(KeyFiles.readKey),
-            authorizedKeys: try authorizedKeys.map(KeyFiles.publicKeys(in:)) ?? [],
+            authorizedKeys: clients.map(\.key),
+            keyRoles: Dictionary(clients.compactMap { c in c.roles.map { (c.key, $0) } }) { $0.union($1) },
             allowInsecureRemote: insecureAllowRemote, acceptLostChanges: acceptLostChanges)
         let store = inMemory ? "in memory" : data
         let service = BrokerService(configuration: configuration, logger: logger) { server in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import JobwireBroker
 import ZeroMQ
 
 struct KeysCommand: AsyncParsableCommand {
@@ -26,6 +27,23 @@ struct KeysCommand: AsyncParsableCommand {
         @Flag(help: "Print the keys as JSON instead of writing files.")
         var json = false
 
+        @Option(
+            help: """
+                The roles of this client key, written to NAME.pub as a `roles:` line: any of produce, work, \
+                read, admin, comma-separated. Without it the key has every role.
+                """)
+        var roles: String?
+
+        func validate() throws {
+            if let roles {
+                do {
+                    guard !(try BrokerRole.parse(roles)).isEmpty else { throw ValidationError("--roles names no role") }
+                } catch let error as RoleParseError {
+                    throw ValidationError("--roles: \(error)")
+                }
+            }
+        }
+
         func run() throws {
             let pair = try CurveKeyPair.generate()
             if json {
@@ -43,7 +61,11 @@ struct KeysCommand: AsyncParsableCommand {
                     atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8),
                     attributes: [.posixPermissions: 0o600])
             else { throw ValidationError("cannot write \(secretPath)") }
-            try Data((pair.publicKey + "\n").utf8).write(to: URL(fileURLWithPath: publicPath))
+            let rolesLine =
+                try roles.map {
+                    "roles: " + (try BrokerRole.parse($0)).sorted().map(\.rawValue).joined(separator: ",") + "\n"
+                } ?? ""
+            try Data((pair.publicKey + "\n" + rolesLine).utf8).write(to: URL(fileURLWithPath: publicPath))
             print("public key \(pair.publicKey)")
             print("wrote \(secretPath) (secret) and \(publicPath) (public)")
         }
@@ -65,19 +87,38 @@ enum KeyFiles {
         return keyOrPath
     }
 
-    /// Every public key in the `*.pub` files of a folder.
-    static func publicKeys(in folder: String) throws -> [String] {
+    /// Every public key in the `*.pub` files of a folder, with the roles of its `roles:` line if any.
+    static func authorizedKeys(in folder: String) throws -> [(key: String, roles: Set<BrokerRole>?)] {
+        try publicKeys(in: folder).map { name, key in
+            let text = (try? String(contentsOfFile: "\(folder)/\(name)", encoding: .utf8)) ?? ""
+            return (key, try roles(in: text, file: "\(folder)/\(name)"))
+        }
+    }
+
+    /// The roles a `.pub` file's `roles: produce,read` line names; `nil` without such a line.
+    static func roles(in text: String, file: String) throws -> Set<BrokerRole>? {
+        let lines = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let line = lines.first(where: { $0.lowercased().hasPrefix("roles:") }) else { return nil }
+        do {
+            return try BrokerRole.parse(line.dropFirst("roles:".count))
+        } catch {
+            throw ValidationError("\(file): \(error)")
+        }
+    }
+
+    /// Every public key in the `*.pub` files of a folder, with the file name.
+    static func publicKeys(in folder: String) throws -> [(name: String, key: String)] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: folder) else {
             throw ValidationError("cannot read the folder \(folder)")
         }
         return try names.filter { $0.hasSuffix(".pub") }.sorted().map { name in
-            try readKey("\(folder)/\(name)")
+            (name, try readKey("\(folder)/\(name)"))
         }
     }
 
     static func firstKey(in text: String) -> String? {
         text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
-            .first { $0.count == 40 && !$0.hasPrefix("#") }
+            .first { $0.count == 40 && !$0.hasPrefix("#") && !$0.lowercased().hasPrefix("roles:") }
     }
 }

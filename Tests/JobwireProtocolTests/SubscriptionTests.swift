@@ -68,4 +68,17 @@ import Testing
             }
         }
     }
+
+    @Test("A prefix is cut at 256 bytes, between characters, and still starts every frame it stood for")
+    func longPrefix() {
+        // 11 bytes, then 2-byte characters: byte 256 falls inside one.
+        let name = "a" + String(repeating: "é", count: 200) + ":x"
+        let frame = "job:ready/\(name)/"
+        let prefixes = Subscription.prefixes(topics: ["job:ready"], jobName: name)
+        let prefix = prefixes.first ?? ""
+        #expect(prefixes.count == 1)
+        #expect(prefix.utf8.count == 255)
+        #expect(frame.utf8.starts(with: prefix.utf8))
+        #expect(Subscription.prefixes(topics: ["job:ready"], jobName: "a:b") == ["job:ready/a:b/"])
+    }
 }

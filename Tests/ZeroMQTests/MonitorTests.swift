@@ -16,13 +16,13 @@ import Testing
         try dealer.connect(try router.lastEndpoint)
         try dealer.send([[], "hello".bytes])
         let first = try events.receiveMultipart() ?? []
-        let accepted = try #require(MonitorEvent(frames: first))
+        let accepted = try #require(SocketEvent(frames: first))
         #expect(accepted.event == .accepted)
         #expect(try receive(router).count == 3)
-        #expect(router.lastFrameDescriptor() == accepted.value)
+        #expect(router.lastFrameDescriptor() == Int32(bitPattern: accepted.value))
         dealer.close()
         let second = try events.receiveMultipart() ?? []
-        let closed = try #require(MonitorEvent(frames: second))
+        let closed = try #require(SocketEvent(frames: second))
         #expect(closed.event == .disconnected)
         #expect(closed.value == accepted.value)
     }

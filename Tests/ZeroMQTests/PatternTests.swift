@@ -95,6 +95,37 @@ import ZeroMQ
         #expect(throws: ZMQError.hostUnreachable) { try router.send(["nobody".bytes, [], "x".bytes]) }
     }
 
+    @Test(
+        "a limited receive copies the first frames and bytes and drops the rest of the message", .timeLimit(.minutes(1))
+    )
+    func limitedReceive() throws {
+        let pull = try Socket(context, type: .pull)
+        try pull.bind("tcp://127.0.0.1:*")
+        let push = try Socket(context, type: .push)
+        try push.connect(try pull.lastEndpoint)
+        let frame = [UInt8](repeating: 1, count: 1000)
+        try push.send(Array(repeating: frame, count: 10))
+        try push.send([frame, frame])
+        try push.send([frame, frame, [2]])
+        var poller = Poller()
+        poller.add(pull)
+        _ = try poller.poll(timeout: .seconds(5))
+        let big = try #require(try pull.receiveMultipart(maxFrames: 4, maxBytes: 100_000))
+        #expect(big.frames.count == 4)
+        #expect(big.isTruncated)
+        #expect(big.frameCount == 10)
+        #expect(big.byteCount == 10_000)
+        let small = try #require(try pull.receiveMultipart(maxFrames: 4, maxBytes: 100_000))
+        #expect(small.frames == [frame, frame])
+        #expect(!small.isTruncated)
+        // Past the byte limit nothing more is copied, also a small frame after a big one.
+        let bytes = try #require(try pull.receiveMultipart(maxFrames: 4, maxBytes: 1500))
+        #expect(bytes.frames == [frame])
+        #expect(bytes.isTruncated)
+        #expect(bytes.frameCount == 3)
+        #expect(try pull.receiveMultipart(dontWait: true, maxFrames: 4, maxBytes: 1500) == nil)
+    }
+
     @Test("a message larger than maxMessageSize never arrives; the sender is disconnected", .timeLimit(.minutes(1)))
     func maxMessageSize() throws {
         let pull = try Socket(context, type: .pull)
