@@ -163,8 +163,13 @@ class Hostile:
         self.runs = 0
 
     def measure(self, name: str, broker: h.Broker, attack: Attack, *, recover: float = 30.0, settle: float = 1.0,
-                memory: Optional[Memory] = None) -> h.Phase:
-        """Runs one attack with a bystander; records its latencies and the broker's peak memory."""
+                memory: Optional[Memory] = None, held_by_libzmq_mb: int = 0) -> h.Phase:
+        """Runs one attack with a bystander; records its latencies and the broker's peak memory.
+
+        `held_by_libzmq_mb` is memory libzmq must hold before the broker sees anything (one whole
+        multipart message: libzmq hands a message over only once its last frame is in, and caps frames,
+        not their number): the memory target is then the broker's RSS before the attack plus that much
+        plus 10%, which still fails a broker that copies the message."""
         phase = h.Phase(name)
         self.row.phases.append(phase)
         h.say(f"-- {name}")
@@ -221,8 +226,12 @@ class Hostile:
                        f"the broker did not answer for {recover:.0f} s after the attack", phase)
         self.row.check(phase.worst_ms < TARGET_MS, f"a bystander round trip took {phase.worst_ms:,.0f} ms "
                                                    f"(target {TARGET_MS:.0f} ms)", phase)
-        self.row.check(phase.rss_mb < TARGET_MB, f"the broker's memory peaked at {phase.rss_mb:,} MB "
-                                                 f"(target {TARGET_MB} MB)", phase)
+        target_mb = TARGET_MB
+        if held_by_libzmq_mb:
+            target_mb = max(TARGET_MB, rss_before + int(held_by_libzmq_mb * 1.1))
+            phase.tags.append(f"target {target_mb} MB: libzmq holds {held_by_libzmq_mb} MB")
+        self.row.check(phase.rss_mb < target_mb, f"the broker's memory peaked at {phase.rss_mb:,} MB "
+                                                 f"(target {target_mb} MB)", phase)
         return phase
 
     def account(self, broker: h.Broker, others: Optional[set[str]] = None) -> None:
@@ -608,7 +617,8 @@ def multi_frame(short: bool) -> h.Row:
 
     try:
         broker.start()
-        run.measure(f"{frames} frames of {size / 1e6:.1f} MB in one DEALER message, {rounds} times", broker, attack)
+        run.measure(f"{frames} frames of {size / 1e6:.1f} MB in one DEALER message, {rounds} times", broker, attack,
+                    held_by_libzmq_mb=frames * size // (1 << 20))
         run.account(broker)
     finally:
         broker.stop()
