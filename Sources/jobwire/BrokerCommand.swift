@@ -56,6 +56,13 @@ struct BrokerCommand: AsyncParsableCommand {
     var curveSecretKey: String?
 
     @Option(
+        name: .customLong("curve-secret-key-file"),
+        help: ArgumentHelp(
+            "Turn on CURVE with the secret key in this file; also $JOBWIRE_CURVE_SECRET_KEY (a key given inline shows in ps).",
+            valueName: "path"))
+    var curveSecretKeyFile: String?
+
+    @Option(
         name: .customLong("authorized-keys"),
         help: "With CURVE: a folder of client public keys (*.pub files); only these may connect.")
     var authorizedKeys: String?
@@ -79,8 +86,12 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
         guard eventRetention > 0 else { throw ValidationError("--event-retention must be at least 1") }
         guard eventsHighWaterMark > 0 else { throw ValidationError("--events-high-water-mark must be at least 1") }
-        if authorizedKeys != nil && curveSecretKey == nil {
-            throw ValidationError("--authorized-keys needs --curve-secret-key")
+        if curveSecretKey != nil && curveSecretKeyFile != nil {
+            throw ValidationError("give --curve-secret-key or --curve-secret-key-file, not both")
+        }
+        if authorizedKeys != nil, try KeyFiles.secretKey(inline: curveSecretKey, file: curveSecretKeyFile) == nil {
+            throw ValidationError(
+                "--authorized-keys needs --curve-secret-key, --curve-secret-key-file or JOBWIRE_CURVE_SECRET_KEY")
         }
     }
 
@@ -96,7 +107,7 @@ struct BrokerCommand: AsyncParsableCommand {
             eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data,
             leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
             eventRetention: eventRetention, sendHighWaterMark: eventsHighWaterMark, fsync: !noFsync,
-            curveSecretKey: try curveSecretKey.map(KeyFiles.readKey),
+            curveSecretKey: try KeyFiles.secretKey(inline: curveSecretKey, file: curveSecretKeyFile),
             authorizedKeys: try authorizedKeys.map(KeyFiles.publicKeys(in:)) ?? [],
             allowInsecureRemote: insecureAllowRemote, acceptLostChanges: acceptLostChanges)
         let store = inMemory ? "in memory" : data
