@@ -189,6 +189,9 @@ final class JobStore: @unchecked Sendable {
                 db, table: "event_batches",
                 sql: "SELECT CAST(firstSeq AS TEXT), CAST(lastSeq AS TEXT), crc, body FROM event_batches"
             ) { first, last in "events \(first)...\(last)" }
+            try checkRows(
+                db, table: "actions", sql: "SELECT id, domain || ' ' || resourceId, crc, body FROM actions"
+            ) { id, _ in "action \(id)" }
         }
     }
 
@@ -347,6 +350,18 @@ final class JobStore: @unchecked Sendable {
                 try insert.execute(arguments: [event.seq, event.seq, crc, Data(body)])
             }
             try db.execute(sql: "DROP TABLE events")
+        }
+        // v5: actions carry a checksum too (of their id, domain and resource, and body).
+        migrator.registerMigration("v5: action checksums") { db in
+            try db.execute(sql: "ALTER TABLE actions ADD COLUMN crc INTEGER")
+            let rows = try Row.fetchAll(db, sql: "SELECT id, domain, resourceId, body FROM actions")
+            for row in rows {
+                let id: String = row["id"]
+                let crc = Checksum.action(
+                    id: id, domain: row["domain"], resourceId: row["resourceId"],
+                    body: Array(row["body"] as Data? ?? Data()))
+                try db.execute(sql: "UPDATE actions SET crc = ? WHERE id = ?", arguments: [crc, id])
+            }
         }
         try migrator.migrate(database)
     }
@@ -552,8 +567,18 @@ final class JobStore: @unchecked Sendable {
 
     func actions() throws -> [Action] {
         try database.read { db in
-            try Row.fetchAll(db, sql: "SELECT body FROM actions ORDER BY rowid").map { row in
-                try Action(json: try JSONCodec.parse(Array(row["body"] as Data? ?? Data())), path: "")
+            try Row.fetchAll(db, sql: "SELECT id, domain, resourceId, crc, body FROM actions ORDER BY rowid").map {
+                row in
+                let id: String = row["id"]
+                let body = Array(row["body"] as Data? ?? Data())
+                guard
+                    row["crc"]
+                        == Checksum.action(id: id, domain: row["domain"], resourceId: row["resourceId"], body: body)
+                else {
+                    throw StoreDamage(
+                        description: "action \(id) in the store \(path ?? "") is damaged: its checksum does not match")
+                }
+                return try Action(json: try JSONCodec.parse(body), path: "")
             }
         }
     }
@@ -691,11 +716,12 @@ final class JobStore: @unchecked Sendable {
                 try db.execute(sql: "DELETE FROM actions WHERE id = ?", arguments: [id])
             }
             for action in batch.actions {
+                let body = JSONCodec.encode(.object(action.json))
+                let crc = Checksum.action(
+                    id: action.id, domain: action.domain, resourceId: action.resourceId, body: body)
                 try db.execute(
-                    sql: "INSERT OR REPLACE INTO actions (id, domain, resourceId, body) VALUES (?, ?, ?, ?)",
-                    arguments: [
-                        action.id, action.domain, action.resourceId, Data(JSONCodec.encode(.object(action.json))),
-                    ])
+                    sql: "INSERT OR REPLACE INTO actions (id, domain, resourceId, crc, body) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [action.id, action.domain, action.resourceId, crc, Data(body)])
             }
             if let through = batch.pruneThrough {
                 // Whole rows only: a row reaching past `through` stays until a later prune.

@@ -155,6 +155,31 @@ import ZeroMQ
         }
     }
 
+    @Test("a changed byte in an action's row stops the start, naming the action; an intact one is read back")
+    func damagedActionIsRefused() throws {
+        let folder = TestPaths.temporaryDirectory(prefix: "jobwire-damage")
+        let store = try JobStore(directory: folder, fsync: false)
+        var batch = JobStore.Batch()
+        batch.actions = [
+            Action(id: "us_ac_1", domain: "workbook", resourceId: "us_wb_1", operation: "export", label: "Export"),
+            Action(id: "us_ac_2", domain: "workbook", resourceId: "us_wb_1", operation: "import", label: "Import"),
+        ]
+        batch.seq = 1
+        try store.commit(batch)
+        #expect(try store.actions().map(\.label) == ["Export", "Import"])
+        try store.database.write { db in
+            try db.execute(
+                sql: "UPDATE actions SET body = CAST(REPLACE(CAST(body AS TEXT), 'Import', 'Impart') AS BLOB)")
+        }
+        #expect(throws: StoreDamage.self) { try store.actions() }
+        store.close()
+        #expect {
+            _ = try JobStore(directory: folder, fsync: false)
+        } throws: { error in
+            "\(error)".contains("action us_ac_2 does not match its checksum")
+        }
+    }
+
     // MARK: Permissions
 
     private func mode(_ path: String) -> mode_t {
