@@ -183,15 +183,15 @@ final class JobStore: @unchecked Sendable {
     private func checkRows() throws {
         try database.read { db in
             try checkRows(db, table: "jobs", sql: "SELECT id, status, crc, body FROM jobs") { first, _ in
-                "job \(first)"
+                "the row of job \(first)"
             }
             try checkRows(
                 db, table: "event_batches",
                 sql: "SELECT CAST(firstSeq AS TEXT), CAST(lastSeq AS TEXT), crc, body FROM event_batches"
-            ) { first, last in "events \(first)...\(last)" }
+            ) { first, last in "the row of events \(first)...\(last)" }
             try checkRows(
                 db, table: "actions", sql: "SELECT id, domain || ' ' || resourceId, crc, body FROM actions"
-            ) { id, _ in "action \(id)" }
+            ) { id, _ in "the row of action \(id)" }
         }
     }
 

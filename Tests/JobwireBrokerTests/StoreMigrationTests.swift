@@ -75,7 +75,7 @@ import Testing
         #expect {
             _ = try JobStore(directory: directory, fsync: false)
         } throws: { error in
-            "\(error)".contains("events 2...2 does not match its checksum")
+            "\(error)".contains("the row of events 2...2 does not match its checksum")
         }
     }
 

@@ -121,7 +121,8 @@ import ZeroMQ
 
         let message = try await refusal(folder)
         #expect(message.contains("is damaged"), "\(message)")
-        #expect(message.contains("us_jb_1") && message.contains("does not match its checksum"), "\(message)")
+        #expect(
+            message.contains("the row of job us_jb_1") && message.contains("does not match its checksum"), "\(message)")
     }
 
     @Test("the same store, undamaged, starts and serves its ended jobs", .timeLimit(.minutes(1)))
@@ -151,7 +152,7 @@ import ZeroMQ
         #expect {
             _ = try JobStore(directory: folder, fsync: false)
         } throws: { error in
-            "\(error)".contains("events 1...3 does not match its checksum")
+            "\(error)".contains("the row of events 1...3 does not match its checksum")
         }
     }
 
@@ -176,7 +177,7 @@ import ZeroMQ
         #expect {
             _ = try JobStore(directory: folder, fsync: false)
         } throws: { error in
-            "\(error)".contains("action us_ac_2 does not match its checksum")
+            "\(error)".contains("the row of action us_ac_2 does not match its checksum")
         }
     }
 
