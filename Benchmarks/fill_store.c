@@ -1,8 +1,8 @@
 // Fills a broker's store with ended jobs (and their events) the way the broker writes them, checksums
 // included, in seconds: `fill_store STORE.sqlite JOBS`. The store must hold one job run to its end by the
-// broker, the template: its row is copied JOBS times with new ids, and the log gets four events per copy
-// (job:created, job:ready, job:started, job:completed, of the template's envelope size) in rows of four,
-// as a broker busy with single creates commits them.
+// broker, the template: its row is copied JOBS times with new ids, and the log gets JOBS events (the
+// broker's default retention for 1,000,000 jobs), copies of the template's last one-event row, four to a
+// row, as a broker busy with single creates commits them.
 // Build: cc -O2 -I Sources/CJobwireSupport/include Benchmarks/fill_store.c Sources/CJobwireSupport/crc32c.c -lsqlite3
 #include <jobwire_support.h>
 #include <sqlite3.h>
@@ -54,16 +54,16 @@ int main(int argc, char **argv) {
              "body FROM r",
              jobs);
     run(db, sql);
-    // Four events a row, each a copy of the template's last one-event row, seqs after the template's.
+    // JOBS events, four to a row, each a copy of the template's last one-event row, seqs after the template's.
     snprintf(sql, sizeof sql,
              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %ld), "
              "t AS (SELECT MAX(lastSeq) AS top, (SELECT body FROM event_batches WHERE firstSeq = lastSeq ORDER BY lastSeq DESC LIMIT 1) AS body "
              "FROM event_batches), "
              "r AS (SELECT t.top + 4 * i - 3 AS firstSeq, t.top + 4 * i AS lastSeq, "
-             "t.body || t.body || t.body || t.body AS body FROM n, t) "
+             "CAST(t.body || t.body || t.body || t.body AS BLOB) AS body FROM n, t) "
              "INSERT INTO event_batches (lastSeq, firstSeq, crc, body) "
              "SELECT lastSeq, firstSeq, crc(CAST(firstSeq AS TEXT), CAST(lastSeq AS TEXT), body), body FROM r",
-             jobs);
+             jobs / 4);
     run(db, sql);
     run(db, "COMMIT; PRAGMA wal_checkpoint(TRUNCATE)");
     sqlite3_close(db);
