@@ -69,7 +69,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Flag(
         name: .customLong("accept-lost-changes"),
-        help: "Start on a store whose write-ahead log lost committed changes, saying what was dropped.")
+        help:
+            "Start on a store that holds less than jobwire.seq says was committed (its write-ahead log deleted, cut or damaged), saying what was dropped."
+    )
     var acceptLostChanges = false
 
     @Flag(
