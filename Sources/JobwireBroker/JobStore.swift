@@ -177,9 +177,9 @@ final class JobStore: @unchecked Sendable {
         }
     }
 
-    /// Checks the checksum of every job row and every row of the log at start, so that a changed byte stops
-    /// the broker with the row's name instead of failing a read later. One statement per table, stepped in
-    /// C (``jobwire_sqlite_check_row_checksums``): 1,000,000 jobs take about a second.
+    /// Checks the checksum of every row of jobs, of the log and of actions at start, so that a changed byte
+    /// stops the broker with the row's name instead of failing a read later. One statement per table, stepped
+    /// in C (``jobwire_sqlite_check_row_checksums``): 1,000,000 job rows take about 0.3 s of CPU.
     private func checkRows() throws {
         try database.read { db in
             try checkRows(db, table: "jobs", sql: "SELECT id, status, crc, body FROM jobs") { first, _ in
