@@ -144,12 +144,10 @@ final class BrokerCore {
         seq = identity.seq
         firstSeq = identity.firstSeq
         startedAt = .now()
-        if let lost = try store.checkCommits(
-            epoch: epoch, seq: seq, acceptLoss: configuration.acceptLostChanges)
-        {
+        if let lost = store.lostChanges {
             logger.error(
-                "the store lost committed changes; going on with what is whole (--accept-lost-changes)",
-                metadata: ["dropped.seqs": "\(lost.lowerBound)...\(lost.upperBound)"])
+                "the store lost committed changes (\(lost)); going on at seq \(seq) of epoch \(epoch) (--accept-lost-changes)"
+            )
             store.markCommitted(epoch: epoch, seq: seq)
         }
         do {

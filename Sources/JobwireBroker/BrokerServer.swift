@@ -34,7 +34,9 @@ public final class BrokerServer: Sendable {
     /// Opens the store, binds both sockets and starts the loop.
     /// - Throws: when the store cannot be opened or an endpoint cannot be bound.
     public static func start(configuration: BrokerConfiguration, logger: Logger) throws -> BrokerServer {
-        let store = try JobStore(directory: configuration.dataDirectory, fsync: configuration.fsync)
+        let store = try JobStore(
+            directory: configuration.dataDirectory, fsync: configuration.fsync,
+            acceptLostChanges: configuration.acceptLostChanges)
         let core = try BrokerCore(configuration: configuration, store: store, logger: logger)
         if configuration.curveSecretKey == nil && !configuration.allowInsecureRemote {
             for endpoint in [configuration.commandsEndpoint, configuration.eventsEndpoint]

@@ -117,6 +117,12 @@ enum Checksum {
         castagnoli(id, status, body)
     }
 
+    /// The checksum an action row is written with: its id, its domain and resource (as the start's check
+    /// reads them, `domain || ' ' || resourceId`), and its body.
+    static func action(id: String, domain: String, resourceId: String, body: [UInt8]) -> Int64 {
+        castagnoli(id, domain + " " + resourceId, body)
+    }
+
     static func jobMatches(_ stored: Int64, id: String, status: String, body: [UInt8]) -> Bool {
         matches(stored, id, status, body)
     }

@@ -88,13 +88,22 @@ struct BrokerCommand: AsyncParsableCommand {
     var curveSecretKey: String?
 
     @Option(
+        name: .customLong("curve-secret-key-file"),
+        help: ArgumentHelp(
+            "Turn on CURVE with the secret key in this file; also $JOBWIRE_CURVE_SECRET_KEY (a key given inline shows in ps).",
+            valueName: "path"))
+    var curveSecretKeyFile: String?
+
+    @Option(
         name: .customLong("authorized-keys"),
         help: "With CURVE: a folder of client public keys (*.pub files); only these may connect.")
     var authorizedKeys: String?
 
     @Flag(
         name: .customLong("accept-lost-changes"),
-        help: "Start on a store whose write-ahead log lost committed changes, saying what was dropped.")
+        help:
+            "Start on a store that holds less than jobwire.seq says was committed (its write-ahead log deleted, cut or damaged), saying what was dropped."
+    )
     var acceptLostChanges = false
 
     @Flag(
@@ -117,8 +126,12 @@ struct BrokerCommand: AsyncParsableCommand {
         guard maxSubscriptionPrefixes >= 0 else {
             throw ValidationError("--max-subscription-prefixes must be at least 0")
         }
-        if authorizedKeys != nil && curveSecretKey == nil {
-            throw ValidationError("--authorized-keys needs --curve-secret-key")
+        if curveSecretKey != nil && curveSecretKeyFile != nil {
+            throw ValidationError("give --curve-secret-key or --curve-secret-key-file, not both")
+        }
+        if authorizedKeys != nil, try KeyFiles.secretKey(inline: curveSecretKey, file: curveSecretKeyFile) == nil {
+            throw ValidationError(
+                "--authorized-keys needs --curve-secret-key, --curve-secret-key-file or JOBWIRE_CURVE_SECRET_KEY")
         }
     }
 
@@ -145,7 +158,7 @@ struct BrokerCommand: AsyncParsableCommand {
             maxSubscriptionPrefixes: maxSubscriptionPrefixes,
             maxConnections: maxConnections == 0 ? nil : maxConnections,
             fsync: !noFsync,
-            curveSecretKey: try curveSecretKey.map(KeyFiles.readKey),
+            curveSecretKey: try KeyFiles.secretKey(inline: curveSecretKey, file: curveSecretKeyFile),
             authorizedKeys: clients.map(\.key),
             keyRoles: Dictionary(clients.compactMap { c in c.roles.map { (c.key, $0) } }) { $0.union($1) },
             allowInsecureRemote: insecureAllowRemote, acceptLostChanges: acceptLostChanges)

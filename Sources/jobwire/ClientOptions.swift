@@ -38,10 +38,24 @@ struct ClientOptions: ParsableArguments {
             valueName: "key-or-file"))
     var curveSecretKey: String?
 
+    @Option(
+        name: .customLong("curve-secret-key-file"),
+        help: ArgumentHelp(
+            "With CURVE: the file of this client's secret key; also $JOBWIRE_CURVE_SECRET_KEY (an inline key shows in ps).",
+            valueName: "path"))
+    var curveSecretKeyFile: String?
+
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
-        if (curveServerKey == nil) != (curveSecretKey == nil) {
-            throw ValidationError("--curve-server-key and --curve-secret-key go together")
+        if curveSecretKey != nil && curveSecretKeyFile != nil {
+            throw ValidationError("give --curve-secret-key or --curve-secret-key-file, not both")
+        }
+        if curveServerKey == nil && (curveSecretKey != nil || curveSecretKeyFile != nil) {
+            throw ValidationError("--curve-secret-key needs --curve-server-key")
+        }
+        if curveServerKey != nil, try KeyFiles.secretKey(inline: curveSecretKey, file: curveSecretKeyFile) == nil {
+            throw ValidationError(
+                "--curve-server-key needs --curve-secret-key, --curve-secret-key-file or JOBWIRE_CURVE_SECRET_KEY")
         }
     }
 
@@ -55,8 +69,9 @@ struct ClientOptions: ParsableArguments {
 
     var curve: JobsClient.CurveConfiguration? {
         get throws {
-            guard let curveServerKey, let curveSecretKey else { return nil }
-            let secret = try KeyFiles.readKey(curveSecretKey)
+            guard let curveServerKey,
+                let secret = try KeyFiles.secretKey(inline: curveSecretKey, file: curveSecretKeyFile)
+            else { return nil }
             let pair: String
             do {
                 pair = try CurveKeyPair.publicKey(forSecret: secret)

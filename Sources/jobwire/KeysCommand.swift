@@ -56,11 +56,7 @@ struct KeysCommand: AsyncParsableCommand {
                 throw ValidationError("\(secretPath) exists already; choose another --name")
             }
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            guard
-                FileManager.default.createFile(
-                    atPath: secretPath, contents: Data((pair.secretKey + "\n").utf8),
-                    attributes: [.posixPermissions: 0o600])
-            else { throw ValidationError("cannot write \(secretPath)") }
+            try KeyFiles.writeSecret(pair.secretKey + "\n", to: secretPath)
             let rolesLine =
                 try roles.map {
                     "roles: " + (try BrokerRole.parse($0)).sorted().map(\.rawValue).joined(separator: ",") + "\n"
@@ -85,6 +81,23 @@ enum KeyFiles {
             throw ValidationError("\(keyOrPath) is neither a key file nor a 40-character Z85 key")
         }
         return keyOrPath
+    }
+
+    /// The secret key of the broker or a client: `--curve-secret-key` (a key or a file), else
+    /// `--curve-secret-key-file`, else `$JOBWIRE_CURVE_SECRET_KEY` (a key or a file); nil when none is given.
+    static func secretKey(inline: String?, file: String?) throws -> String? {
+        if let inline { return try readKey(inline) }
+        if let file {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ValidationError("cannot read the secret key file \(file)")
+            }
+            guard let key = firstKey(in: text) else { throw ValidationError("\(file) holds no 40-character Z85 key") }
+            return key
+        }
+        if let value = ProcessInfo.processInfo.environment["JOBWIRE_CURVE_SECRET_KEY"], !value.isEmpty {
+            return try readKey(value)
+        }
+        return nil
     }
 
     /// Every public key in the `*.pub` files of a folder, with the roles of its `roles:` line if any.
@@ -114,6 +127,25 @@ enum KeyFiles {
         return try names.filter { $0.hasSuffix(".pub") }.sorted().map { name in
             (name, try readKey("\(folder)/\(name)"))
         }
+    }
+
+    /// Writes a secret key file that is never readable by others, not even for a moment: a temporary file
+    /// created 0600 (O_EXCL: never one that exists), written and synced, then linked to `path` (which fails
+    /// when `path` exists, so nothing is overwritten) and removed.
+    static func writeSecret(_ text: String, to path: String) throws {
+        let temporary = path + ".tmp-\(getpid())"
+        func failure(_ what: String) -> ValidationError {
+            ValidationError("cannot write \(path): \(what) \(String(cString: strerror(errno)))")
+        }
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("creating \(temporary):") }
+        defer { unlink(temporary) }
+        let bytes = Array(text.utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == bytes.count, synced == 0 else { throw failure("writing:") }
+        guard link(temporary, path) == 0 else { throw failure("") }
     }
 
     static func firstKey(in text: String) -> String? {

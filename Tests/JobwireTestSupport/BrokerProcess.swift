@@ -27,12 +27,18 @@ public final class BrokerProcess: Sendable {
     /// - Parameters:
     ///   - dataDirectory: the store's folder; a new temporary one when nil.
     ///   - arguments: more options, e.g. `["--lease-seconds", "1"]`.
-    public static func start(dataDirectory: String? = nil, arguments: [String] = []) async throws -> BrokerProcess {
+    ///   - environment: variables to add to the test's environment for it.
+    public static func start(
+        dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:]
+    ) async throws -> BrokerProcess {
         let directory = dataDirectory ?? TestPaths.temporaryDirectory(prefix: "jobwire-broker")
-        return try await BrokerProcess(directory: directory, arguments: arguments)
+        return try await BrokerProcess(directory: directory, arguments: arguments, environment: environment)
     }
 
-    private init(directory: String, arguments: [String], events: String? = nil, commands: String? = nil) async throws {
+    private init(
+        directory: String, arguments: [String], environment: [String: String] = [:], events: String? = nil,
+        commands: String? = nil
+    ) async throws {
         dataDirectory = directory
         self.arguments = arguments
         let output = Locked(Output())
@@ -44,7 +50,7 @@ public final class BrokerProcess: Sendable {
                 "--events", events ?? "tcp://127.0.0.1:*",
                 "--commands", commands ?? "tcp://127.0.0.1:*", "--log-level", "debug",
             ] + arguments,
-            environment: ProcessInfo.processInfo.environment,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
             output: { line in
                 // The first line says where it listens.
                 let waiter = output.withLock { o -> CheckedContinuation<String?, Never>? in

@@ -16,6 +16,17 @@ uint32_t jobwire_crc32c_update_portable(uint32_t crc, const void *bytes, size_t 
 /// makes. Process-wide; takes effect only before SQLite is first used (later it does nothing).
 void jobwire_sqlite_skip_memory_statistics(void);
 
+/// Keeps the write-ahead log as it is when the connection (a `sqlite3 *`) closes: no checkpoint into the
+/// database file, no removal. For a store the broker refuses to start on, which must stay as it found it.
+void jobwire_sqlite_keep_wal_on_close(void *connection);
+
+/// Steps `statement` (a prepared `sqlite3_stmt *` whose columns are: a text, a text, the stored checksum,
+/// the body) and checks each row's checksum: CRC-32C of the two texts and the body, each followed by a zero
+/// byte, tagged by bit 32 (as the broker writes it). Rows with a NULL checksum are skipped. Returns
+/// SQLITE_DONE when every row matches, SQLITE_ROW with the statement on the first row that does not (step
+/// it again by calling again), or SQLite's error code. One loop in C: no allocation per row.
+int jobwire_sqlite_check_row_checksums(void *statement);
+
 /// Gathers the write-ahead log writes of the SQLite databases in `folder` (a store opened with
 /// synchronous=FULL) and writes them at once when SQLite syncs the log: one system call per commit
 /// instead of two per page. Registers the gathering VFS as the process's default on first use; files
