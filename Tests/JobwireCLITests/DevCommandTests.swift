@@ -32,6 +32,22 @@ struct DevCommandTests {
         #expect(result.stdout.hasSuffix("system | stopped\n"))
     }
 
+    @Test("without --events and --commands, the broker binds where JOBWIRE_EVENTS and JOBWIRE_COMMANDS say")
+    func readsTheEnvironment() async throws {
+        let folder = TestPaths.temporaryDirectory(prefix: "jobwire-dev")
+        try "hello: echo \"commands at $JOBWIRE_COMMANDS\"; exec sleep 30\n".write(
+            toFile: folder + "/Procfile", atomically: true, encoding: .utf8)
+        let (events, commands) = ("ipc://\(folder)/events.sock", "ipc://\(folder)/commands.sock")
+        let dev = try CLIProcess(
+            ["dev", "--procfile", folder + "/Procfile", "--in-memory"],
+            environment: ["JOBWIRE_EVENTS": events, "JOBWIRE_COMMANDS": commands])
+        let output = try await dev.waitFor("the process to print the endpoint") { $0.contains("commands at ipc://") }
+        #expect(output.contains("broker listening: events \(events), commands \(commands)"), "\(output)")
+        #expect(output.contains("| commands at \(commands)"), "\(output)")
+        dev.signal(SIGTERM)
+        #expect(try await dev.finish(timeout: .seconds(10)).status == 0)
+    }
+
     @Test("the pid shown is the process's own; killing it or its shell restarts it and leaves nothing behind")
     func killedProcessesLeaveNoOrphans() async throws {
         let folder = TestPaths.temporaryDirectory(prefix: "jobwire-dev")
