@@ -18,7 +18,8 @@ swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-
 
 grdb=$(find "$build/../../checkouts/GRDB.swift/Sources/GRDBSQLite" -name module.modulemap 2>/dev/null | head -1 || true)
 [ -n "$grdb" ] || grdb=$(find .build*/checkouts/GRDB.swift/Sources/GRDBSQLite -name module.modulemap 2>/dev/null | head -1 || true)
-core=$(ls Sources/JobwireBroker/*.swift | grep -v -e BrokerServer.swift -e BrokerService.swift)
+# The core without the files that need sockets (the server, its service, the connection watch).
+core=$(grep -L -E '^(public |internal )?import ZeroMQ' Sources/JobwireBroker/*.swift | grep -v BrokerService.swift)
 swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker \
     -I "$build/Modules" -Xcc -fmodule-map-file="$grdb" \
     -Xcc -fmodule-map-file="$build/CJobwireSupport.build/module.modulemap" -Xcc -ISources/CJobwireSupport/include \

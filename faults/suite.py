@@ -69,8 +69,9 @@ def count_jobs(row: Row, client: h.Client, acked_ids: set[str], in_flight: set[s
 
 
 def process_of(owner: str) -> str:
-    """A worker thread's listenerId is `process/thread`; a Swift listener's is its process name."""
-    return owner.split("/")[0]
+    """A worker thread's listenerId is `process/thread`; a Swift listener's is its process name. A former
+    owner in the store is `listenerId` + U+001F + `instanceId` when the holder sent an instanceId."""
+    return owner.split("\x1f")[0].split("/")[0]
 
 
 def owned_executing(client: h.Client, process: str) -> set[str]:
