@@ -2,76 +2,89 @@ import Foundation
 import JobwireProtocol
 import JobwireTestSupport
 import Testing
+
+@testable import JobwireBroker
 import ZeroMQ
 
 @Suite struct LeaseTests {
     @Test(
-        "leases: the first ack wins, the owner renews, expiry requeues until maxAttempts, former owners are fenced off",
-        .timeLimit(.minutes(1)))
-    func leaseLifecycle() async throws {
-        let harness = try await Harness()
-        let subscriber = try await harness.subscribe("job:")
-        // A 3 s lease renewed every 300 ms: even a busy machine renews in time.
-        let id = try #require(try await harness.create(["leaseSeconds": 3, "maxAttempts": 2]).string("id"))
-        let jobId = id.json
-        let seq0 = try await harness.seq()
+        "leases: the first ack wins, the owner renews, expiry requeues until maxAttempts, former owners are fenced off")
+    func leaseLifecycle() throws {
+        // In-process, on the broker's own clock: time moves only when the test moves it.
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        func advance(_ duration: Duration) {
+            harness.core.now = harness.core.now + duration
+            harness.core.tick()
+            harness.commit()
+            harness.settle()
+        }
+        func topics(after count: Int) -> [String] {
+            harness.published.dropFirst(count).map { String(decoding: $0[0], as: UTF8.self) }
+        }
+        let id = try #require(
+            try harness.call(
+                "jobs.create",
+                ["type": "workbook", "operation": "export", "source": "s", "leaseSeconds": 3, "maxAttempts": 2])[
+                    "id"]?.stringValue)
+        let jobId = JSONValue.string(id)
 
         // Conflict: the first ack wins.
-        let first = try await harness.call("jobs.ack", ["jobId": jobId, "listenerId": "w1"])
+        let first = try harness.call("jobs.ack", ["jobId": jobId, "listenerId": "w1"])
         #expect(first["lease"]?["owner"] == "w1")
-        let second = try await harness.failure("jobs.ack", ["jobId": jobId, "listenerId": "w2"])
+        let second = try harness.failure("jobs.ack", ["jobId": jobId, "listenerId": "w2"])
         #expect(second.code == .conflict)
         #expect(second.type == "conflict")
 
         // Renewal: every ack or update of the owner pushes expiresAt on; the job outlives its 3 s lease.
-        var expiry = try #require(first["lease"]?["expiresAt"]?.stringValue)
-        let start = ContinuousClock.now
-        while ContinuousClock.now - start < .milliseconds(3500) {
-            try await Task.sleep(for: .milliseconds(300))
-            let renewed = try await harness.call("jobs.update", ["jobId": jobId, "listenerId": "w1", "info": "alive"])
-            let next = try #require(renewed["lease"]?["expiresAt"]?.stringValue)
-            #expect(Timestamp(iso8601: next)! >= Timestamp(iso8601: expiry)!)
+        var expiry = try #require(Timestamp(iso8601: first["lease"]?["expiresAt"]?.stringValue ?? ""))
+        for _ in 0..<12 {
+            advance(.milliseconds(300))
+            let renewed = try harness.call("jobs.update", ["jobId": jobId, "listenerId": "w1", "info": "alive"])
+            let next = try #require(Timestamp(iso8601: renewed["lease"]?["expiresAt"]?.stringValue ?? ""))
+            #expect(next == harness.core.now + .seconds(3))
+            #expect(next > expiry)
             expiry = next
         }
-        #expect(try await harness.get(id).string("status") == "executing")
-        #expect(try await harness.get(id).int("attempt") == 1)
+        #expect(try harness.job(id).status == .executing)
+        #expect(try harness.job(id).attempt == 1)
 
-        // Expiry: requeued with attempt 2, published as job:ready.
-        let requeued = try await subscriber.waitForEvents(since: seq0) { events in
-            events.contains { $0.topic == "job:ready" }
-        }
-        #expect(requeued.last?.envelope["payload"]?["attempt"] == 2)
-        #expect(try await harness.get(id)["lease"] == .null)
+        // Expiry: not a millisecond early; then requeued with attempt 2, published as job:ready.
+        let beforeExpiry = harness.published.count
+        advance(.milliseconds(2999))
+        #expect(try harness.job(id).status == .executing)
+        advance(.milliseconds(1))
+        #expect(topics(after: beforeExpiry) == ["job:ready/workbook:export/"])
+        #expect(try harness.job(id).attempt == 2)
+        #expect(try harness.job(id).lease == nil)
 
         // Fencing: the former owner's late calls get lease_expired while the job is ready or held by another.
         for method in ["jobs.complete", "jobs.fail", "jobs.update", "jobs.release"] {
-            let late = try await harness.failure(method, ["jobId": jobId, "listenerId": "w1"])
+            let late = try harness.failure(method, ["jobId": jobId, "listenerId": "w1"])
             #expect(late.code == .leaseExpired, "\(method) of a former owner on a ready job: \(late)")
         }
-        try await harness.call("jobs.ack", ["jobId": jobId, "listenerId": "w2"])
-        let seqHeld = try await harness.seq()
-        let late = try await harness.failure("jobs.complete", ["jobId": jobId, "listenerId": "w1"])
+        try harness.call("jobs.ack", ["jobId": jobId, "listenerId": "w2"])
+        let held = harness.published.count
+        let late = try harness.failure("jobs.complete", ["jobId": jobId, "listenerId": "w1"])
         #expect(late.code == .leaseExpired)
-        let stranger = try await harness.failure("jobs.complete", ["jobId": jobId, "listenerId": "w3"])
+        let stranger = try harness.failure("jobs.complete", ["jobId": jobId, "listenerId": "w3"])
         #expect(stranger.code == .conflict)
-        #expect(try await harness.seq() == seqHeld)
+        #expect(harness.published.count == held)
 
         // maxAttempts: the second expiry fails the job, with exactly one job:failed for the attempt.
-        let ended = try await subscriber.waitForEvents(since: seqHeld) { $0.contains { $0.topic == "job:failed" } }
-        #expect(ended.map(\.topic) == ["job:failed"])
-        let failed = try await harness.get(id)
-        #expect(failed.string("status") == "failed")
-        #expect(failed["outcome"]?["message"] == "lease expired")
-        let afterEnd = try await harness.failure("jobs.complete", ["jobId": jobId, "listenerId": "w2"])
+        advance(.seconds(3))
+        #expect(topics(after: held) == ["job:failed/workbook:export/"])
+        let failed = try harness.job(id)
+        #expect(failed.status == .failed)
+        #expect(failed.outcome?.message == "lease expired")
+        let afterEnd = try harness.failure("jobs.complete", ["jobId": jobId, "listenerId": "w2"])
         #expect(afterEnd.code == .invalidTransition)
         // An operator (no listenerId) may act on a leased job; a retry gives the former owner a new claim.
-        try await harness.call("jobs.retry", ["jobId": jobId])
-        let reclaimed = try await harness.call("jobs.ack", ["jobId": jobId, "listenerId": "w1"])
+        try harness.call("jobs.retry", ["jobId": jobId])
+        let reclaimed = try harness.call("jobs.ack", ["jobId": jobId, "listenerId": "w1"])
         #expect(reclaimed["lease"]?["owner"] == "w1")
-        try await harness.call("jobs.fail", ["jobId": jobId, "outcome": ["message": "operator"]])
-        #expect(try await harness.get(id).string("status") == "failed")
-        await subscriber.close()
-        await harness.close()
+        try harness.call("jobs.fail", ["jobId": jobId, "outcome": ["message": "operator"]])
+        #expect(try harness.job(id).status == .failed)
     }
 
     @Test("jobs.claim hands each ready job to exactly one of several waiting claimers", .timeLimit(.minutes(1)))

@@ -68,7 +68,7 @@ import Testing
         let client = try JobsClient(commands: broker.commands)
         let long = try await client.create(
             JobCreateRequest(
-                type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 3500], leaseSeconds: 1))
+                type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 7000], leaseSeconds: 3))
         let done = try await client.waitFor(long.id, .complete)
         #expect(done.attempt == 1)
 
