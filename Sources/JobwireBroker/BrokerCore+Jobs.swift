@@ -221,6 +221,9 @@ extension BrokerCore {
 
     // MARK: Reads
 
+    /// The most jobs a `jobs.list` page may skip (`(pageNumber - 1) * pageSize`).
+    static let maxListOffset = 100_000
+
     private func list(_ p: FieldReader) throws -> ReplyBody {
         var query = JobStore.ListQuery()
         if let value = p.value("status") {
@@ -247,6 +250,13 @@ extension BrokerCore {
         query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
         query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
         query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
+        // A page is read past every job before it: the window is capped, as every request's work is.
+        guard (query.pageNumber - 1) * query.pageSize <= BrokerCore.maxListOffset else {
+            throw FieldError(
+                field: "pageNumber",
+                message: "pageNumber \(query.pageNumber) with pageSize \(query.pageSize) skips more than "
+                    + "\(BrokerCore.maxListOffset) jobs; narrow the list with filters or sortDirection")
+        }
         if let direction = try p.string("sortDirection") {
             guard direction == "asc" || direction == "desc" else {
                 throw FieldError(
