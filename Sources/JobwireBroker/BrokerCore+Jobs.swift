@@ -221,9 +221,6 @@ extension BrokerCore {
 
     // MARK: Reads
 
-    /// The most jobs a `jobs.list` page may skip (`(pageNumber - 1) * pageSize`).
-    static let maxListOffset = 100_000
-
     private func list(_ p: FieldReader) throws -> ReplyBody {
         var query = JobStore.ListQuery()
         if let value = p.value("status") {
@@ -250,13 +247,6 @@ extension BrokerCore {
         query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false
         query.pageSize = Int(try p.int("pageSize", in: 1...1000) ?? 20)
         query.pageNumber = Int(try p.int("pageNumber", in: 1...Int64(Int32.max)) ?? 1)
-        // A page is read past every job before it: the window is capped, as every request's work is.
-        guard (query.pageNumber - 1) * query.pageSize <= BrokerCore.maxListOffset else {
-            throw FieldError(
-                field: "pageNumber",
-                message: "pageNumber \(query.pageNumber) with pageSize \(query.pageSize) skips more than "
-                    + "\(BrokerCore.maxListOffset) jobs; narrow the list with filters or sortDirection")
-        }
         if let direction = try p.string("sortDirection") {
             guard direction == "asc" || direction == "desc" else {
                 throw FieldError(
@@ -429,7 +419,7 @@ extension BrokerCore {
                 OutgoingReply(
                     route: caller.route,
                     body: RPCResponse.success(rawID: requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, owner.key)))
+                    claimed: (job.id, owner.key, job.attempt)))
             return nil
         }
         guard wait > 0 else { return .raw(claimResult(nil)) }
@@ -464,8 +454,11 @@ extension BrokerCore {
     /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
     /// it is `ready` again at once, with the same attempt, instead of waiting out a lease nobody holds.
     /// `owner` is the ``LeaseHolder/key`` of the claimer.
-    func returnUndeliveredClaim(jobId: String, owner: String) {
-        guard var record = jobs[jobId], record.job.status == .executing,
+    func returnUndeliveredClaim(jobId: String, owner: String, attempt: Int) {
+        // The same attempt still held by the same holder: a reply that waited in a backlog may come back long
+        // after the lease moved on to another process with the same key (an operator, a copy without an
+        // instanceId), whose attempt this must not take away.
+        guard var record = jobs[jobId], record.job.status == .executing, record.job.attempt == attempt,
             let lease = record.job.lease, LeaseHolder(lease).key == owner
         else {
             return
@@ -527,7 +520,7 @@ extension BrokerCore {
                 OutgoingReply(
                     route: claim.caller.route,
                     body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, claim.owner.key)))
+                    claimed: (job.id, claim.owner.key, job.attempt)))
         }
     }
 

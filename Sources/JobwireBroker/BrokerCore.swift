@@ -14,7 +14,7 @@ struct OutgoingReply {
     var body: [UInt8]
     /// The job a claim hands out with this reply, to take back if the claimer is gone (owner: the
     /// claimer's `LeaseHolder.key`).
-    var claimed: (jobId: String, owner: String)? = nil
+    var claimed: (jobId: String, owner: String, attempt: Int)? = nil
 }
 
 /// The result of a command: a value, or JSON bytes written without a value tree.

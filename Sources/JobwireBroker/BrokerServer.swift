@@ -491,7 +491,7 @@ private final class Loop: @unchecked Sendable {
     /// A job handed to a claimer that never gets the reply goes back to ready, in the next batch's commit.
     private func undelivered(_ reply: OutgoingReply) {
         if let claimed = reply.claimed {
-            core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner)
+            core.returnUndeliveredClaim(jobId: claimed.jobId, owner: claimed.owner, attempt: claimed.attempt)
         }
     }
 

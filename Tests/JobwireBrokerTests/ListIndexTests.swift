@@ -51,15 +51,34 @@ import Testing
         }
         #expect(rows == 6)
     }
+}
 
-    @Test("a page may skip at most 100,000 jobs: pageNumber past that is -32602")
-    func pageWindow() throws {
+/// A claim reply that could not be delivered gives its job back only while that same attempt is held.
+@Suite struct UndeliveredClaimTests {
+    @Test("a claim reply returned late does not take the job from a later attempt of the same holder")
+    func lateReturnKeepsLaterAttempt() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
-        try harness.call("jobs.list", ["pageNumber": 101, "pageSize": 1000])
-        let error = try harness.failure("jobs.list", ["pageNumber": 102, "pageSize": 1000])
-        #expect(error.code == .invalidParams)
-        #expect(error.field == "pageNumber")
-        #expect(try harness.failure("jobs.list", ["pageNumber": 100_002]).field == "pageNumber")
+        let id = try #require(
+            try harness.call(
+                "jobs.create", ["type": "late", "operation": "claim", "source": "s", "leaseSeconds": 5])["id"]?
+                .stringValue)
+        // Two copies of one listener without an instanceId: to the broker they are one holder.
+        let first = try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["late:*"]])
+        #expect(first["job"]?["attempt"] == 1)
+        harness.core.now = harness.core.now + .seconds(5)
+        harness.core.tick()
+        harness.commit()
+        let second = try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["late:*"]])
+        #expect(second["job"]?["attempt"] == 2)
+        // The first claim's reply comes back undelivered (its client went away with it unread).
+        harness.core.returnUndeliveredClaim(jobId: id, owner: "w", attempt: 1)
+        harness.commit()
+        #expect(try harness.job(id).status == .executing)
+        #expect(try harness.job(id).attempt == 2)
+        // The reply of the attempt that is still held does give it back.
+        harness.core.returnUndeliveredClaim(jobId: id, owner: "w", attempt: 2)
+        harness.commit()
+        #expect(try harness.job(id).status == .ready)
     }
 }
