@@ -786,7 +786,9 @@ extension BrokerCore {
         handlingEnds = true
         defer { handlingEnds = false }
         body()
-        while pendingEndsHead < pendingEnds.count && endsFollowed < BrokerCore.endsPerRound {
+        while pendingEndsHead < pendingEnds.count && endsFollowed < BrokerCore.endsPerRound
+            && batchEventBytes < BrokerCore.eventBytesPerRound
+        {
             let ended = pendingEnds[pendingEndsHead]
             pendingEndsHead += 1
             endsFollowed += 1

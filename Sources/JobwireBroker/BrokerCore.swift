@@ -83,6 +83,11 @@ final class BrokerCore {
     /// The most ends followed in one round: a chain of 100,000 jobs ends over many rounds, each a commit,
     /// with other clients' requests between them.
     static let endsPerRound = 1000
+    /// The event bytes after which a round follows no more ends: events carry the job's input, so 1,000
+    /// ends of jobs with large inputs would otherwise make a round of a GB.
+    static let eventBytesPerRound = 16 << 20
+    /// The bytes of the events made in this round.
+    var batchEventBytes = 0
     /// Scheduled jobs found at load whose wait is over or can never be (a predecessor ended without
     /// completing, or is gone): the first tick enqueues them. A cascade cut off by a crash goes on so.
     var wakeAtStart: [String] = []
@@ -389,6 +394,7 @@ final class BrokerCore {
         }
         w.timestamp("createdAt", now)
         let body = w.finish()
+        batchEventBytes += body.count
         batch.events.append(StoredEvent(seq: seq, topic: topic, body: body))
         publishQueue.append([TopicFrame.encode(topic: topic, subject: job.name), body])
     }
@@ -519,6 +525,7 @@ final class BrokerCore {
 
     private func clearBatch() {
         endsFollowed = 0
+        batchEventBytes = 0
         loadedFromStore.removeAll(keepingCapacity: true)
         pendingKeys.removeAll(keepingCapacity: true)
         dirty.removeAll(keepingCapacity: true)

@@ -675,6 +675,9 @@ final class JobStore: @unchecked Sendable {
         }
     }
 
+    /// The event bytes after which a row of `event_batches` takes no more events.
+    static let eventRowBytes = 4 << 20
+
     func commit(_ batch: Batch) throws {
         guard !batch.isEmpty else { return }
         try database.write { db in
@@ -751,8 +754,14 @@ final class JobStore: @unchecked Sendable {
                     sql: "INSERT INTO event_batches (lastSeq, firstSeq, crc, body) VALUES (?, ?, ?, ?)")
                 while start < batch.events.count {
                     let s = insertEvents.sqliteStatement
+                    // A row ends at a gap in the seqs, or once it holds 4 MiB of events: SQLite refuses a
+                    // value over 1 GB, and a round of big events must not come near it.
                     var end = start + 1
-                    while end < batch.events.count && batch.events[end].seq == batch.events[end - 1].seq + 1 {
+                    var bytes = batch.events[start].body.count
+                    while end < batch.events.count && batch.events[end].seq == batch.events[end - 1].seq + 1
+                        && bytes < JobStore.eventRowBytes
+                    {
+                        bytes += batch.events[end].body.count
                         end += 1
                     }
                     let firstSeq = batch.events[start].seq
@@ -902,8 +911,8 @@ private func step(_ statement: OpaquePointer, _ db: Database, blob: [UInt8], at 
         // A non-null pointer also for an empty body: SQLite binds NULL for a null one.
         let empty: UInt8 = 0
         try withUnsafePointer(to: empty) { fallback in
-            _ = sqlite3_bind_blob(
-                statement, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), Int32(bytes.count), nil)
+            _ = sqlite3_bind_blob64(
+                statement, index, bytes.baseAddress ?? UnsafeRawPointer(fallback), sqlite3_uint64(bytes.count), nil)
             try step(statement, db)
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import JobwireProtocol
 import Testing
 
@@ -151,5 +152,37 @@ import Testing
         let topics = harness.published[before...].map { String(decoding: $0[0], as: UTF8.self) }
         #expect(!topics.contains { $0.hasPrefix("job:ready/") })
         #expect(topics.filter { $0.hasPrefix("job:parts-completed/") }.count == 1)
+    }
+}
+
+/// Rounds are bounded by the bytes of their events too: events carry the job's input.
+@Suite struct LargeEventRoundTests {
+    @Test("a chain of jobs with large inputs ends over rounds of at most 16 MiB of events, in rows of 4 MiB")
+    func largeInputs() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let head = try #require(
+            try harness.call(
+                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
+                    "id"]?.stringValue)
+        let input: JSONValue = ["blob": .string(String(repeating: "x", count: 700_000))]
+        var previous = head
+        for _ in 0..<60 {
+            let link = try harness.call(
+                "jobs.create",
+                [
+                    "type": "chain", "operation": "link", "source": "s", "input": input,
+                    "predecessorIds": [.string(previous)],
+                ])
+            previous = try #require(link["id"]?.stringValue)
+        }
+        try harness.call("jobs.cancel", ["jobId": .string(head)])
+        #expect(harness.core.statusCounts[.failed, default: 0] == 60)
+        let rows = try harness.core.store.database.read { db in
+            try Row.fetchAll(db, sql: "SELECT firstSeq, lastSeq, length(body) AS bytes FROM event_batches")
+        }
+        let largest: Int = rows.map { $0["bytes"] as Int }.max() ?? 0
+        #expect(largest < JobStore.eventRowBytes + 800_000, "an event row of \(largest) bytes")
+        #expect(rows.count > 60 * 700_000 / JobStore.eventRowBytes)
     }
 }
