@@ -421,10 +421,28 @@ private final class Loop: @unchecked Sendable {
 
     /// Replies libzmq could not queue for one client yet (its send high-water mark was reached), oldest first.
     struct PendingReplies {
+        /// The replies from `head` on wait; those before it were sent.
         var replies: [OutgoingReply] = []
+        var head = 0
         var bytes = 0
         /// A reply was dropped since the client last took one: its requests are dropped too.
         var isDropping = false
+        var isEmpty: Bool { head >= replies.count }
+
+        mutating func append(_ reply: OutgoingReply) {
+            replies.append(reply)
+            bytes += reply.body.count
+        }
+
+        /// Forgets the `count` replies from `head` on, which were sent.
+        mutating func sent(_ count: Int) {
+            for reply in replies[head..<head + count] { bytes -= reply.body.count }
+            head += count
+            if head > 64 && head * 2 > replies.count {
+                replies.removeFirst(head)
+                head = 0
+            }
+        }
     }
 
     private enum SendResult { case sent, full, gone }
@@ -449,42 +467,40 @@ private final class Loop: @unchecked Sendable {
             case .full: break
             }
         }
-        var pending = backlog[reply.route] ?? PendingReplies()
-        guard pending.replies.isEmpty || pending.bytes + reply.body.count <= core.configuration.replyBacklogBytes
-        else {
+        if let pending = backlog[reply.route], !pending.isEmpty,
+            pending.bytes + reply.body.count > core.configuration.replyBacklogBytes
+        {
             warn("replies", "reply dropped: a client does not read its replies and its backlog is full")
             backlog[reply.route]?.isDropping = true
             return false
         }
-        pending.replies.append(reply)
-        pending.bytes += reply.body.count
-        backlog[reply.route] = pending
+        // Appended in place: a copy of the backlog per reply made a long one quadratic.
+        backlog[reply.route, default: PendingReplies()].append(reply)
         backlogMoved = true
         return true
     }
 
     /// Sends what the backlogs hold while libzmq takes it; drops the backlog of a client that is gone.
     private func flushBacklog() {
-        for (route, var pending) in backlog {
+        for route in Array(backlog.keys) {
+            // Taken out of the dictionary while it is worked on, so that changing it copies nothing.
+            guard var pending = backlog.removeValue(forKey: route) else { continue }
             var sent = 0
-            defer { if sent > 0 { backlogMoved = true } }
-            sending: while sent < pending.replies.count {
-                switch trySend(pending.replies[sent]) {
+            sending: while pending.head + sent < pending.replies.count {
+                switch trySend(pending.replies[pending.head + sent]) {
                 case .sent: sent += 1
                 case .full: break sending
                 case .gone:
-                    for reply in pending.replies[sent...] { undelivered(reply) }
-                    sent = pending.replies.count
+                    for reply in pending.replies[(pending.head + sent)...] { undelivered(reply) }
+                    sent = pending.replies.count - pending.head
                 }
             }
-            if sent == pending.replies.count {
-                backlog[route] = nil
-            } else if sent > 0 {
-                pending.bytes -= pending.replies[..<sent].reduce(0) { $0 + $1.body.count }
-                pending.replies.removeFirst(sent)
+            if sent > 0 {
+                backlogMoved = true
+                pending.sent(sent)
                 pending.isDropping = false
-                backlog[route] = pending
             }
+            if !pending.isEmpty { backlog[route] = pending }
         }
     }
 
