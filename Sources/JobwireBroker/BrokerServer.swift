@@ -264,8 +264,13 @@ private final class Loop: @unchecked Sendable {
             if poller.events(at: routerIndex).contains(.readable) || stopping {
                 var requestBytes = 0
                 var replyBytes = 0
+                let batchStarted = ContinuousClock.now
                 for _ in 0..<core.configuration.maxBatch {
+                    // Every reply of a batch waits for its commit: a batch of requests that each cost a few
+                    // milliseconds (a pipelining client's) is cut after a time budget, so that another
+                    // client's request waits for at most that much of someone else's work.
                     guard requestBytes < Self.maxBatchBytes, replyBytes < Self.maxBatchBytes,
+                        ContinuousClock.now - batchStarted < Self.batchTimeBudget,
                         let request = receiveRequest()
                     else { break }
                     let replied = core.outbox.count
@@ -306,6 +311,9 @@ private final class Loop: @unchecked Sendable {
     /// and sent: a few large requests or replies end a batch early, so they neither pile up in memory nor
     /// keep other clients waiting long for the commit.
     static let maxBatchBytes = 4 << 20
+
+    /// How long a batch takes requests before it is committed and answered.
+    static let batchTimeBudget = Duration.milliseconds(20)
 
     /// Receives one message, copying at most ``maxFrames`` frames and `maxMessageSize` plus 1 KiB
     /// bytes; the rest of a larger message is read and dropped without a copy.
