@@ -663,6 +663,12 @@ extension BrokerCore {
         guard previous == .failed || previous == .canceled else {
             throw ProtocolError(.invalidTransition, "cannot retry \(record.job.id): it is \(previous.rawValue)")
         }
+        // Its end still waits for a later round (a long cascade): its dependents and its parent have not
+        // been told yet, and a retry now would have them told of an end that no longer holds.
+        guard !pendingEndIds.contains(record.job.id) else {
+            throw ProtocolError(
+                .overloaded, "cannot retry \(record.job.id) yet: the broker is still following its end; try again")
+        }
         record.job.attempt += 1
         record.job.outcome = nil
         record.job.finishedAt = nil
@@ -773,6 +779,7 @@ extension BrokerCore {
     /// follows at most ``BrokerCore/endsPerRound`` ends; ``tick()`` goes on with the rest in the next.
     func jobEnded(_ ended: EndedJob) {
         pendingEnds.append(ended)
+        pendingEndIds.insert(ended.id)
         guard !handlingEnds else { return }
         holdingEnds {}
     }
@@ -792,6 +799,7 @@ extension BrokerCore {
             let ended = pendingEnds[pendingEndsHead]
             pendingEndsHead += 1
             endsFollowed += 1
+            pendingEndIds.remove(ended.id)
             follow(ended)
         }
         if pendingEndsHead == pendingEnds.count {
@@ -819,6 +827,7 @@ extension BrokerCore {
                     save(&failed, previous: .scheduled)
                     emit("job:failed", failed.job)
                     pendingEnds.append(EndedJob(failed.job))
+                    pendingEndIds.insert(failed.job.id)
                 }
             }
         }

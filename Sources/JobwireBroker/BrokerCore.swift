@@ -75,6 +75,8 @@ final class BrokerCore {
     /// Jobs that ended and whose followers (dependents, parts, parent) are still to be told, in order,
     /// from `pendingEndsHead` on.
     var pendingEnds: [EndedJob] = []
+    /// The ids of the jobs in `pendingEnds` not followed yet.
+    var pendingEndIds: Set<String> = []
     var pendingEndsHead = 0
     /// Whether ``jobEnded(_:)`` is working through ``pendingEnds`` already.
     var handlingEnds = false
@@ -170,6 +172,7 @@ final class BrokerCore {
         readyNamesByKey = [:]
         readyNamesAdded = []
         pendingEnds = []
+        pendingEndIds = []
         pendingEndsHead = 0
         handlingEnds = false
         wakeAtStart = []

@@ -186,3 +186,30 @@ import Testing
         #expect(rows.count > 60 * 700_000 / JobStore.eventRowBytes)
     }
 }
+
+/// A job whose end still waits for a later round cannot be retried until that end has been followed.
+@Suite struct PendingEndRetryTests {
+    @Test("retrying a job whose end is still being followed is -32007, and works once it has been")
+    func retryWaitsForItsEnd() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let head = try #require(
+            try harness.call(
+                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
+                    "id"]?.stringValue)
+        let links = try harness.chain(after: head, length: 3 * BrokerCore.endsPerRound)
+        let request = harness.send("jobs.cancel", ["jobId": .string(head)])
+        harness.commit()
+        #expect(try harness.response(to: request)?.result.get()["status"] == "canceled")
+        // The first round failed the links up to here; the end of the last of them is not followed yet.
+        let waiting = try #require(links.last { (try? harness.job($0).status) == .failed })
+        #expect(harness.core.pendingEndIds.contains(waiting))
+        let refused = try harness.failure("jobs.retry", ["jobId": .string(waiting)])
+        #expect(refused.code == .overloaded)
+        harness.settle()
+        // Accepted now; its own predecessor failed, so the same rules fail it again, for the new attempt.
+        let retried = try harness.call("jobs.retry", ["jobId": .string(waiting)])
+        #expect(retried["attempt"] == 2)
+        #expect(try harness.job(waiting).status == .failed)
+    }
+}
