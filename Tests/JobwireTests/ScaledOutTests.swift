@@ -67,8 +67,9 @@ extension JobsClient {
             for event in page.events where event.payload["info"]?.stringValue == info {
                 if let id = event.context["jobId"]?.stringValue { counts[id, default: 0] += 1 }
             }
-            guard let last = page.events.last?.seq, page.events.count >= 1000 else { return counts }
-            since = last
+            // A page may stop short of the log's end with any number of events: follow nextSince.
+            guard !page.isComplete, page.nextSince > since else { return counts }
+            since = page.nextSince
         }
     }
 }
