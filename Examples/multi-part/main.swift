@@ -56,8 +56,15 @@ let listener = Listener(
 
         on("job:parts-completed", job: "workbook:export") { event in
             guard let parts = event.parts else { return }
-            // Only the parent's lease owner may complete it; the other processes get a conflict, skipped quietly.
-            try await event.complete(outcome: parentOutcome(parts), info: parts.description)
+            // Every process sees this event, but only the parent's lease owner may complete it: the others
+            // are refused (held by another, or complete already) and leave it be.
+            do {
+                try await event.complete(outcome: parentOutcome(parts), info: parts.description)
+            } catch ProtocolError.Code.conflict {
+                return
+            } catch ProtocolError.Code.invalidTransition {
+                return
+            }
             event.logger.info("completed the export", metadata: ["parts": "\(parts)"])
         }
     }

@@ -57,6 +57,47 @@ import Testing
     }
 }
 
+@Suite struct ScaledOutMultiPartTests {
+    @Test(
+        "three copies of the multi-part example with the same name end every parent and part exactly once",
+        .timeLimit(.minutes(3)))
+    func copiesSplitEachJobOnce() async throws {
+        let broker = try await BrokerProcess.start()
+        defer { Task { await broker.stop() } }
+        let copies = try (1...3).map { _ in try ListenerProcess("multi-part", broker: broker) }
+        defer { Task { for copy in copies { await copy.stop() } } }
+        for copy in copies { try await copy.waitUntilLive() }
+        let client = try JobsClient(commands: broker.commands)
+        defer { Task { await client.close() } }
+        var parents: [String] = []
+        for index in 1...8 {
+            let job = try await client.create(
+                JobCreateRequest(
+                    type: "workbook", operation: "export", source: "us_wb_\(index)", input: ["parts": 3]))
+            parents.append(job.id)
+        }
+        // 8 parents and their 3 parts each.
+        try await eventually("every parent and part to end", timeout: .seconds(120), every: .milliseconds(200)) {
+            try await client.endings().count == parents.count * 4
+        }
+        for copy in copies { #expect(await copy.stop() == 0) }
+        let endings = try await client.endings()
+        #expect(endings.values.allSatisfy { $0 == 1 }, "\(endings.filter { $0.value != 1 })")
+        for id in parents { #expect(try await client.get(jobId: id).status == .complete, "\(id)") }
+        // Each parent was taken and split by one copy once: its ack and its split publish a job:updated each
+        // while its info says "Splitting"; a second copy running it would add two more.
+        let splitting = try await client.updates(withInfo: "Splitting")
+        #expect(splitting == Dictionary(uniqueKeysWithValues: parents.map { ($0, 2) }), "\(splitting)")
+        for (index, copy) in copies.enumerated() {
+            let complaints = copy.log.split(separator: "\n").filter { line in
+                let level = line.split(separator: " ", maxSplits: 2).dropFirst().first ?? ""
+                return ["error", "warning", "critical"].contains(level) || line.contains("cannot complete")
+            }
+            #expect(complaints.isEmpty, "copy \(index + 1) complained:\n\(complaints.joined(separator: "\n"))")
+        }
+    }
+}
+
 extension JobsClient {
     /// How many `job:updated` events with this `info` each job had, from the log.
     func updates(withInfo info: String) async throws -> [String: Int] {
