@@ -125,6 +125,12 @@ final class CoreHarness {
     }
 
     func job(_ id: String) throws -> Job { try core.record(id).job }
+
+    /// A manual job (it waits in `created`) for a chain to hang on; returns its id.
+    func chainHead() throws -> String {
+        let head = try call("jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])
+        return try #require(head["id"]?.stringValue)
+    }
 }
 
 struct CoreHarnessError: Error {}

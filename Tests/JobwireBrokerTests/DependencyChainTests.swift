@@ -30,10 +30,7 @@ import Testing
     func cancelHead() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
-        let head = try #require(
-            try harness.call(
-                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
-                    "id"]?.stringValue)
+        let head = try harness.chainHead()
         let links = try harness.chain(after: head, length: DependencyChainTests.length)
         // The cancel is answered after its own round, which follows a bounded part of the chain; the rest
         // ends over the next rounds, with other requests between them.
@@ -50,10 +47,7 @@ import Testing
     func cascadeResumesAfterRestart() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
-        let head = try #require(
-            try harness.call(
-                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
-                    "id"]?.stringValue)
+        let head = try harness.chainHead()
         let links = try harness.chain(after: head, length: 5 * BrokerCore.endsPerRound)
         harness.send("jobs.cancel", ["jobId": .string(head)])
         harness.commit()
@@ -71,10 +65,7 @@ import Testing
     func deleteHead() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
-        let head = try #require(
-            try harness.call(
-                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
-                    "id"]?.stringValue)
+        let head = try harness.chainHead()
         let links = try harness.chain(after: head, length: DependencyChainTests.length)
         try harness.call("jobs.delete", ["jobId": .string(head)])
         try expectChainFailed(harness, head: head, links: links, how: "deleted")
@@ -161,10 +152,7 @@ import Testing
     func largeInputs() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
-        let head = try #require(
-            try harness.call(
-                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
-                    "id"]?.stringValue)
+        let head = try harness.chainHead()
         let input: JSONValue = ["blob": .string(String(repeating: "x", count: 700_000))]
         var previous = head
         for _ in 0..<60 {
@@ -193,10 +181,7 @@ import Testing
     func retryWaitsForItsEnd() throws {
         let harness = try CoreHarness()
         defer { harness.close() }
-        let head = try #require(
-            try harness.call(
-                "jobs.create", ["type": "chain", "operation": "head", "source": "s", "trigger": "manual"])[
-                    "id"]?.stringValue)
+        let head = try harness.chainHead()
         let links = try harness.chain(after: head, length: 3 * BrokerCore.endsPerRound)
         let request = harness.send("jobs.cancel", ["jobId": .string(head)])
         harness.commit()
