@@ -1,8 +1,8 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 extension BrokerCore {
     /// Applies one request. The reply goes to the outbox, unless a claim waits for a job.
-    func handle(_ request: RPCRequest, from caller: Caller) {
+    package func handle(_ request: RPCRequest, from caller: Caller) {
         do {
             switch try dispatch(request, caller: caller) {
             case nil: break
@@ -54,7 +54,7 @@ extension BrokerCore {
     }
 
     /// The params each method takes; any other key is `-32602` naming it.
-    static let allowedParams: [String: Set<String>] = {
+    package static let allowedParams: [String: Set<String>] = {
         let context = Set(CreateFields.contextKeys)
         // `instanceId` names the listener process that holds a lease (validated where leases are checked).
         let verb: Set<String> = ["jobId", "listenerId", "instanceId", "attempt"]
@@ -92,7 +92,7 @@ extension BrokerCore {
 
     // MARK: Create
 
-    func create(_ p: FieldReader, caller: Caller, actorId: String? = nil) throws -> Job {
+    package func create(_ p: FieldReader, caller: Caller, actorId: String? = nil) throws -> Job {
         let fields: CreateFields
         fields = try CreateFields(p, configuration: configuration)
         if let key = fields.idempotencyKey {
@@ -141,7 +141,7 @@ extension BrokerCore {
     /// Moves a job that may run to `ready`, or to `scheduled` while it must wait, or to `failed` when a
     /// predecessor already failed. Publishes the matching event.
     @discardableResult
-    func enqueue(_ record: JobRecord) -> JobRecord {
+    package func enqueue(_ record: JobRecord) -> JobRecord {
         var record = record
         let previous = record.job.status
         if let blocker = failedPredecessor(of: record.job) {
@@ -169,7 +169,7 @@ extension BrokerCore {
         return jobs[record.job.id] ?? record
     }
 
-    func status(of id: String) -> JobStatus? { try? record(id).job.status }
+    package func status(of id: String) -> JobStatus? { try? record(id).job.status }
 
     /// Enqueues a scheduled job whose wait may be over: when it may run, or when it never can (a
     /// predecessor failed, was canceled or deleted).
@@ -222,7 +222,7 @@ extension BrokerCore {
     // MARK: Reads
 
     private func list(_ p: FieldReader) throws -> ReplyBody {
-        var query = JobStore.ListQuery()
+        var query = ListQuery()
         if let value = p.value("status") {
             let names: [String]
             switch value {
@@ -267,7 +267,7 @@ extension BrokerCore {
         return .raw(w.finish())
     }
 
-    func storeRead<T>(_ body: () throws -> T) throws -> T {
+    package func storeRead<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
@@ -275,7 +275,7 @@ extension BrokerCore {
         }
     }
 
-    func info() -> JSONValue {
+    package func info() -> JSONValue {
         var counts = JSONObject()
         for status in JobStatus.allCases { counts[status.rawValue] = .int(Int64(max(0, statusCounts[status] ?? 0))) }
         return [
@@ -291,7 +291,7 @@ extension BrokerCore {
     /// The lease holder a call speaks for (PROTOCOL.md §7, Leases): the authenticated key under CURVE, else
     /// its `listenerId`, with its `instanceId`; nil for an operator (no `listenerId`, no CURVE key).
     /// - Throws: ``FieldError`` for an `instanceId` that is not 1-64 characters of `[A-Za-z0-9._:-]`.
-    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
+    package func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
         let instanceId = try self.instanceId(p)
         guard let owner = try caller.authenticatedKey ?? p.identifier("listenerId") else { return nil }
         return LeaseHolder(owner: owner, instanceId: instanceId)
@@ -313,7 +313,7 @@ extension BrokerCore {
     ///
     /// `attempt`, when the caller names one (an extension of PROTOCOL.md), fences off a late call from an
     /// earlier attempt even when the same holder has the job again: it gets `lease_expired`.
-    func checkOwner(_ record: JobRecord, listener caller: LeaseHolder?, verb: String, attempt: Int64?) throws {
+    package func checkOwner(_ record: JobRecord, listener caller: LeaseHolder?, verb: String, attempt: Int64?) throws {
         let job = record.job
         if job.status.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue)")
@@ -338,7 +338,7 @@ extension BrokerCore {
         throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue), not executing")
     }
 
-    func renewLease(_ record: inout JobRecord) {
+    package func renewLease(_ record: inout JobRecord) {
         guard var lease = record.job.lease else { return }
         lease.expiresAt = now + .seconds(record.job.leaseSeconds)
         record.job.lease = lease
@@ -346,7 +346,7 @@ extension BrokerCore {
     }
 
     /// Remembers the job's lease holder as a former one, whose late calls get `lease_expired`.
-    func retireLeaseHolder(_ record: inout JobRecord) {
+    package func retireLeaseHolder(_ record: inout JobRecord) {
         guard let lease = record.job.lease else { return }
         let key = LeaseHolder(lease).key
         if !record.formerOwners.contains(key) { record.formerOwners.append(key) }
@@ -454,7 +454,7 @@ extension BrokerCore {
     /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
     /// it is `ready` again at once, with the same attempt, instead of waiting out a lease nobody holds.
     /// `owner` is the ``LeaseHolder/key`` of the claimer.
-    func returnUndeliveredClaim(jobId: String, owner: String, attempt: Int) {
+    package func returnUndeliveredClaim(jobId: String, owner: String, attempt: Int) {
         // The same attempt still held by the same holder: a reply that waited in a backlog may come back long
         // after the lease moved on to another process with the same key (an operator, a copy without an
         // instanceId), whose attempt this must not take away.
@@ -472,7 +472,7 @@ extension BrokerCore {
     }
 
     /// `{"job": …}`, the result of a claim.
-    func claimResult(_ job: Job?) -> [UInt8] {
+    package func claimResult(_ job: Job?) -> [UInt8] {
         var w = JSONObjectWriter(reservingCapacity: 704)
         if let job { w.raw("job", encode(job)) } else { w.null("job") }
         return w.finish()
@@ -480,7 +480,7 @@ extension BrokerCore {
 
     /// The job's JSON for a reply, kept with the job when it is the job's current state, so that the
     /// commit stores these bytes instead of encoding the job again.
-    func encode(_ job: Job) -> [UInt8] {
+    package func encode(_ job: Job) -> [UInt8] {
         let bytes = job.jsonBytes
         jobs[job.id]?.keep(body: bytes, of: job)
         return bytes
@@ -494,7 +494,7 @@ extension BrokerCore {
     /// round looks up the claims that match those jobs' names (``WaitingClaims``) instead of trying every
     /// waiting claim: the earliest claim that any of them satisfies is served next, as a pass over all
     /// claims in arrival order would.
-    func serveWaitingClaims() {
+    package func serveWaitingClaims() {
         guard readyAdded else { return }
         readyAdded = false
         var names = Array(readyNamesAdded)
@@ -525,7 +525,7 @@ extension BrokerCore {
     }
 
     /// Forgets the waiting claims sent over a connection that has gone: nobody would read their answers.
-    func dropWaitingClaims(route: [UInt8]) {
+    package func dropWaitingClaims(route: [UInt8]) {
         let dropped = waitingClaims.removeAll(route: route)
         if dropped > 0 {
             logger.debug("dropped the waiting claims of a gone client", metadata: ["claims": "\(dropped)"])
@@ -628,7 +628,7 @@ extension BrokerCore {
     /// is marked first; what follows the ends (dependents, part counts) comes after, each part's before
     /// its parent's, so that a sequential part never starts just to be canceled.
     @discardableResult
-    func cancelJob(_ record: JobRecord, info: String?) -> Job {
+    package func cancelJob(_ record: JobRecord, info: String?) -> Job {
         let rootId = record.job.id
         jobs[rootId] = jobs[rootId] ?? record
         holdingEnds {
@@ -715,7 +715,8 @@ extension BrokerCore {
 
     /// Goes on with the ends earlier rounds left, expires leases, releases jobs whose `runAt` came, and
     /// answers claims whose wait ran out.
-    func tick() {
+    package func tick() {
+        readClock()
         holdingEnds {
             let found = wakeAtStart
             wakeAtStart = []
@@ -765,19 +766,19 @@ extension BrokerCore {
     }
 
     /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
-    func answerWaitingClaims() {
+    package func answerWaitingClaims() {
         for claim in waitingClaims.removeAll() { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
     }
 
     /// What follows a job's end: dependents, the next sequential part, and the parent's part count.
-    func jobEnded(_ job: Job) { jobEnded(EndedJob(job)) }
+    package func jobEnded(_ job: Job) { jobEnded(EndedJob(job)) }
 
     /// Queues an end and, unless an outer call is already at it, works through the queue.
     ///
     /// An end can end other jobs (a failed predecessor fails its dependents, which fail theirs); those are
     /// queued, never followed by recursion, so a chain of any length takes constant stack. A round
     /// follows at most ``BrokerCore/endsPerRound`` ends; ``tick()`` goes on with the rest in the next.
-    func jobEnded(_ ended: EndedJob) {
+    package func jobEnded(_ ended: EndedJob) {
         pendingEnds.append(ended)
         pendingEndIds.insert(ended.id)
         guard !handlingEnds else { return }
@@ -785,7 +786,7 @@ extension BrokerCore {
     }
 
     /// Runs `body` with ends queued, then follows the queued ends, in order, as far as this round may.
-    func holdingEnds(_ body: () -> Void) {
+    package func holdingEnds(_ body: () -> Void) {
         if handlingEnds {
             body()
             return
@@ -836,15 +837,15 @@ extension BrokerCore {
 }
 
 /// What the jobs that follow an ended job need to know of its end.
-struct EndedJob {
-    var id: String
-    var status: JobStatus
-    var parentId: String?
-    var part: Int?
+package struct EndedJob {
+    package var id: String
+    package var status: JobStatus
+    package var parentId: String?
+    package var part: Int?
     /// How the job ended, as its dependents' outcome says: `failed`, `canceled` or `deleted`.
-    var how: String
+    package var how: String
 
-    init(_ job: Job, status: JobStatus? = nil, how: String? = nil) {
+    package init(_ job: Job, status: JobStatus? = nil, how: String? = nil) {
         id = job.id
         self.status = status ?? job.status
         parentId = job.parentId
@@ -860,34 +861,34 @@ public enum JobwireVersion {
 
 /// Who holds a lease, as fencing compares it: the owner (the `listenerId`, or the CURVE key) and the
 /// `instanceId` of the copy of the listener that took the job.
-struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
-    var owner: String
-    var instanceId: String?
+package struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
+    package var owner: String
+    package var instanceId: String?
 
-    init(owner: String, instanceId: String?) {
+    package init(owner: String, instanceId: String?) {
         self.owner = owner
         self.instanceId = instanceId
     }
 
-    init(_ lease: Lease) {
+    package init(_ lease: Lease) {
         self.init(owner: lease.owner, instanceId: lease.instanceId)
     }
 
     /// The holder as a job's former owners keep it: the owner alone without an instance, so that records
     /// written before instances existed still match.
-    var key: String {
+    package var key: String {
         guard let instanceId else { return owner }
         // U+001F cannot occur in an instanceId; it separates the two.
         return "\(owner)\u{1F}\(instanceId)"
     }
 
-    var description: String {
+    package var description: String {
         guard let instanceId else { return owner }
         return "\(owner) (instance \(instanceId))"
     }
 
     /// Whether `id` is 1-64 characters of `[A-Za-z0-9._:-]`.
-    static func isValidInstanceId(_ id: String) -> Bool {
+    package static func isValidInstanceId(_ id: String) -> Bool {
         let utf8 = id.utf8
         guard (1...64).contains(utf8.count) else { return false }
         return utf8.allSatisfy { c in
