@@ -59,23 +59,7 @@ extension BrokerCore {
             throw FieldError(field: "input.\(key)", message: "input.\(key) is required by the action's form")
         }
         actorId = try p.identifier("actorId")
-        var params: JSONObject = [
-            "type": .string(action.domain), "operation": .string(action.operation),
-            "source": .string(action.resourceId), "trigger": "immediate", "mode": .string(action.mode.rawValue),
-            "input": input,
-        ]
-        let contextKey: String? =
-            switch action.domain {
-            case "workbook": "workbookId"
-            case "sheet": "sheetId"
-            case "file": "fileId"
-            case "document": "documentId"
-            case "space": "spaceId"
-            default: nil
-            }
-        if let contextKey { params[contextKey] = .string(action.resourceId) }
-        if let actorId { params["actorId"] = .string(actorId) }
-        return try create(FieldReader(params), caller: caller)
+        return try create(CreateFields(action: action, input: input, actorId: actorId, configuration: configuration))
     }
 
     /// `events.list`: the log after `since`, filtered by topic globs, one bounded page at a time.

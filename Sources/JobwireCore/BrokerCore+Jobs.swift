@@ -7,14 +7,8 @@ extension BrokerCore {
             switch try dispatch(request, caller: caller) {
             case nil: break
             case .value(let value)?: reply(caller, rawID: request.rawID, .success(value))
-            case .raw(let bytes)?:
-                outbox.append(
-                    OutgoingReply(
-                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: bytes)))
-            case .job(let job)?:
-                outbox.append(
-                    OutgoingReply(
-                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: encode(job))))
+            case .raw(let bytes)?: reply(caller, rawID: request.rawID, rawResult: bytes)
+            case .job(let job)?: reply(caller, rawID: request.rawID, rawResult: replyBody(of: job))
             }
         } catch {
             reply(caller, rawID: request.rawID, .failure(ProtocolError.from(error)))
@@ -92,9 +86,12 @@ extension BrokerCore {
 
     // MARK: Create
 
-    package func create(_ p: FieldReader, caller: Caller, actorId: String? = nil) throws -> Job {
-        let fields: CreateFields
-        fields = try CreateFields(p, configuration: configuration)
+    package func create(_ p: FieldReader, caller: Caller) throws -> Job {
+        try create(try CreateFields(p, configuration: configuration))
+    }
+
+    /// Creates a job from checked fields: `jobs.create`'s, or an action's trigger's.
+    package func create(_ fields: CreateFields) throws -> Job {
         if let key = fields.idempotencyKey {
             let hash = fields.fingerprint
             if let existing = try existingJob(idempotencyKey: key) {
@@ -112,8 +109,7 @@ extension BrokerCore {
                 throw ProtocolError(.notFound, "predecessorIds.\(index): job \(id) not found", field: "predecessorIds")
             }
         }
-        var job = fields.job(id: newJobId(), now: now)
-        if let actorId { job.actorId = actorId }
+        let job = fields.job(id: newJobId(), now: now)
         var record = JobRecord(
             job: job, idempotencyKey: fields.idempotencyKey,
             idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
@@ -142,31 +138,60 @@ extension BrokerCore {
     /// predecessor already failed. Publishes the matching event.
     @discardableResult
     package func enqueue(_ record: JobRecord) -> JobRecord {
+        if let blocker = failedPredecessor(of: record.job) {
+            return fail(record, "predecessor \(blocker.id) \(blocker.how)")
+        }
+        guard mustWait(record.job) else { return transition(record, to: .ready) }
+        let id = record.job.id
+        if let runAt = record.job.runAt, runAt > now { runAts.push(runAt, id) }
+        for predecessor in record.job.predecessorIds where status(of: predecessor) != .complete {
+            dependents[predecessor, default: []].append(id)
+        }
+        return transition(record, to: .scheduled)
+    }
+
+    // MARK: Transitions
+
+    /// Moves a job to `status`: every change of a job's status goes through here.
+    ///
+    /// Applies `change`, then sets the status; a job that leaves `executing` lets go of its lease, and a
+    /// job that ends is stamped `finishedAt`. Records the job for the batch, publishes the event of the
+    /// status it entered (``topic(entering:)``) and, for an end, follows it (``jobEnded(_:)-(Job)``):
+    /// dependents, the next sequential part, the parent's count. `followEnd: false` leaves that to the
+    /// caller (a cancel of parts follows the parts' ends before their parent's).
+    /// - Returns: the job as the core holds it now.
+    @discardableResult
+    package func transition(
+        _ record: JobRecord, to status: JobStatus, followEnd: Bool = true,
+        _ change: (inout JobRecord) -> Void = { _ in }
+    ) -> JobRecord {
         var record = record
         let previous = record.job.status
-        if let blocker = failedPredecessor(of: record.job) {
-            record.job.status = .failed
-            record.job.finishedAt = now
-            record.job.outcome = Outcome(message: "predecessor \(blocker.id) \(blocker.how)")
-            save(&record, previous: previous)
-            emit("job:failed", record.job)
-            jobEnded(record.job)
-            return jobs[record.job.id] ?? record
-        }
-        if mustWait(record.job) {
-            record.job.status = .scheduled
-            save(&record, previous: previous)
-            if let runAt = record.job.runAt, runAt > now { runAts.push(runAt, record.job.id) }
-            for predecessor in record.job.predecessorIds where status(of: predecessor) != .complete {
-                dependents[predecessor, default: []].append(record.job.id)
-            }
-            emit("job:scheduled", record.job)
-        } else {
-            record.job.status = .ready
-            save(&record, previous: previous)
-            emit("job:ready", record.job)
-        }
+        change(&record)
+        record.job.status = status
+        if previous == .executing && status != .executing { record.job.lease = nil }
+        if status.isTerminal { record.job.finishedAt = now }
+        save(&record, previous: previous)
+        emit(BrokerCore.topic(entering: status), record.job)
+        if status.isTerminal && followEnd { jobEnded(record.job) }
         return jobs[record.job.id] ?? record
+    }
+
+    /// Fails a job with `message` as its outcome.
+    @discardableResult
+    package func fail(_ record: JobRecord, _ message: String) -> JobRecord {
+        transition(record, to: .failed) { $0.job.outcome = Outcome(message: message) }
+    }
+
+    /// The event a job publishes when it enters `status`.
+    package static func topic(entering status: JobStatus) -> String {
+        switch status {
+        case .ready: "job:ready"
+        case .scheduled: "job:scheduled"
+        case .complete: "job:completed"
+        case .failed: "job:failed"
+        case .created, .planning, .executing, .canceled: "job:updated"
+        }
     }
 
     package func status(of id: String) -> JobStatus? { try? record(id).job.status }
@@ -352,8 +377,8 @@ extension BrokerCore {
         if !record.formerOwners.contains(key) { record.formerOwners.append(key) }
     }
 
+    /// Gives the job's lease to `owner`, for a transition to `executing`.
     private func takeLease(_ record: inout JobRecord, owner: LeaseHolder) {
-        record.job.status = .executing
         record.job.lease = Lease(owner: owner.owner, instanceId: owner.instanceId, expiresAt: now)
         if record.job.startedAt == nil { record.job.startedAt = now }
         renewLease(&record)
@@ -383,8 +408,11 @@ extension BrokerCore {
         try applyProgress(p, to: &job)
         switch previous {
         case .ready:
-            record.job = job
-            takeLease(&record, owner: try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p)))
+            let owner = try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p))
+            return transition(record, to: .executing) { record in
+                record.job = job
+                takeLease(&record, owner: owner)
+            }.job
         case .executing:
             try checkOwner(record, listener: listener, verb: "ack", attempt: try p.int("attempt"))
             record.job = job
@@ -414,15 +442,13 @@ extension BrokerCore {
         wait = try p.int("wait", in: 0...60) ?? 0
         info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
-            let job = claimJob(id, owner: owner, info: info)
-            outbox.append(
-                OutgoingReply(
-                    route: caller.route,
-                    body: RPCResponse.success(rawID: requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, owner.key, job.attempt)))
+            replyToClaim(caller, rawID: requestId, job: claimJob(id, owner: owner, info: info), owner: owner)
             return nil
         }
-        guard wait > 0 else { return .raw(claimResult(nil)) }
+        guard wait > 0 else {
+            replyToClaim(caller, rawID: requestId, job: nil, owner: owner)
+            return nil
+        }
         if let refusal = waitingClaims.refusal(route: caller.route, patterns: patterns) {
             throw ProtocolError(.overloaded, refusal)
         }
@@ -443,12 +469,11 @@ extension BrokerCore {
     }
 
     private func claimJob(_ id: String, owner: LeaseHolder, info: String?) -> Job {
-        guard var record = jobs[id] else { fatalError("a ready job is always in memory") }
-        if let info { record.job.info = info }
-        takeLease(&record, owner: owner)
-        save(&record, previous: .ready)
-        emit("job:updated", record.job)
-        return record.job
+        guard let record = jobs[id] else { fatalError("a ready job is always in memory") }
+        return transition(record, to: .executing) { record in
+            if let info { record.job.info = info }
+            takeLease(&record, owner: owner)
+        }.job
     }
 
     /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
@@ -458,29 +483,26 @@ extension BrokerCore {
         // The same attempt still held by the same holder: a reply that waited in a backlog may come back long
         // after the lease moved on to another process with the same key (an operator, a copy without an
         // instanceId), whose attempt this must not take away.
-        guard var record = jobs[jobId], record.job.status == .executing, record.job.attempt == attempt,
+        guard let record = jobs[jobId], record.job.status == .executing, record.job.attempt == attempt,
             let lease = record.job.lease, LeaseHolder(lease).key == owner
         else {
             return
         }
-        record.job.lease = nil
-        record.job.status = .ready
-        save(&record, previous: .executing)
-        emit("job:ready", record.job)
+        transition(record, to: .ready)
         logger.debug("took back a claimed job: its claimer is gone", metadata: ["job.id": "\(jobId)"])
         serveWaitingClaims()
     }
 
-    /// `{"job": …}`, the result of a claim.
-    package func claimResult(_ job: Job?) -> [UInt8] {
+    /// `{"job": …}`, the result of a claim, with the job's JSON as `jobBody`.
+    package static func claimResult(jobBody: [UInt8]?) -> [UInt8] {
         var w = JSONObjectWriter(reservingCapacity: 704)
-        if let job { w.raw("job", encode(job)) } else { w.null("job") }
+        if let jobBody { w.raw("job", jobBody) } else { w.null("job") }
         return w.finish()
     }
 
-    /// The job's JSON for a reply, kept with the job when it is the job's current state, so that the
-    /// commit stores these bytes instead of encoding the job again.
-    package func encode(_ job: Job) -> [UInt8] {
+    /// The job's JSON for a reply. When `job` is the job's current state, the record keeps these bytes,
+    /// so that the commit stores them instead of encoding the job again.
+    package func replyBody(of job: Job) -> [UInt8] {
         let bytes = job.jsonBytes
         jobs[job.id]?.keep(body: bytes, of: job)
         return bytes
@@ -516,11 +538,7 @@ extension BrokerCore {
             guard let number = next, let claim = waitingClaims.remove(number) else { break }
             guard let id = oldestReady(matching: claim.patterns) else { continue }
             let job = claimJob(id, owner: claim.owner, info: claim.info)
-            outbox.append(
-                OutgoingReply(
-                    route: claim.caller.route,
-                    body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, claim.owner.key, job.attempt)))
+            replyToClaim(claim.caller, rawID: claim.requestId, job: job, owner: claim.owner)
         }
     }
 
@@ -561,6 +579,9 @@ extension BrokerCore {
         }
         try applyProgress(p, to: &job)
         if let metadata = p.value("metadata") { job.metadata = metadata }
+        if job.status != previous {
+            return transition(record, to: job.status) { $0.job = job }.job
+        }
         record.job = job
         if previous == .executing { renewLease(&record) }
         save(&record, previous: previous)
@@ -578,38 +599,31 @@ extension BrokerCore {
     }
 
     private func finish(_ p: FieldReader, caller: Caller, as status: JobStatus) throws -> Job {
-        var record = try record(try p.requiredIdentifier("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let outcome = try p.value("outcome").map { value throws in try Outcome(json: value, strict: true) }
         let info = try p.string("info")
         try checkOwner(
             record, listener: listener, verb: status == .complete ? "complete" : "fail", attempt: try p.int("attempt"))
-        record.job.status = status
-        record.job.outcome = outcome
-        if let info { record.job.info = info }
-        if status == .complete { record.job.progress = 100 }
-        record.job.lease = nil
-        record.job.finishedAt = now
-        save(&record, previous: .executing)
-        emit(status == .complete ? "job:completed" : "job:failed", record.job)
-        jobEnded(record.job)
-        return jobs[record.job.id]?.job ?? record.job
+        return transition(record, to: status) { record in
+            record.job.outcome = outcome
+            if let info { record.job.info = info }
+            if status == .complete { record.job.progress = 100 }
+        }.job
     }
 
     private func release(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredIdentifier("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
         try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
-        retireLeaseHolder(&record)
-        record.job.lease = nil
-        record.job.attempt += 1
-        if let info { record.job.info = info }
-        record.job.status = .ready
-        save(&record, previous: .executing)
-        emit("job:ready", record.job)
+        let released = transition(record, to: .ready) { record in
+            retireLeaseHolder(&record)
+            record.job.attempt += 1
+            if let info { record.job.info = info }
+        }
         serveWaitingClaims()
-        return jobs[record.job.id]?.job ?? record.job
+        return jobs[released.job.id]?.job ?? released.job
     }
 
     private func cancel(_ p: FieldReader) throws -> Job {
@@ -634,20 +648,16 @@ extension BrokerCore {
         holdingEnds {
             var stack: [(id: String, partsDone: Bool)] = [(rootId, false)]
             while let (id, partsDone) = stack.popLast() {
-                guard var current = jobs[id] else { continue }
+                guard let current = jobs[id] else { continue }
                 if partsDone {
                     jobEnded(current.job)
                     continue
                 }
-                let previous = current.job.status
-                guard !previous.isTerminal else { continue }
-                retireLeaseHolder(&current)
-                current.job.status = .canceled
-                current.job.lease = nil
-                current.job.finishedAt = now
-                if id == rootId, let info { current.job.info = info }
-                save(&current, previous: previous)
-                emit("job:updated", current.job)
+                guard !current.job.status.isTerminal else { continue }
+                transition(current, to: .canceled, followEnd: false) { record in
+                    retireLeaseHolder(&record)
+                    if id == rootId, let info { record.job.info = info }
+                }
                 stack.append((id, true))
                 for part in (activeParts[id] ?? [:]).sorted(by: { $0.key > $1.key }) {
                     stack.append((part.value, false))
@@ -737,19 +747,10 @@ extension BrokerCore {
                 continue
             }
             retireLeaseHolder(&record)
-            record.job.lease = nil
             if record.job.attempt >= record.job.maxAttempts {
-                record.job.status = .failed
-                record.job.finishedAt = now
-                record.job.outcome = Outcome(message: "lease expired")
-                save(&record, previous: .executing)
-                emit("job:failed", record.job)
-                jobEnded(record.job)
+                fail(record, "lease expired")
             } else {
-                record.job.attempt += 1
-                record.job.status = .ready
-                save(&record, previous: .executing)
-                emit("job:ready", record.job)
+                transition(record, to: .ready) { $0.job.attempt += 1 }
             }
         }
         while let id = runAts.popDue(now) {
@@ -758,16 +759,15 @@ extension BrokerCore {
         }
         serveWaitingClaims()
         for claim in waitingClaims.removeDue(now) {
-            outbox.append(
-                OutgoingReply(
-                    route: claim.caller.route,
-                    body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(nil))))
+            replyToClaim(claim.caller, rawID: claim.requestId, job: nil, owner: claim.owner)
         }
     }
 
     /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
     package func answerWaitingClaims() {
-        for claim in waitingClaims.removeAll() { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
+        for claim in waitingClaims.removeAll() {
+            replyToClaim(claim.caller, rawID: claim.requestId, job: nil, owner: claim.owner)
+        }
     }
 
     /// What follows a job's end: dependents, the next sequential part, and the parent's part count.
@@ -821,14 +821,8 @@ extension BrokerCore {
                 if ended.status == .complete {
                     wake(record)
                 } else {
-                    var failed = record
-                    failed.job.status = .failed
-                    failed.job.finishedAt = now
-                    failed.job.outcome = Outcome(message: "predecessor \(ended.id) \(ended.how)")
-                    save(&failed, previous: .scheduled)
-                    emit("job:failed", failed.job)
-                    pendingEnds.append(EndedJob(failed.job))
-                    pendingEndIds.insert(failed.job.id)
+                    // Its end is queued behind the ones being followed (this runs within holdingEnds).
+                    fail(record, "predecessor \(ended.id) \(ended.how)")
                 }
             }
         }

@@ -442,13 +442,35 @@ package final class BrokerCore {
 
     // MARK: The batch
 
+    /// Puts a reply in the outbox, where it waits for the round's commit: every reply of the core goes
+    /// through here.
+    /// - Parameter claimed: the job a claim hands out with this reply (see ``OutgoingReply/claimed``).
+    private func answer(
+        _ caller: Caller, _ body: [UInt8], claimed: (jobId: String, owner: String, attempt: Int)? = nil
+    ) {
+        outbox.append(OutgoingReply(route: caller.route, body: body, claimed: claimed))
+    }
+
     package func reply(_ caller: Caller, id: JSONValue, _ result: Result<JSONValue, ProtocolError>) {
-        outbox.append(OutgoingReply(route: caller.route, body: RPCResponse(id: id, result: result).bytes))
+        answer(caller, RPCResponse(id: id, result: result).bytes)
     }
 
     /// Replies to the id `rawID`, JSON bytes as the request had them.
     package func reply(_ caller: Caller, rawID: [UInt8], _ result: Result<JSONValue, ProtocolError>) {
-        outbox.append(OutgoingReply(route: caller.route, body: RPCResponse.bytes(rawID: rawID, result: result)))
+        answer(caller, RPCResponse.bytes(rawID: rawID, result: result))
+    }
+
+    /// Replies with a result already written as JSON bytes.
+    package func reply(_ caller: Caller, rawID: [UInt8], rawResult: [UInt8]) {
+        answer(caller, RPCResponse.success(rawID: rawID, rawResult: rawResult))
+    }
+
+    /// Answers a claim with the job it took for `owner`, or with `{"job": null}`.
+    package func replyToClaim(_ caller: Caller, rawID: [UInt8], job: Job?, owner: LeaseHolder) {
+        let result = BrokerCore.claimResult(jobBody: job.map(replyBody(of:)))
+        answer(
+            caller, RPCResponse.success(rawID: rawID, rawResult: result),
+            claimed: job.map { ($0.id, owner.key, $0.attempt) })
     }
 
     package var hasPendingWrites: Bool { !dirty.isEmpty || !deleted.isEmpty || !batch.isEmpty }

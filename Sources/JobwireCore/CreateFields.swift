@@ -65,6 +65,33 @@ package struct CreateFields {
         fingerprint = JSONCodec.string(CreateFields.sorted(.object(canonical)))
     }
 
+    /// The fields of the job an action's trigger creates, as a user's click would: `<domain>:<operation>`
+    /// on the action's resource, at once, in the action's mode, with the trigger's `input`. It takes no
+    /// idempotency key, so it needs no fingerprint.
+    package init(action: Action, input: JSONValue, actorId: String?, configuration: CoreConfiguration) {
+        type = action.domain
+        operation = action.operation
+        source = action.resourceId
+        trigger = .immediate
+        mode = action.mode
+        self.input = input
+        predecessorIds = []
+        leaseSeconds = configuration.leaseSeconds
+        maxAttempts = configuration.maxAttempts
+        fingerprint = ""
+        let resourceKey: String? =
+            switch action.domain {
+            case "workbook": "workbookId"
+            case "sheet": "sheetId"
+            case "file": "fileId"
+            case "document": "documentId"
+            case "space": "spaceId"
+            default: nil
+            }
+        if let resourceKey { context[resourceKey] = action.resourceId }
+        if let actorId { context["actorId"] = actorId }
+    }
+
     /// A job or operation name: a required identifier without `/`, which the topic frame reserves.
     private static func name(_ p: FieldReader, _ key: String) throws -> String {
         let value = try p.requiredIdentifier(key)
