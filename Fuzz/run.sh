@@ -28,7 +28,8 @@ for file in Sources/JobwireCore/*.swift $(grep -L -E '^(public |internal )?impor
     sed -E '/^(@_exported )?((public|package) )?import JobwireCore$/d' "$file" >"$src/$(basename "$file")"
 done
 core=$(ls "$src"/*.swift)
-swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker \
+swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker -package-name jobwire \
+    -enable-upcoming-feature InternalImportsByDefault -enable-upcoming-feature ExistentialAny \
     -I "$build/Modules" -Xcc -fmodule-map-file="$grdb" \
     -Xcc -fmodule-map-file="$build/CJobwireSupport.build/module.modulemap" -Xcc -ISources/CJobwireSupport/include \
     $core Fuzz/FuzzBroker.swift "$build"/GRDB.build/*.o "$build"/Logging.build/*.o "$build"/JobwireProtocol.build/*.o \
