@@ -156,7 +156,7 @@ extension BrokerCore {
     ///
     /// Applies `change`, then sets the status; a job that leaves `executing` lets go of its lease, and a
     /// job that ends is stamped `finishedAt`. Records the job for the batch, publishes the event of the
-    /// status it entered (``topic(entering:)``) and, for an end, follows it (``jobEnded(_:)-(Job)``):
+    /// status it entered (``topic(entering:)``) and, for an end, follows it (``jobEnded(_:)``):
     /// dependents, the next sequential part, the parent's count. `followEnd: false` leaves that to the
     /// caller (a cancel of parts follows the parts' ends before their parent's).
     /// - Returns: the job as the core holds it now.
