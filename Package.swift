@@ -23,6 +23,7 @@ let package = Package(
     products: [
         .library(name: "ZeroMQ", targets: ["ZeroMQ"]),
         .library(name: "JobwireProtocol", targets: ["JobwireProtocol"]),
+        .library(name: "JobwireCore", targets: ["JobwireCore"]),
         .library(name: "JobwireBroker", targets: ["JobwireBroker"]),
         .library(name: "Jobwire", targets: ["Jobwire"]),
         .executable(name: "jobwire", targets: ["jobwire"]),
@@ -40,10 +41,16 @@ let package = Package(
         .target(name: "CJobwireSpawn"),
         .target(name: "JobwireChildProcess", dependencies: ["CJobwireSpawn"], swiftSettings: strict),
         .target(name: "CJobwireSupport", linkerSettings: [.linkedLibrary("sqlite3")]),
+        // The broker's state machine: its rules, its clock and the interface of its store; no sockets, no SQLite.
+        .target(
+            name: "JobwireCore",
+            dependencies: ["JobwireProtocol", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .target(
             name: "JobwireBroker",
             dependencies: [
-                "ZeroMQ", "JobwireProtocol", "CJobwireSupport",
+                "JobwireCore", "ZeroMQ", "JobwireProtocol", "CJobwireSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -102,8 +109,8 @@ let package = Package(
         .testTarget(
             name: "JobwireBrokerTests",
             dependencies: [
-                "JobwireBroker", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport", "JobwireChildProcess",
-                .product(name: "Logging", package: "swift-log"),
+                "JobwireBroker", "JobwireCore", "JobwireProtocol", "ZeroMQ", "JobwireTestSupport",
+                "JobwireChildProcess", .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"), "CJobwireSupport",
             ],
             swiftSettings: strict

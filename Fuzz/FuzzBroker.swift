@@ -10,14 +10,16 @@ import JobwireProtocol
 import Logging
 
 nonisolated(unsafe) var fuzzCore: BrokerCore?
+nonisolated(unsafe) var fuzzClock = ManualClock(.now())
 nonisolated(unsafe) var fuzzUses = 0
 
 func makeCore() -> BrokerCore {
-    var configuration = BrokerConfiguration(dataDirectory: nil)
-    configuration.leaseSeconds = 1
-    configuration.eventRetention = 50
-    let store = try! JobStore(directory: nil, fsync: false)
-    return try! BrokerCore(configuration: configuration, store: store, logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
+    let configuration = CoreConfiguration(leaseSeconds: 1, eventRetention: 50)
+    let store = try! SQLiteJobStore(directory: nil, fsync: false)
+    fuzzClock = ManualClock(.now())
+    return try! BrokerCore(
+        configuration: configuration, store: store, clock: fuzzClock,
+        logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
 }
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -44,12 +46,12 @@ public func fuzzBroker(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         case .failure(let failure): core.reply(caller, id: failure.id, .failure(failure.error))
         }
         expected += 1
-        core.now = core.now + .milliseconds(300)
+        fuzzClock.advance(by: .milliseconds(300))
         core.tick()
         core.commit()
     }
     // Let every waiting claim and lease run out.
-    core.now = core.now + .seconds(120)
+    fuzzClock.advance(by: .seconds(120))
     core.tick()
     core.answerWaitingClaims()
     core.commit()

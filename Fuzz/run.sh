@@ -18,9 +18,18 @@ swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-
 
 grdb=$(find "$build/../../checkouts/GRDB.swift/Sources/GRDBSQLite" -name module.modulemap 2>/dev/null | head -1 || true)
 [ -n "$grdb" ] || grdb=$(find .build*/checkouts/GRDB.swift/Sources/GRDBSQLite -name module.modulemap 2>/dev/null | head -1 || true)
-# The core without the files that need sockets (the server, its service, the connection watch).
-core=$(grep -L -E '^(public |internal )?import ZeroMQ' Sources/JobwireBroker/*.swift | grep -v BrokerService.swift)
-swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker \
+# The core (Sources/JobwireCore) and the broker's files that need no sockets (the SQLite store), as one
+# module: their imports of JobwireCore are left out of the copies compiled here.
+src="$out/src"
+rm -rf "$src"
+mkdir -p "$src"
+for file in Sources/JobwireCore/*.swift $(grep -L -E '^(public |internal )?import ZeroMQ' Sources/JobwireBroker/*.swift \
+    | grep -v -e BrokerService.swift -e Exports.swift); do
+    sed -E '/^(@_exported )?((public|package) )?import JobwireCore$/d' "$file" >"$src/$(basename "$file")"
+done
+core=$(ls "$src"/*.swift)
+swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker -package-name jobwire \
+    -enable-upcoming-feature InternalImportsByDefault -enable-upcoming-feature ExistentialAny \
     -I "$build/Modules" -Xcc -fmodule-map-file="$grdb" \
     -Xcc -fmodule-map-file="$build/CJobwireSupport.build/module.modulemap" -Xcc -ISources/CJobwireSupport/include \
     $core Fuzz/FuzzBroker.swift "$build"/GRDB.build/*.o "$build"/Logging.build/*.o "$build"/JobwireProtocol.build/*.o \

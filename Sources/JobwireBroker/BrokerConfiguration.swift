@@ -1,3 +1,4 @@
+package import JobwireCore
 public import JobwireProtocol
 
 /// How a broker runs: where it listens, where it keeps its store, and its limits.
@@ -93,6 +94,11 @@ public struct BrokerConfiguration: Sendable {
         self.keyRoles = keyRoles
         self.allowInsecureRemote = allowInsecureRemote
         self.acceptLostChanges = acceptLostChanges
+    }
+
+    /// What the broker's core needs of this configuration.
+    package var core: CoreConfiguration {
+        CoreConfiguration(leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, eventRetention: eventRetention)
     }
 
     /// Whether an endpoint only reaches this machine: loopback TCP, ipc or inproc.

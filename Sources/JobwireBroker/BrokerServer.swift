@@ -1,4 +1,5 @@
 import Foundation
+import JobwireCore
 import JobwireProtocol
 public import Logging
 import Synchronization
@@ -34,10 +35,11 @@ public final class BrokerServer: Sendable {
     /// Opens the store, binds both sockets and starts the loop.
     /// - Throws: when the store cannot be opened or an endpoint cannot be bound.
     public static func start(configuration: BrokerConfiguration, logger: Logger) throws -> BrokerServer {
-        let store = try JobStore(
+        let store = try SQLiteJobStore(
             directory: configuration.dataDirectory, fsync: configuration.fsync,
             acceptLostChanges: configuration.acceptLostChanges)
-        let core = try BrokerCore(configuration: configuration, store: store, logger: logger)
+        let core = try BrokerCore(
+            configuration: configuration.core, store: store, clock: SystemClock(), logger: logger)
         if configuration.curveSecretKey == nil && !configuration.allowInsecureRemote {
             for endpoint in [configuration.commandsEndpoint, configuration.eventsEndpoint]
             where !BrokerConfiguration.isLocal(endpoint) {
@@ -120,8 +122,8 @@ public final class BrokerServer: Sendable {
         let server = BrokerServer(
             events: try xpub.lastEndpoint, commands: try router.lastEndpoint, epoch: core.epoch, publicKey: publicKey)
         let loop = Loop(
-            core: core, context: context, router: router, xpub: xpub, authenticator: authenticator, server: server,
-            logger: logger)
+            core: core, configuration: configuration, context: context, router: router, xpub: xpub,
+            authenticator: authenticator, server: server, logger: logger)
         loop.connections = connections
         let thread = Thread { loop.run() }
         thread.name = "jobwire-broker"
@@ -196,6 +198,7 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
 private final class Loop: @unchecked Sendable {
     // @unchecked Sendable: handed once to the broker thread, which is its only user from then on.
     let core: BrokerCore
+    let configuration: BrokerConfiguration
     let context: Context
     var router: Socket?
     var xpub: Socket?
@@ -215,31 +218,32 @@ private final class Loop: @unchecked Sendable {
     var connections: ConnectionWatch?
 
     init(
-        core: BrokerCore, context: Context, router: consuming Socket, xpub: consuming Socket,
-        authenticator: ZAPAuthenticator?, server: BrokerServer, logger: Logger
+        core: BrokerCore, configuration: BrokerConfiguration, context: Context, router: consuming Socket,
+        xpub: consuming Socket, authenticator: ZAPAuthenticator?, server: BrokerServer, logger: Logger
     ) {
         self.authenticator = authenticator
         self.core = core
+        self.configuration = configuration
         self.context = context
         self.router = .some(router)
         self.xpub = .some(xpub)
         self.server = server
         self.logger = logger
-        self.maxRequest = core.configuration.maxMessageSize
+        self.maxRequest = configuration.maxMessageSize
         self.subscriptions = SubscriptionTable(
             maxPrefixLength: SubscriptionLimits.maxPrefixLength,
-            maxPrefixes: core.configuration.maxSubscriptionPrefixes)
+            maxPrefixes: configuration.maxSubscriptionPrefixes)
     }
 
     func run() {
         var poller = Poller()
         let routerIndex = poller.add(router!, events: .readable)
         let xpubIndex = poller.add(xpub!, events: .readable)
-        let heartbeatEvery = core.configuration.heartbeatInterval
+        let heartbeatEvery = configuration.heartbeatInterval
         var nextHeartbeat = Timestamp.now()
         var stopping = false
         while true {
-            var now = Timestamp.now()
+            let now = Timestamp.now()
             if now >= nextHeartbeat {
                 publish([core.heartbeat()])
                 nextHeartbeat = now + heartbeatEvery
@@ -259,13 +263,12 @@ private final class Loop: @unchecked Sendable {
                 break
             }
             if poller.events(at: xpubIndex).contains(.readable) { drainSubscriptions() }
-            now = Timestamp.now()
-            core.now = now
+            core.readClock()
             if poller.events(at: routerIndex).contains(.readable) || stopping {
                 var requestBytes = 0
                 var replyBytes = 0
                 let batchStarted = ContinuousClock.now
-                for _ in 0..<core.configuration.maxBatch {
+                for _ in 0..<configuration.maxBatch {
                     // Every reply of a batch waits for its commit: a batch of requests that each cost a few
                     // milliseconds (a pipelining client's) is cut after a time budget, so that another
                     // client's request waits for at most that much of someone else's work.
@@ -321,7 +324,7 @@ private final class Loop: @unchecked Sendable {
         do {
             return try router!.receiveMultipart(
                 dontWait: true, maxFrames: Self.maxFrames, maxBytes: maxRequest + 1024,
-                metadata: core.configuration.curveSecretKey != nil ? "User-Id" : nil)
+                metadata: configuration.curveSecretKey != nil ? "User-Id" : nil)
         } catch {
             logger.warning("receive failed", metadata: ["error": "\(error)"])
             return nil
@@ -408,8 +411,7 @@ private final class Loop: @unchecked Sendable {
         }
         switch RPCRequest.decode(body) {
         case .success(let request):
-            if let denied = core.configuration.authorizationError(method: request.method, key: caller.authenticatedKey)
-            {
+            if let denied = configuration.authorizationError(method: request.method, key: caller.authenticatedKey) {
                 core.reply(caller, rawID: request.rawID, .failure(denied))
                 return
             }
@@ -476,7 +478,7 @@ private final class Loop: @unchecked Sendable {
             }
         }
         if let pending = backlog[reply.route], !pending.isEmpty,
-            pending.bytes + reply.body.count > core.configuration.replyBacklogBytes
+            pending.bytes + reply.body.count > configuration.replyBacklogBytes
         {
             warn("replies", "reply dropped: a client does not read its replies and its backlog is full")
             backlog[reply.route]?.isDropping = true

@@ -132,8 +132,3 @@ enum Checksum {
         matches(stored, String(seq), topic, body)
     }
 }
-
-/// A row of the store that is not what the broker wrote: a flipped bit, a torn write.
-struct StoreDamage: Error, CustomStringConvertible {
-    var description: String
-}

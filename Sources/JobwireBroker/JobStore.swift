@@ -2,47 +2,18 @@ import CJobwireSupport
 import Foundation
 import GRDB
 import GRDBSQLite
+import JobwireCore
 import JobwireProtocol
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-/// A job as the broker keeps it: the wire job plus what only the broker needs.
-struct JobRecord: Sendable {
-    var job: Job
-    /// Every listener that held this job's lease before; their late calls get `lease_expired`.
-    var formerOwners: [String] = []
-    var idempotencyKey: String?
-    /// A fingerprint of the create params, to tell a retried create from a reused key.
-    var idempotencyHash: String?
-    /// The status of the job's row in the store, nil when it has none. A change to a stored job is an
-    /// UPDATE, which leaves the other indexes be, and leaves the status index be too when the status is
-    /// the stored one (a progress update).
-    var storedStatus: JobStatus?
-    /// The job's JSON as last written for a reply, when the job has not changed since: the commit stores it
-    /// instead of encoding the job again.
-    var body: [UInt8]?
-
-    /// Keeps `bytes` as the body to store when `job` is this record's current state (in place: no copy
-    /// of the record).
-    mutating func keep(body bytes: [UInt8], of job: Job) {
-        if body == nil, self.job == job { body = bytes }
-    }
-}
-
-/// One event row of the log.
-struct StoredEvent: Sendable {
-    var seq: Int64
-    var topic: String
-    var body: [UInt8]
-}
-
 /// The embedded SQLite store: jobs, the event log, actions and the broker's identity.
 ///
 /// Only the broker's own thread uses it, synchronously: GRDB's `DatabaseQueue` serializes access on its
 /// own dispatch queue, never on Swift's cooperative pool.
-final class JobStore: @unchecked Sendable {
+final class SQLiteJobStore: JobStore, @unchecked Sendable {
     // @unchecked Sendable: DatabaseQueue is Sendable; the mark's file descriptor is written only by the
     // broker's thread, the store's one user.
     let database: DatabaseQueue
@@ -73,7 +44,7 @@ final class JobStore: @unchecked Sendable {
             }
         }
         if let directory {
-            try JobStore.makeDirectory(directory)
+            try SQLiteJobStore.makeDirectory(directory)
             // With fsync, the log's frames of a commit go to the file in one write at its sync (one system
             // call instead of two a page); without, every write goes through at once, as a commit must
             // reach the operating system before the broker answers.
@@ -81,7 +52,7 @@ final class JobStore: @unchecked Sendable {
             let folder = directory.hasSuffix("/") ? directory : directory + "/"
             let path = folder + "jobwire.sqlite"
             storePath = path
-            try JobStore.makeFilesPrivate(in: folder)
+            try SQLiteJobStore.makeFilesPrivate(in: folder)
             do {
                 database = try DatabaseQueue(path: path, configuration: configuration)
             } catch {
@@ -440,7 +411,7 @@ final class JobStore: @unchecked Sendable {
             try Row.fetchAll(
                 db,
                 sql: """
-                    SELECT \(JobStore.recordColumns) FROM jobs
+                    SELECT \(SQLiteJobStore.recordColumns) FROM jobs
                     WHERE status NOT IN ('complete', 'failed', 'canceled') ORDER BY createdAt, id
                     """
             ).map(record)
@@ -454,7 +425,7 @@ final class JobStore: @unchecked Sendable {
     private func job(where column: String, is value: String) throws -> JobRecord? {
         try database.read { db in
             try Row.fetchOne(
-                db, sql: "SELECT \(JobStore.recordColumns) FROM jobs WHERE \(column) = ?", arguments: [value]
+                db, sql: "SELECT \(SQLiteJobStore.recordColumns) FROM jobs WHERE \(column) = ?", arguments: [value]
             ).map(record)
         }
     }
@@ -511,20 +482,6 @@ final class JobStore: @unchecked Sendable {
             }
             return counts
         }
-    }
-
-    struct ListQuery {
-        var statuses: [JobStatus] = []
-        var type: String?
-        var operation: String?
-        var source: String?
-        var parentId: String?
-        var excludeChildJobs = false
-        var pageSize = 20
-        var pageNumber = 1
-        var descending = false
-        /// Context ids the job must carry (`spaceId`, …): keys from ``CreateFields/contextKeys``.
-        var context: [(key: String, value: String)] = []
     }
 
     /// A page of jobs as their stored JSON bodies, and how many match in all.
@@ -613,72 +570,10 @@ final class JobStore: @unchecked Sendable {
 
     // MARK: Writes
 
-    /// Everything one group commit writes, in one transaction.
-    /// A job's row as a commit writes it: the columns, not the whole job (a copy of a ``Job`` retains
-    /// every one of its strings and values).
-    struct JobRow {
-        var id: String
-        var status: JobStatus
-        var storedStatus: JobStatus?
-        var type: String
-        var operation: String
-        var source: String
-        var parentId: String?
-        var createdAt: Timestamp
-        var formerOwners: String?
-        var idempotencyKey: String?
-        var idempotencyHash: String?
-        var body: [UInt8]
-        /// The job's context ids, for ``JobStore/list(_:)``'s filters; only for a job not stored yet (they
-        /// never change).
-        var context: [(name: String, value: String)] = []
-
-        init(_ record: borrowing JobRecord) {
-            id = record.job.id
-            status = record.job.status
-            storedStatus = record.storedStatus
-            type = record.job.type
-            operation = record.job.operation
-            source = record.job.source
-            parentId = record.job.parentId
-            createdAt = record.job.createdAt
-            formerOwners = record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n")
-            idempotencyKey = record.idempotencyKey
-            idempotencyHash = record.idempotencyHash
-            body = record.body ?? record.job.jsonBytes
-            if record.storedStatus == nil {
-                let job = record.job
-                let ids = [
-                    job.environmentId, job.spaceId, job.workbookId, job.sheetId, job.fileId, job.documentId,
-                    job.actorId,
-                ]
-                for (name, value) in zip(CreateFields.contextKeys, ids) {
-                    if let value { context.append((name, value)) }
-                }
-            }
-        }
-    }
-
-    struct Batch {
-        var jobs: [JobRow] = []
-        var deletedJobs: [String] = []
-        var events: [StoredEvent] = []
-        var actions: [Action] = []
-        var deletedActions: [String] = []
-        var seq: Int64 = 0
-        /// Delete events at or below this seq (retention).
-        var pruneThrough: Int64?
-
-        var isEmpty: Bool {
-            jobs.isEmpty && deletedJobs.isEmpty && events.isEmpty && actions.isEmpty && deletedActions.isEmpty
-                && pruneThrough == nil
-        }
-    }
-
     /// The event bytes after which a row of `event_batches` takes no more events.
     static let eventRowBytes = 4 << 20
 
-    func commit(_ batch: Batch) throws {
+    func commit(_ batch: StoreBatch) throws {
         guard !batch.isEmpty else { return }
         try database.write { db in
             if !batch.deletedJobs.isEmpty {
@@ -759,7 +654,7 @@ final class JobStore: @unchecked Sendable {
                     var end = start + 1
                     var bytes = batch.events[start].body.count
                     while end < batch.events.count && batch.events[end].seq == batch.events[end - 1].seq + 1
-                        && bytes < JobStore.eventRowBytes
+                        && bytes < SQLiteJobStore.eventRowBytes
                     {
                         bytes += batch.events[end].body.count
                         end += 1
@@ -840,12 +735,6 @@ enum EventBatch {
     static func checksum(firstSeq: Int64, lastSeq: Int64, body: [UInt8]) -> Int64 {
         Checksum.castagnoli(String(firstSeq), String(lastSeq), body)
     }
-}
-
-/// The store could not be opened or written.
-struct StoreError: Error, CustomStringConvertible {
-    var message: String
-    var description: String { message }
 }
 
 /// `jobwire.seq`: "<epoch> <seq>" of the last commit, rewritten in place after each one.

@@ -1,14 +1,27 @@
 import Foundation
+import GRDB
+import JobwireCore
 import JobwireProtocol
 import Logging
 import Testing
 
 @testable import JobwireBroker
 
-/// A ``BrokerCore`` on a store in a temporary folder, driven in-process: requests are applied and
-/// committed as the server's loop does, with the core's clock set by the test.
+/// A ``BrokerCore`` on a store in a temporary folder (or in memory), driven in-process: requests are
+/// applied and committed as the server's loop does, on a ``ManualClock`` that the test moves.
 final class CoreHarness {
+    /// The stores the harness can run the core on, so that a rule suite can run on each.
+    enum StoreKind: CaseIterable {
+        /// The SQLite store in a temporary folder.
+        case file
+        /// The SQLite store in memory: a restart starts from nothing.
+        case memory
+    }
+
     let directory: String
+    let storeKind: StoreKind
+    /// The core's clock: it moves only by ``advance(by:)``.
+    let clock = ManualClock(.now())
     private(set) var core: BrokerCore
     private var requestNumber: Int64 = 0
     /// Replies taken from the core that no call has read yet, by request id.
@@ -16,24 +29,35 @@ final class CoreHarness {
     /// Every committed event's topic and body, in order.
     private(set) var published: [[[UInt8]]] = []
 
-    init(directory: String? = nil) throws {
+    init(directory: String? = nil, store: StoreKind = .file) throws {
         self.directory =
             directory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("jobwire-core-\(UUID())").path
-        core = try CoreHarness.open(self.directory)
+        storeKind = store
+        core = try CoreHarness.open(self.directory, store: store, clock: clock)
     }
 
-    private static func open(_ directory: String) throws -> BrokerCore {
-        let configuration = BrokerConfiguration(dataDirectory: directory, fsync: false)
-        let store = try JobStore(directory: directory, fsync: false)
-        return try BrokerCore(configuration: configuration, store: store, logger: Logger(label: "test"))
+    private static func open(_ directory: String, store kind: StoreKind, clock: ManualClock) throws -> BrokerCore {
+        let store = try SQLiteJobStore(directory: kind == .file ? directory : nil, fsync: false)
+        return try BrokerCore(
+            configuration: BrokerConfiguration(dataDirectory: directory, fsync: false).core, store: store,
+            clock: clock, logger: Logger(label: "test"))
+    }
+
+    /// The core's time: the clock's, as the core read it last.
+    var now: Timestamp { core.now }
+
+    /// Moves the clock on by `duration`; the core reads it at once, as at the start of a round.
+    func advance(by duration: Duration) {
+        clock.advance(by: duration)
+        core.readClock()
     }
 
     /// Closes the store and opens a new core on it, as a restart of the broker does.
     func restart() throws {
         commit()
         core.store.close()
-        core = try CoreHarness.open(directory)
+        core = try CoreHarness.open(directory, store: storeKind, clock: clock)
     }
 
     func close() {
@@ -134,3 +158,11 @@ final class CoreHarness {
 }
 
 struct CoreHarnessError: Error {}
+
+extension JobStore {
+    /// The SQLite store's database, for the tests that look at its rows.
+    var database: DatabaseQueue {
+        guard let store = self as? SQLiteJobStore else { fatalError("the harness's store is not the SQLite store") }
+        return store.database
+    }
+}

@@ -88,7 +88,7 @@ import Testing
         // The store as a broker killed before the lease ran out leaves it: the next start finds the lease
         // expired and fails the chain in its first tick.
         if restart { try harness.restart() }
-        harness.core.now = harness.core.now + .seconds(60)
+        harness.advance(by: .seconds(60))
         harness.core.tick()
         harness.commit()
         harness.settle()
@@ -170,8 +170,8 @@ import Testing
             try Row.fetchAll(db, sql: "SELECT firstSeq, lastSeq, length(body) AS bytes FROM event_batches")
         }
         let largest: Int = rows.map { $0["bytes"] as Int }.max() ?? 0
-        #expect(largest < JobStore.eventRowBytes + 800_000, "an event row of \(largest) bytes")
-        #expect(rows.count > 60 * 700_000 / JobStore.eventRowBytes)
+        #expect(largest < SQLiteJobStore.eventRowBytes + 800_000, "an event row of \(largest) bytes")
+        #expect(rows.count > 60 * 700_000 / SQLiteJobStore.eventRowBytes)
     }
 }
 

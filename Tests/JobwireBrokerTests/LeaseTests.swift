@@ -14,7 +14,7 @@ import ZeroMQ
         let harness = try CoreHarness()
         defer { harness.close() }
         func advance(_ duration: Duration) {
-            harness.core.now = harness.core.now + duration
+            harness.advance(by: duration)
             harness.core.tick()
             harness.commit()
             harness.settle()
@@ -42,7 +42,7 @@ import ZeroMQ
             advance(.milliseconds(300))
             let renewed = try harness.call("jobs.update", ["jobId": jobId, "listenerId": "w1", "info": "alive"])
             let next = try #require(Timestamp(iso8601: renewed["lease"]?["expiresAt"]?.stringValue ?? ""))
-            #expect(next == harness.core.now + .seconds(3))
+            #expect(next == harness.now + .seconds(3))
             #expect(next > expiry)
             expiry = next
         }

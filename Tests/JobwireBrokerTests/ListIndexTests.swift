@@ -66,7 +66,7 @@ import Testing
         // Two copies of one listener without an instanceId: to the broker they are one holder.
         let first = try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["late:*"]])
         #expect(first["job"]?["attempt"] == 1)
-        harness.core.now = harness.core.now + .seconds(5)
+        harness.advance(by: .seconds(5))
         harness.core.tick()
         harness.commit()
         let second = try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["late:*"]])

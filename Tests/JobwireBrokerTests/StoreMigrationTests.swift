@@ -54,7 +54,7 @@ import Testing
         ]
         let directory = try makeV3Store(events: events)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try JobStore(directory: directory, fsync: false)
+        let store = try SQLiteJobStore(directory: directory, fsync: false)
         defer { store.close() }
         let identity = try store.identity(newEpoch: { "unused" })
         #expect(identity.epoch == "0badcafe")
@@ -73,7 +73,7 @@ import Testing
             events: [(1, "job:created", #"{"seq":1}"#), (2, "job:ready", #"{"seq":2}"#)], damaged: 2)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         #expect {
-            _ = try JobStore(directory: directory, fsync: false)
+            _ = try SQLiteJobStore(directory: directory, fsync: false)
         } throws: { error in
             "\(error)".contains("the row of events 2...2 does not match its checksum")
         }
@@ -83,14 +83,14 @@ import Testing
     func batches() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jobwire-batch-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let store = try JobStore(directory: directory, fsync: false)
-        var batch = JobStore.Batch()
+        let store = try SQLiteJobStore(directory: directory, fsync: false)
+        var batch = StoreBatch()
         batch.events = (1...300).map {
             StoredEvent(seq: $0, topic: "job:t\($0 % 3)", body: Array(#"{"n":\#($0)}"#.utf8))
         }
         batch.seq = 300
         try store.commit(batch)
-        var second = JobStore.Batch()
+        var second = StoreBatch()
         second.events = [StoredEvent(seq: 301, topic: "job:last", body: Array("{}".utf8))]
         second.seq = 301
         try store.commit(second)

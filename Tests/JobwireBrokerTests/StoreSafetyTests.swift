@@ -90,8 +90,8 @@ import ZeroMQ
     /// that everything is in the database file.
     private func storeOfEndedJobs(count: Int) throws -> String {
         let folder = TestPaths.temporaryDirectory(prefix: "jobwire-damage")
-        let store = try JobStore(directory: folder, fsync: false)
-        var batch = JobStore.Batch()
+        let store = try SQLiteJobStore(directory: folder, fsync: false)
+        var batch = StoreBatch()
         let payload = String(repeating: "z", count: 300)
         for index in 0..<count {
             var job = Job(
@@ -100,7 +100,7 @@ import ZeroMQ
             job.status = .complete
             var record = JobRecord(job: job)
             record.storedStatus = nil
-            batch.jobs.append(JobStore.JobRow(record))
+            batch.jobs.append(JobRow(record))
         }
         batch.seq = 1
         try store.commit(batch)
@@ -142,8 +142,8 @@ import ZeroMQ
     @Test("a changed byte in a row of the event log stops the start, naming the events")
     func damagedEventsAreRefused() throws {
         let folder = TestPaths.temporaryDirectory(prefix: "jobwire-damage")
-        let store = try JobStore(directory: folder, fsync: false)
-        var batch = JobStore.Batch()
+        let store = try SQLiteJobStore(directory: folder, fsync: false)
+        var batch = StoreBatch()
         batch.events = (1...3).map { StoredEvent(seq: $0, topic: "job:t", body: Array(#"{"n":\#($0)}"#.utf8)) }
         batch.seq = 3
         try store.commit(batch)
@@ -152,7 +152,7 @@ import ZeroMQ
         }
         store.close()
         #expect {
-            _ = try JobStore(directory: folder, fsync: false)
+            _ = try SQLiteJobStore(directory: folder, fsync: false)
         } throws: { error in
             "\(error)".contains("the row of events 1...3 does not match its checksum")
         }
@@ -161,8 +161,8 @@ import ZeroMQ
     @Test("a changed byte in an action's row stops the start, naming the action; an intact one is read back")
     func damagedActionIsRefused() throws {
         let folder = TestPaths.temporaryDirectory(prefix: "jobwire-damage")
-        let store = try JobStore(directory: folder, fsync: false)
-        var batch = JobStore.Batch()
+        let store = try SQLiteJobStore(directory: folder, fsync: false)
+        var batch = StoreBatch()
         batch.actions = [
             Action(id: "us_ac_1", domain: "workbook", resourceId: "us_wb_1", operation: "export", label: "Export"),
             Action(id: "us_ac_2", domain: "workbook", resourceId: "us_wb_1", operation: "import", label: "Import"),
@@ -177,7 +177,7 @@ import ZeroMQ
         #expect(throws: StoreDamage.self) { try store.actions() }
         store.close()
         #expect {
-            _ = try JobStore(directory: folder, fsync: false)
+            _ = try SQLiteJobStore(directory: folder, fsync: false)
         } throws: { error in
             "\(error)".contains("the row of action us_ac_2 does not match its checksum")
         }
@@ -197,8 +197,8 @@ import ZeroMQ
         let folder = parent + "/deeper/data"
         let previous = umask(0o022)
         defer { umask(previous) }
-        let store = try JobStore(directory: folder, fsync: false)
-        var batch = JobStore.Batch()
+        let store = try SQLiteJobStore(directory: folder, fsync: false)
+        var batch = StoreBatch()
         batch.events = [StoredEvent(seq: 1, topic: "job:t", body: Array("{}".utf8))]
         batch.seq = 1
         try store.commit(batch)
@@ -216,12 +216,12 @@ import ZeroMQ
     func existingStoreIsTightened() throws {
         let folder = TestPaths.temporaryDirectory(prefix: "jobwire-modes")
         do {
-            let store = try JobStore(directory: folder, fsync: false)
+            let store = try SQLiteJobStore(directory: folder, fsync: false)
             store.markCommitted(epoch: "e", seq: 0)
             store.close()
         }
         for name in ["jobwire.sqlite", "jobwire.seq"] { chmod(folder + "/" + name, 0o644) }
-        let store = try JobStore(directory: folder, fsync: false)
+        let store = try SQLiteJobStore(directory: folder, fsync: false)
         defer { store.close() }
         for name in ["jobwire.sqlite", "jobwire.seq"] { #expect(mode(folder + "/" + name) == 0o600, "\(name)") }
     }

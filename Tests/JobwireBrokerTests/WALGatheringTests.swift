@@ -14,11 +14,11 @@ import Testing
         var seq: Int64 = 0
         var written: [StoredEvent] = []
         do {
-            let store = try JobStore(directory: directory, fsync: true)
+            let store = try SQLiteJobStore(directory: directory, fsync: true)
             // From one small event to a commit of about 1.2 MB (more than SQLite's 128 KiB per write, and
             // than the 64 KiB chunks the gathered bytes go out in), then enough commits to pass a checkpoint.
             for size in [1, 40, 300, 600] + Array(repeating: 50, count: 100) {
-                var batch = JobStore.Batch()
+                var batch = StoreBatch()
                 batch.events = (0..<size).map { _ in
                     seq += 1
                     return StoredEvent(
@@ -32,7 +32,7 @@ import Testing
             #expect(try store.events(since: 0, limit: 100_000).map(\.seq) == written.map(\.seq))
             store.close()
         }
-        let reopened = try JobStore(directory: directory, fsync: true)
+        let reopened = try SQLiteJobStore(directory: directory, fsync: true)
         defer { reopened.close() }
         let read = try reopened.events(since: 0, limit: 100_000)
         #expect(read.map(\.seq) == written.map(\.seq))
@@ -45,11 +45,11 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("jobwire-wal-\(UUID())").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let log = directory + "/jobwire.sqlite-wal"
-        let durable = try JobStore(directory: directory, fsync: true)
+        let durable = try SQLiteJobStore(directory: directory, fsync: true)
         #expect(jobwire_sqlite_gathers(log) == 1)
         durable.close()
         #expect(jobwire_sqlite_gathers(log) == 0)
-        let relaxed = try JobStore(directory: directory, fsync: false)
+        let relaxed = try SQLiteJobStore(directory: directory, fsync: false)
         #expect(jobwire_sqlite_gathers(log) == 0)
         relaxed.close()
     }

@@ -135,7 +135,7 @@ import Testing
         let short = claim(harness, ["time:out"], from: WaitingClaimTests.route(1), wait: 1)
         let long = claim(harness, ["time:*"], from: WaitingClaimTests.route(1), wait: 30)
         harness.commit()
-        harness.core.now = harness.core.now + .seconds(2)
+        harness.advance(by: .seconds(2))
         harness.core.tick()
         harness.commit()
         #expect(try claimed(harness, short) == "")

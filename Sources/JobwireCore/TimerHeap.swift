@@ -1,17 +1,17 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 /// A min-heap of (deadline, id): lease expiries, `runAt` times and the deadlines of waiting claims.
 ///
 /// Entries are never updated in place; a renewed lease pushes a new entry, and the stale one is
 /// skipped when it comes up because the job's own deadline has moved on.
-struct TimerHeap<ID> {
+package struct TimerHeap<ID> {
     private var items: [(deadline: Timestamp, id: ID)] = []
 
-    var isEmpty: Bool { items.isEmpty }
-    var count: Int { items.count }
-    var next: Timestamp? { items.first?.deadline }
+    package var isEmpty: Bool { items.isEmpty }
+    package var count: Int { items.count }
+    package var next: Timestamp? { items.first?.deadline }
 
-    mutating func push(_ deadline: Timestamp, _ id: ID) {
+    package mutating func push(_ deadline: Timestamp, _ id: ID) {
         items.append((deadline, id))
         var child = items.count - 1
         while child > 0 {
@@ -23,7 +23,7 @@ struct TimerHeap<ID> {
     }
 
     /// Removes and returns the earliest entry if it is due at `now`.
-    mutating func popDue(_ now: Timestamp) -> ID? {
+    package mutating func popDue(_ now: Timestamp) -> ID? {
         guard let first = items.first, first.deadline <= now else { return nil }
         let last = items.removeLast()
         if !items.isEmpty {
@@ -43,5 +43,5 @@ struct TimerHeap<ID> {
         return first.id
     }
 
-    mutating func removeAll() { items.removeAll() }
+    package mutating func removeAll() { items.removeAll() }
 }

@@ -1,24 +1,29 @@
-import JobwireProtocol
-import Logging
+package import JobwireProtocol
+package import Logging
 
 /// Who sent a request: the ROUTER identity to answer to and, with CURVE, the authenticated key.
-struct Caller: Sendable {
-    var route: [UInt8]
+package struct Caller: Sendable {
+    package var route: [UInt8]
     /// The client's public key (Z85) when CURVE authenticated it; it then owns the leases it takes.
-    var authenticatedKey: String?
+    package var authenticatedKey: String?
+
+    package init(route: [UInt8], authenticatedKey: String?) {
+        self.route = route
+        self.authenticatedKey = authenticatedKey
+    }
 }
 
 /// A reply waiting for the group commit.
-struct OutgoingReply {
-    var route: [UInt8]
-    var body: [UInt8]
+package struct OutgoingReply {
+    package var route: [UInt8]
+    package var body: [UInt8]
     /// The job a claim hands out with this reply, to take back if the claimer is gone (owner: the
     /// claimer's `LeaseHolder.key`).
-    var claimed: (jobId: String, owner: String, attempt: Int)? = nil
+    package var claimed: (jobId: String, owner: String, attempt: Int)? = nil
 }
 
 /// The result of a command: a value, or JSON bytes written without a value tree.
-enum ReplyBody {
+package enum ReplyBody {
     case value(JSONValue)
     case raw([UInt8])
     case job(Job)
@@ -29,110 +34,113 @@ enum ReplyBody {
 /// Not thread-safe: the broker's own thread owns it. A batch of requests is applied in memory, then
 /// ``commit()`` writes every change and event of the batch in one transaction; only then are the
 /// replies sent and the events published, so nothing a client was told is lost on a crash.
-final class BrokerCore {
-    let configuration: BrokerConfiguration
-    let store: JobStore
-    let logger: Logger
-    let epoch: String
+package final class BrokerCore {
+    package let configuration: CoreConfiguration
+    package let store: any JobStore
+    /// Where the core reads the time: once a round, into ``now``.
+    package let clock: any BrokerClock
+    package let logger: Logger
+    package let epoch: String
     /// `"us_evt_<epoch>`: the start of every event id, as JSON bytes.
-    let eventIdPrefix: [UInt8]
-    let startedAt: Timestamp
-    private(set) var seq: Int64
+    package let eventIdPrefix: [UInt8]
+    package let startedAt: Timestamp
+    package private(set) var seq: Int64
     /// The oldest seq the store still holds (pruning lags the retention window by up to 1024 events).
-    private(set) var firstSeq: Int64
+    package private(set) var firstSeq: Int64
 
     /// The oldest seq `events.list` replays: exactly the last `eventRetention` events, so that whether
     /// an ask is `gone` does not depend on when the store last pruned.
-    var replayStart: Int64 { max(firstSeq, seq - Int64(configuration.eventRetention) + 1) }
+    package var replayStart: Int64 { max(firstSeq, seq - Int64(configuration.eventRetention) + 1) }
 
     /// Every job that has not ended, and any job touched by the current batch.
-    var jobs: [String: JobRecord] = [:]
-    var statusCounts: [JobStatus: Int] = [:]
-    var actions: [String: Action] = [:]
+    package var jobs: [String: JobRecord] = [:]
+    package var statusCounts: [JobStatus: Int] = [:]
+    package var actions: [String: Action] = [:]
 
     /// Ready jobs by name, in the order they became ready; stale entries are skipped lazily.
-    var readyQueues: [String: ReadyQueue] = [:]
-    var readyOrder: [String: Int64] = [:]
-    var readyCounter: Int64 = 0
+    package var readyQueues: [String: ReadyQueue] = [:]
+    package var readyOrder: [String: Int64] = [:]
+    package var readyCounter: Int64 = 0
     /// A job became ready since waiting claimers were last served.
-    var readyAdded = false
+    package var readyAdded = false
     /// The names of the jobs that became ready since waiting claimers were last served.
-    var readyNamesAdded: Set<String> = []
+    package var readyNamesAdded: Set<String> = []
     /// The names that have a ready queue, by ``JobNameKey``: what a literal claim pattern looks up.
-    var readyNamesByKey: [String: [String]] = [:]
+    package var readyNamesByKey: [String: [String]] = [:]
     private var lastIdMillis: Int64 = 0
     private var idCounter = 0
     /// The random tail of job ids: unique already by time and counter, so a fast generator seeded once
     /// will do (the system's costs a getrandom call per character).
     private var idRandom = SplitMix64()
-    static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
-    var waitingClaims = WaitingClaims()
-    var globCache: [String: Glob] = [:]
-    var leases = TimerHeap<String>()
-    var runAts = TimerHeap<String>()
+    package static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    package var waitingClaims = WaitingClaims()
+    package var globCache: [String: Glob] = [:]
+    package var leases = TimerHeap<String>()
+    package var runAts = TimerHeap<String>()
     /// Scheduled jobs waiting on each predecessor.
-    var dependents: [String: [String]] = [:]
+    package var dependents: [String: [String]] = [:]
     /// Jobs that ended and whose followers (dependents, parts, parent) are still to be told, in order,
     /// from `pendingEndsHead` on.
-    var pendingEnds: [EndedJob] = []
+    package var pendingEnds: [EndedJob] = []
     /// The ids of the jobs in `pendingEnds` not followed yet.
-    var pendingEndIds: Set<String> = []
-    var pendingEndsHead = 0
+    package var pendingEndIds: Set<String> = []
+    package var pendingEndsHead = 0
     /// Whether ``jobEnded(_:)`` is working through ``pendingEnds`` already.
-    var handlingEnds = false
+    package var handlingEnds = false
     /// How many ends this round has followed; at ``endsPerRound`` the rest waits for the next round.
-    var endsFollowed = 0
+    package var endsFollowed = 0
     /// The most ends followed in one round: a chain of 100,000 jobs ends over many rounds, each a commit,
     /// with other clients' requests between them.
-    static let endsPerRound = 1000
+    package static let endsPerRound = 1000
     /// The event bytes after which a round follows no more ends: events carry the job's input, so 1,000
     /// ends of jobs with large inputs would otherwise make a round of a GB.
-    static let eventBytesPerRound = 16 << 20
+    package static let eventBytesPerRound = 16 << 20
     /// The bytes of the events made in this round.
-    var batchEventBytes = 0
+    package var batchEventBytes = 0
     /// Scheduled jobs found at load whose wait is over or can never be (a predecessor ended without
     /// completing, or is gone): the first tick enqueues them. A cascade cut off by a crash goes on so.
-    var wakeAtStart: [String] = []
+    package var wakeAtStart: [String] = []
     /// Whether ended jobs or jobs found at load still wait to be followed: the loop then goes round at once.
-    var hasPendingEnds: Bool { pendingEndsHead < pendingEnds.count || !wakeAtStart.isEmpty }
+    package var hasPendingEnds: Bool { pendingEndsHead < pendingEnds.count || !wakeAtStart.isEmpty }
     /// Part counts of parents whose parts have not all ended.
-    var parts: [String: PartCounts] = [:]
+    package var parts: [String: PartCounts] = [:]
     /// The unfinished parts of each split parent, by part number.
-    var activeParts: [String: [Int: String]] = [:]
+    package var activeParts: [String: [Int: String]] = [:]
 
     // The batch in flight.
     /// Ended jobs read from the store during the batch; dropped from memory after the commit.
-    var loadedFromStore: [String] = []
+    package var loadedFromStore: [String] = []
     /// Idempotency keys of the jobs created since the last commit (the store knows the older ones).
-    var pendingKeys: [String: String] = [:]
-    var dirty: [String] = []
-    var dirtySet: Set<String> = []
-    var deleted: [String] = []
-    var deletedSet: Set<String> = []
-    var batch = JobStore.Batch()
-    var outbox: [OutgoingReply] = []
-    var publishQueue: [[[UInt8]]] = []
+    package var pendingKeys: [String: String] = [:]
+    package var dirty: [String] = []
+    package var dirtySet: Set<String> = []
+    package var deleted: [String] = []
+    package var deletedSet: Set<String> = []
+    package var batch = StoreBatch()
+    package var outbox: [OutgoingReply] = []
+    package var publishQueue: [[[UInt8]]] = []
     /// How much of the outbox and the publish queue the store has made durable.
     /// The seq of a commit not yet recorded in `jobwire.seq`.
-    var unmarkedSeq: Int64?
-    var outboxCommitted = 0
-    var publishCommitted = 0
-    var now = Timestamp.now()
+    package var unmarkedSeq: Int64?
+    package var outboxCommitted = 0
+    package var publishCommitted = 0
+    /// The time of the current round, read from ``clock`` by ``readClock()`` and ``tick()``.
+    package private(set) var now: Timestamp
 
-    struct PartCounts {
-        var total: Int
-        var completed = 0
-        var failed = 0
-        var canceled = 0
-        var sequential: Bool
-        var ended: Int { completed + failed + canceled }
+    package struct PartCounts {
+        package var total: Int
+        package var completed = 0
+        package var failed = 0
+        package var canceled = 0
+        package var sequential: Bool
+        package var ended: Int { completed + failed + canceled }
     }
 
-    struct ReadyQueue {
-        var entries: [(order: Int64, id: String)] = []
-        var head = 0
-        var isEmpty: Bool { head >= entries.count }
-        mutating func compact() {
+    package struct ReadyQueue {
+        package var entries: [(order: Int64, id: String)] = []
+        package var head = 0
+        package var isEmpty: Bool { head >= entries.count }
+        package mutating func compact() {
             if head > 1024 && head * 2 > entries.count {
                 entries.removeFirst(head)
                 head = 0
@@ -140,9 +148,11 @@ final class BrokerCore {
         }
     }
 
-    init(configuration: BrokerConfiguration, store: JobStore, logger: Logger) throws {
+    package init(configuration: CoreConfiguration, store: any JobStore, clock: any BrokerClock, logger: Logger) throws {
         self.configuration = configuration
         self.store = store
+        self.clock = clock
+        now = clock.now()
         self.logger = logger
         let identity = try store.identity(newEpoch: { BrokerCore.randomString(length: 8, alphabet: "0123456789abcdef") }
         )
@@ -150,7 +160,7 @@ final class BrokerCore {
         eventIdPrefix = Array("\"us_evt_\(identity.epoch)".utf8)
         seq = identity.seq
         firstSeq = identity.firstSeq
-        startedAt = .now()
+        startedAt = now
         if let lost = store.lostChanges {
             logger.error(
                 "the store lost committed changes (\(lost)); going on at seq \(seq) of epoch \(epoch) (--accept-lost-changes)"
@@ -165,7 +175,7 @@ final class BrokerCore {
     }
 
     /// Builds every in-memory index from the store: at start, and after a failed commit.
-    func loadState() throws {
+    package func loadState() throws {
         jobs = [:]
         readyQueues = [:]
         readyOrder = [:]
@@ -244,7 +254,7 @@ final class BrokerCore {
     // MARK: Lookups and changes
 
     /// The job with `id`, from memory or the store.
-    func record(_ id: String) throws -> JobRecord {
+    package func record(_ id: String) throws -> JobRecord {
         if let record = jobs[id] { return record }
         if deletedSet.contains(id) { throw ProtocolError(.notFound, "job \(id) not found") }
         do {
@@ -261,7 +271,7 @@ final class BrokerCore {
     }
 
     /// Records a changed job for the batch, keeping the status counts and ready queues right.
-    func save(_ record: inout JobRecord, previous: JobStatus?) {
+    package func save(_ record: inout JobRecord, previous: JobStatus?) {
         let id = record.job.id
         record.job.updatedAt = now
         record.body = nil
@@ -275,7 +285,7 @@ final class BrokerCore {
         if dirtySet.insert(id).inserted { dirty.append(id) }
     }
 
-    func remove(_ job: Job) {
+    package func remove(_ job: Job) {
         statusCounts[job.status, default: 1] -= 1
         jobs[job.id] = nil
         readyOrder[job.id] = nil
@@ -285,7 +295,7 @@ final class BrokerCore {
         deletedSet.insert(job.id)
     }
 
-    func pushReady(_ id: String, name: String) {
+    package func pushReady(_ id: String, name: String) {
         readyAdded = true
         readyNamesAdded.insert(name)
         readyCounter += 1
@@ -298,7 +308,7 @@ final class BrokerCore {
     ///
     /// A literal pattern looks its names up; only a wildcard pattern is matched against every name that
     /// has ready jobs.
-    func oldestReady(matching patterns: [Glob]) -> String? {
+    package func oldestReady(matching patterns: [Glob]) -> String? {
         var names: [String] = []
         var wildcards: [Glob] = []
         for pattern in patterns {
@@ -320,7 +330,7 @@ final class BrokerCore {
     }
 
     /// The oldest ready job named `name`; drops the entries of jobs that are no longer ready on the way.
-    func oldestReady(named name: String) -> (order: Int64, id: String)? {
+    package func oldestReady(named name: String) -> (order: Int64, id: String)? {
         guard var queue = readyQueues[name] else { return nil }
         while !queue.isEmpty {
             let entry = queue.entries[queue.head]
@@ -345,7 +355,7 @@ final class BrokerCore {
     ///
     /// The envelope is written straight to bytes (the shape of ``Event/json``): every state change
     /// publishes one, so it is on the hot path.
-    func emit(_ topic: String, _ job: Job, parts: PartCounts? = nil) {
+    package func emit(_ topic: String, _ job: Job, parts: PartCounts? = nil) {
         seq += 1
         var w = JSONObjectWriter(reservingCapacity: 512)
         // "us_evt_<epoch><seq in base 36>", written in place: one event per change.
@@ -403,7 +413,7 @@ final class BrokerCore {
     }
 
     /// Appends `value` (not negative) in base 36, lowercase: what `String(value, radix: 36)` spells.
-    static func appendBase36(_ value: Int64, to bytes: inout [UInt8]) {
+    package static func appendBase36(_ value: Int64, to bytes: inout [UInt8]) {
         var width = 1
         var scale: UInt64 = 1
         let number = UInt64(value)
@@ -421,27 +431,49 @@ final class BrokerCore {
     }
 
     /// The heartbeat frames: not part of the log, no seq of their own.
-    func heartbeat() -> [[UInt8]] {
+    package func heartbeat() -> [[UInt8]] {
         let event = Event(
             id: "us_evt_hb\(BrokerCore.randomString(length: 10))", seq: nil, epoch: nil, topic: "broker:heartbeat",
             domain: "broker", context: [:],
             payload: ["seq": .int(seq), "epoch": .string(epoch), "startedAt": JSONValue(startedAt)],
-            createdAt: .now())
+            createdAt: clock.now())
         return [TopicFrame.encode(topic: "broker:heartbeat", subject: ""), JSONCodec.encode(.object(event.json))]
     }
 
     // MARK: The batch
 
-    func reply(_ caller: Caller, id: JSONValue, _ result: Result<JSONValue, ProtocolError>) {
-        outbox.append(OutgoingReply(route: caller.route, body: RPCResponse(id: id, result: result).bytes))
+    /// Puts a reply in the outbox, where it waits for the round's commit: every reply of the core goes
+    /// through here.
+    /// - Parameter claimed: the job a claim hands out with this reply (see ``OutgoingReply/claimed``).
+    private func answer(
+        _ caller: Caller, _ body: [UInt8], claimed: (jobId: String, owner: String, attempt: Int)? = nil
+    ) {
+        outbox.append(OutgoingReply(route: caller.route, body: body, claimed: claimed))
+    }
+
+    package func reply(_ caller: Caller, id: JSONValue, _ result: Result<JSONValue, ProtocolError>) {
+        answer(caller, RPCResponse(id: id, result: result).bytes)
     }
 
     /// Replies to the id `rawID`, JSON bytes as the request had them.
-    func reply(_ caller: Caller, rawID: [UInt8], _ result: Result<JSONValue, ProtocolError>) {
-        outbox.append(OutgoingReply(route: caller.route, body: RPCResponse.bytes(rawID: rawID, result: result)))
+    package func reply(_ caller: Caller, rawID: [UInt8], _ result: Result<JSONValue, ProtocolError>) {
+        answer(caller, RPCResponse.bytes(rawID: rawID, result: result))
     }
 
-    var hasPendingWrites: Bool { !dirty.isEmpty || !deleted.isEmpty || !batch.isEmpty }
+    /// Replies with a result already written as JSON bytes.
+    package func reply(_ caller: Caller, rawID: [UInt8], rawResult: [UInt8]) {
+        answer(caller, RPCResponse.success(rawID: rawID, rawResult: rawResult))
+    }
+
+    /// Answers a claim with the job it took for `owner`, or with `{"job": null}`.
+    package func replyToClaim(_ caller: Caller, rawID: [UInt8], job: Job?, owner: LeaseHolder) {
+        let result = BrokerCore.claimResult(jobBody: job.map(replyBody(of:)))
+        answer(
+            caller, RPCResponse.success(rawID: rawID, rawResult: result),
+            claimed: job.map { ($0.id, owner.key, $0.attempt) })
+    }
+
+    package var hasPendingWrites: Bool { !dirty.isEmpty || !deleted.isEmpty || !batch.isEmpty }
 
     /// Writes the batch's changes and events in one transaction.
     ///
@@ -449,7 +481,7 @@ final class BrokerCore {
     /// internal error and no event is published: a failed commit changes nothing.
     /// - Returns: whether the batch was written.
     @discardableResult
-    func commit() -> Bool {
+    package func commit() -> Bool {
         guard hasPendingWrites else {
             outboxCommitted = outbox.count
             publishCommitted = publishQueue.count
@@ -457,7 +489,7 @@ final class BrokerCore {
         }
         batch.jobs.reserveCapacity(dirty.count)
         for id in dirty {
-            if let index = jobs.index(forKey: id) { batch.jobs.append(JobStore.JobRow(jobs.values[index])) }
+            if let index = jobs.index(forKey: id) { batch.jobs.append(JobRow(jobs.values[index])) }
         }
         batch.deletedJobs = deleted
         batch.seq = seq
@@ -510,14 +542,14 @@ final class BrokerCore {
     /// Records the last commit's seq beside the store (``JobStore/markCommitted(epoch:seq:)``). The server
     /// calls it once the batch's events and replies are out: the mark may lag a commit, never lead it,
     /// and a client should not wait for its system call.
-    func writeCommitMark() {
+    package func writeCommitMark() {
         guard let seq = unmarkedSeq else { return }
         unmarkedSeq = nil
         store.markCommitted(epoch: epoch, seq: seq)
     }
 
     /// Hands the committed replies and events to the server and empties both queues.
-    func takeOutput() -> (replies: [OutgoingReply], events: [[[UInt8]]]) {
+    package func takeOutput() -> (replies: [OutgoingReply], events: [[[UInt8]]]) {
         let output = (outbox, publishQueue)
         outbox.removeAll(keepingCapacity: true)
         publishQueue.removeAll(keepingCapacity: true)
@@ -535,18 +567,23 @@ final class BrokerCore {
         dirtySet.removeAll(keepingCapacity: true)
         deleted.removeAll(keepingCapacity: true)
         deletedSet.removeAll(keepingCapacity: true)
-        batch = JobStore.Batch()
+        batch = StoreBatch()
     }
 
     /// Writes what is pending so that a read of the store sees it.
-    func flush() throws {
+    package func flush() throws {
         guard hasPendingWrites else { return }
         // Replies of this batch stay in the outbox; only the store catches up.
         if !commit() { throw ProtocolError(.internalError, "the store could not write pending changes") }
     }
 
+    /// Starts a round: reads the clock once, so that every change of the round carries the same time.
+    package func readClock() {
+        now = max(now, clock.now())
+    }
+
     /// The next time the core has something to do on its own (lease expiry, runAt, claim timeout).
-    var nextDeadline: Timestamp? {
+    package var nextDeadline: Timestamp? {
         if hasPendingEnds { return now }
         var next = leases.next
         if let r = runAts.next { next = next.map { min($0, r) } ?? r }
@@ -556,12 +593,12 @@ final class BrokerCore {
 
     // MARK: Helpers
 
-    static func randomString(length: Int, alphabet: String = "0123456789abcdefghijklmnopqrstuvwxyz") -> String {
+    package static func randomString(length: Int, alphabet: String = "0123456789abcdefghijklmnopqrstuvwxyz") -> String {
         var generator = SystemRandomNumberGenerator()
         return randomString(length: length, alphabet: alphabet, using: &generator)
     }
 
-    static func randomString(length: Int, alphabet: String, using generator: inout some RandomNumberGenerator)
+    package static func randomString(length: Int, alphabet: String, using generator: inout some RandomNumberGenerator)
         -> String
     {
         let characters = Array(alphabet.utf8)
@@ -571,7 +608,7 @@ final class BrokerCore {
 
     /// A new job id that sorts by creation: milliseconds and a counter in base 36, then random letters,
     /// so that `jobs.list`'s order by `createdAt` then `id` is the order of creation.
-    func newJobId() -> String {
+    package func newJobId() -> String {
         let ms = max(now.milliseconds, lastIdMillis)
         if ms == lastIdMillis { idCounter += 1 } else { idCounter = 0 }
         lastIdMillis = ms
@@ -584,7 +621,7 @@ final class BrokerCore {
 
 extension ProtocolError {
     /// Any error of a command as the JSON-RPC error to answer with.
-    static func from(_ error: any Error) -> ProtocolError {
+    package static func from(_ error: any Error) -> ProtocolError {
         switch error {
         case let error as ProtocolError: error
         case let error as FieldError: ProtocolError(error)
@@ -594,15 +631,15 @@ extension ProtocolError {
 }
 
 /// SplitMix64, seeded from the system's generator: fast, not for secrets.
-struct SplitMix64: RandomNumberGenerator {
+package struct SplitMix64: RandomNumberGenerator {
     private var state: UInt64
 
-    init() {
+    package init() {
         var system = SystemRandomNumberGenerator()
         state = system.next()
     }
 
-    mutating func next() -> UInt64 {
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

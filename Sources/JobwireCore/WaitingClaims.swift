@@ -1,14 +1,14 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 /// A claimer waiting for a job (`jobs.claim` with `wait`).
-struct WaitingClaim {
-    var caller: Caller
+package struct WaitingClaim {
+    package var caller: Caller
     /// The request's id, as JSON bytes to echo.
-    var requestId: [UInt8]
-    var owner: LeaseHolder
-    var patterns: [Glob]
-    var info: String?
-    var deadline: Timestamp
+    package var requestId: [UInt8]
+    package var owner: LeaseHolder
+    package var patterns: [Glob]
+    package var info: String?
+    package var deadline: Timestamp
 }
 
 /// The claims waiting for a job, indexed so that a job becoming ready finds its claimer without looking
@@ -20,40 +20,40 @@ struct WaitingClaim {
 /// ``maxGlobPatterns``. Queues hold arrival numbers in order; an entry whose claim has gone (served
 /// through another of its patterns, timed out, or its connection left) is skipped when met and the
 /// queue is compacted once such entries outnumber the live ones.
-struct WaitingClaims {
+package struct WaitingClaims {
     /// The most waiting claims one connection may have: above the claim slots a listener usually runs
     /// (one per unit of a handler's concurrency, all on one connection), far below what would cost memory.
-    static let maxPerConnection = 256
+    package static let maxPerConnection = 256
     /// The most distinct wildcard patterns all waiting claims together may use.
-    static let maxGlobPatterns = 1024
+    package static let maxGlobPatterns = 1024
 
-    private(set) var claims: [Int64: WaitingClaim] = [:]
+    package private(set) var claims: [Int64: WaitingClaim] = [:]
     private var nextNumber: Int64 = 0
     private var literal: [String: Queue] = [:]
     private var globs: [String: (glob: Glob, queue: Queue)] = [:]
     private var byRoute: [[UInt8]: Set<Int64>] = [:]
     private var deadlines = TimerHeap<Int64>()
 
-    struct Queue {
-        var numbers: [Int64] = []
-        var head = 0
-        var live = 0
+    package struct Queue {
+        package var numbers: [Int64] = []
+        package var head = 0
+        package var live = 0
     }
 
-    var count: Int { claims.count }
-    var isEmpty: Bool { claims.isEmpty }
+    package var count: Int { claims.count }
+    package var isEmpty: Bool { claims.isEmpty }
     /// The earliest deadline of a waiting claim, or a little earlier (served claims leave theirs behind).
-    var nextDeadline: Timestamp? { deadlines.next }
+    package var nextDeadline: Timestamp? { deadlines.next }
 
     /// Whether a pattern names one job name exactly (no `*`, `?` or `\`, and in the form ``JobNameKey``
     /// gives), so that it can be looked up instead of matched.
-    static func isLiteral(_ pattern: String) -> Bool {
+    package static func isLiteral(_ pattern: String) -> Bool {
         !pattern.utf8.contains { $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: "?") || $0 == UInt8(ascii: "\\") }
             && JobNameKey.of(pattern) == pattern
     }
 
     /// Why a new claim may not wait, or nil when it may.
-    func refusal(route: [UInt8], patterns: [Glob]) -> String? {
+    package func refusal(route: [UInt8], patterns: [Glob]) -> String? {
         if (byRoute[route]?.count ?? 0) >= WaitingClaims.maxPerConnection {
             return "this connection already has \(WaitingClaims.maxPerConnection) claims waiting; "
                 + "wait for their answers before sending more"
@@ -66,7 +66,7 @@ struct WaitingClaims {
         return nil
     }
 
-    mutating func add(_ claim: WaitingClaim) {
+    package mutating func add(_ claim: WaitingClaim) {
         nextNumber += 1
         let number = nextNumber
         claims[number] = claim
@@ -86,7 +86,7 @@ struct WaitingClaims {
 
     /// Takes a claim out of every index.
     @discardableResult
-    mutating func remove(_ number: Int64) -> WaitingClaim? {
+    package mutating func remove(_ number: Int64) -> WaitingClaim? {
         guard let claim = claims.removeValue(forKey: number) else { return nil }
         let route = claim.caller.route
         byRoute[route]?.remove(number)
@@ -102,7 +102,7 @@ struct WaitingClaims {
     }
 
     /// The earliest waiting claim that a job named `name` satisfies.
-    mutating func earliest(matching name: String, globKeys: [String]) -> Int64? {
+    package mutating func earliest(matching name: String, globKeys: [String]) -> Int64? {
         var best = literal[JobNameKey.of(name)]?.first(claims)
         for key in globKeys {
             if let number = globs[key]?.queue.first(claims), best.map({ number < $0 }) ?? true { best = number }
@@ -111,12 +111,12 @@ struct WaitingClaims {
     }
 
     /// The wildcard patterns of waiting claims that match `name`.
-    func globKeys(matching name: String) -> [String] {
+    package func globKeys(matching name: String) -> [String] {
         globs.compactMap { $0.value.glob.matches(name) ? $0.key : nil }
     }
 
     /// Takes out every claim whose deadline has come.
-    mutating func removeDue(_ now: Timestamp) -> [WaitingClaim] {
+    package mutating func removeDue(_ now: Timestamp) -> [WaitingClaim] {
         var due: [(Int64, WaitingClaim)] = []
         while let number = deadlines.popDue(now) {
             if let claim = claims[number], claim.deadline <= now { due.append((number, claim)) }
@@ -126,14 +126,14 @@ struct WaitingClaims {
     }
 
     /// Takes out the claims sent over one connection.
-    mutating func removeAll(route: [UInt8]) -> Int {
+    package mutating func removeAll(route: [UInt8]) -> Int {
         let numbers = byRoute[route] ?? []
         for number in numbers { remove(number) }
         return numbers.count
     }
 
     /// Takes out every claim, in arrival order.
-    mutating func removeAll() -> [WaitingClaim] {
+    package mutating func removeAll() -> [WaitingClaim] {
         let all = claims.sorted { $0.key < $1.key }.map(\.value)
         self = WaitingClaims()
         return all
@@ -141,13 +141,13 @@ struct WaitingClaims {
 }
 
 extension WaitingClaims.Queue {
-    mutating func append(_ number: Int64) {
+    package mutating func append(_ number: Int64) {
         numbers.append(number)
         live += 1
     }
 
     /// The first entry whose claim still waits.
-    mutating func first(_ claims: [Int64: WaitingClaim]) -> Int64? {
+    package mutating func first(_ claims: [Int64: WaitingClaim]) -> Int64? {
         while head < numbers.count {
             if claims[numbers[head]] != nil { return numbers[head] }
             head += 1
@@ -157,7 +157,7 @@ extension WaitingClaims.Queue {
 
     /// Counts one claim of the queue gone; compacts the queue when it is mostly gone ones.
     /// - Returns: whether no claim of the queue waits any more.
-    mutating func left(_ claims: [Int64: WaitingClaim]) -> Bool {
+    package mutating func left(_ claims: [Int64: WaitingClaim]) -> Bool {
         live -= 1
         if live <= 0 { return true }
         if numbers.count - head > 2 * live + 32 {
@@ -171,8 +171,8 @@ extension WaitingClaims.Queue {
 /// What a literal claim pattern and a job name are compared by: the name with each run of `:` made one and
 /// trailing `:` dropped. A pattern without wildcards matches exactly the names with its key (``Glob``: a
 /// separator matches one or more, and trailing ones in the sample are allowed).
-enum JobNameKey {
-    static func of(_ name: String) -> String {
+package enum JobNameKey {
+    package static func of(_ name: String) -> String {
         let colon = UInt8(ascii: ":")
         let bytes = Array(name.utf8)
         var needsWork = bytes.last == colon

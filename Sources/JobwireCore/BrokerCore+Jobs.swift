@@ -1,20 +1,14 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 extension BrokerCore {
     /// Applies one request. The reply goes to the outbox, unless a claim waits for a job.
-    func handle(_ request: RPCRequest, from caller: Caller) {
+    package func handle(_ request: RPCRequest, from caller: Caller) {
         do {
             switch try dispatch(request, caller: caller) {
             case nil: break
             case .value(let value)?: reply(caller, rawID: request.rawID, .success(value))
-            case .raw(let bytes)?:
-                outbox.append(
-                    OutgoingReply(
-                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: bytes)))
-            case .job(let job)?:
-                outbox.append(
-                    OutgoingReply(
-                        route: caller.route, body: RPCResponse.success(rawID: request.rawID, rawResult: encode(job))))
+            case .raw(let bytes)?: reply(caller, rawID: request.rawID, rawResult: bytes)
+            case .job(let job)?: reply(caller, rawID: request.rawID, rawResult: replyBody(of: job))
             }
         } catch {
             reply(caller, rawID: request.rawID, .failure(ProtocolError.from(error)))
@@ -54,7 +48,7 @@ extension BrokerCore {
     }
 
     /// The params each method takes; any other key is `-32602` naming it.
-    static let allowedParams: [String: Set<String>] = {
+    package static let allowedParams: [String: Set<String>] = {
         let context = Set(CreateFields.contextKeys)
         // `instanceId` names the listener process that holds a lease (validated where leases are checked).
         let verb: Set<String> = ["jobId", "listenerId", "instanceId", "attempt"]
@@ -92,9 +86,12 @@ extension BrokerCore {
 
     // MARK: Create
 
-    func create(_ p: FieldReader, caller: Caller, actorId: String? = nil) throws -> Job {
-        let fields: CreateFields
-        fields = try CreateFields(p, configuration: configuration)
+    package func create(_ p: FieldReader, caller: Caller) throws -> Job {
+        try create(try CreateFields(p, configuration: configuration))
+    }
+
+    /// Creates a job from checked fields: `jobs.create`'s, or an action's trigger's.
+    package func create(_ fields: CreateFields) throws -> Job {
         if let key = fields.idempotencyKey {
             let hash = fields.fingerprint
             if let existing = try existingJob(idempotencyKey: key) {
@@ -112,8 +109,7 @@ extension BrokerCore {
                 throw ProtocolError(.notFound, "predecessorIds.\(index): job \(id) not found", field: "predecessorIds")
             }
         }
-        var job = fields.job(id: newJobId(), now: now)
-        if let actorId { job.actorId = actorId }
+        let job = fields.job(id: newJobId(), now: now)
         var record = JobRecord(
             job: job, idempotencyKey: fields.idempotencyKey,
             idempotencyHash: fields.idempotencyKey.map { _ in fields.fingerprint })
@@ -141,35 +137,64 @@ extension BrokerCore {
     /// Moves a job that may run to `ready`, or to `scheduled` while it must wait, or to `failed` when a
     /// predecessor already failed. Publishes the matching event.
     @discardableResult
-    func enqueue(_ record: JobRecord) -> JobRecord {
+    package func enqueue(_ record: JobRecord) -> JobRecord {
+        if let blocker = failedPredecessor(of: record.job) {
+            return fail(record, "predecessor \(blocker.id) \(blocker.how)")
+        }
+        guard mustWait(record.job) else { return transition(record, to: .ready) }
+        let id = record.job.id
+        if let runAt = record.job.runAt, runAt > now { runAts.push(runAt, id) }
+        for predecessor in record.job.predecessorIds where status(of: predecessor) != .complete {
+            dependents[predecessor, default: []].append(id)
+        }
+        return transition(record, to: .scheduled)
+    }
+
+    // MARK: Transitions
+
+    /// Moves a job to `status`: every change of a job's status goes through here.
+    ///
+    /// Applies `change`, then sets the status; a job that leaves `executing` lets go of its lease, and a
+    /// job that ends is stamped `finishedAt`. Records the job for the batch, publishes the event of the
+    /// status it entered (``topic(entering:)``) and, for an end, follows it (``jobEnded(_:)``):
+    /// dependents, the next sequential part, the parent's count. `followEnd: false` leaves that to the
+    /// caller (a cancel of parts follows the parts' ends before their parent's).
+    /// - Returns: the job as the core holds it now.
+    @discardableResult
+    package func transition(
+        _ record: JobRecord, to status: JobStatus, followEnd: Bool = true,
+        _ change: (inout JobRecord) -> Void = { _ in }
+    ) -> JobRecord {
         var record = record
         let previous = record.job.status
-        if let blocker = failedPredecessor(of: record.job) {
-            record.job.status = .failed
-            record.job.finishedAt = now
-            record.job.outcome = Outcome(message: "predecessor \(blocker.id) \(blocker.how)")
-            save(&record, previous: previous)
-            emit("job:failed", record.job)
-            jobEnded(record.job)
-            return jobs[record.job.id] ?? record
-        }
-        if mustWait(record.job) {
-            record.job.status = .scheduled
-            save(&record, previous: previous)
-            if let runAt = record.job.runAt, runAt > now { runAts.push(runAt, record.job.id) }
-            for predecessor in record.job.predecessorIds where status(of: predecessor) != .complete {
-                dependents[predecessor, default: []].append(record.job.id)
-            }
-            emit("job:scheduled", record.job)
-        } else {
-            record.job.status = .ready
-            save(&record, previous: previous)
-            emit("job:ready", record.job)
-        }
+        change(&record)
+        record.job.status = status
+        if previous == .executing && status != .executing { record.job.lease = nil }
+        if status.isTerminal { record.job.finishedAt = now }
+        save(&record, previous: previous)
+        emit(BrokerCore.topic(entering: status), record.job)
+        if status.isTerminal && followEnd { jobEnded(record.job) }
         return jobs[record.job.id] ?? record
     }
 
-    func status(of id: String) -> JobStatus? { try? record(id).job.status }
+    /// Fails a job with `message` as its outcome.
+    @discardableResult
+    package func fail(_ record: JobRecord, _ message: String) -> JobRecord {
+        transition(record, to: .failed) { $0.job.outcome = Outcome(message: message) }
+    }
+
+    /// The event a job publishes when it enters `status`.
+    package static func topic(entering status: JobStatus) -> String {
+        switch status {
+        case .ready: "job:ready"
+        case .scheduled: "job:scheduled"
+        case .complete: "job:completed"
+        case .failed: "job:failed"
+        case .created, .planning, .executing, .canceled: "job:updated"
+        }
+    }
+
+    package func status(of id: String) -> JobStatus? { try? record(id).job.status }
 
     /// Enqueues a scheduled job whose wait may be over: when it may run, or when it never can (a
     /// predecessor failed, was canceled or deleted).
@@ -222,7 +247,7 @@ extension BrokerCore {
     // MARK: Reads
 
     private func list(_ p: FieldReader) throws -> ReplyBody {
-        var query = JobStore.ListQuery()
+        var query = ListQuery()
         if let value = p.value("status") {
             let names: [String]
             switch value {
@@ -267,7 +292,7 @@ extension BrokerCore {
         return .raw(w.finish())
     }
 
-    func storeRead<T>(_ body: () throws -> T) throws -> T {
+    package func storeRead<T>(_ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch {
@@ -275,7 +300,7 @@ extension BrokerCore {
         }
     }
 
-    func info() -> JSONValue {
+    package func info() -> JSONValue {
         var counts = JSONObject()
         for status in JobStatus.allCases { counts[status.rawValue] = .int(Int64(max(0, statusCounts[status] ?? 0))) }
         return [
@@ -291,7 +316,7 @@ extension BrokerCore {
     /// The lease holder a call speaks for (PROTOCOL.md §7, Leases): the authenticated key under CURVE, else
     /// its `listenerId`, with its `instanceId`; nil for an operator (no `listenerId`, no CURVE key).
     /// - Throws: ``FieldError`` for an `instanceId` that is not 1-64 characters of `[A-Za-z0-9._:-]`.
-    func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
+    package func callerIdentity(_ p: FieldReader, _ caller: Caller) throws -> LeaseHolder? {
         let instanceId = try self.instanceId(p)
         guard let owner = try caller.authenticatedKey ?? p.identifier("listenerId") else { return nil }
         return LeaseHolder(owner: owner, instanceId: instanceId)
@@ -313,7 +338,7 @@ extension BrokerCore {
     ///
     /// `attempt`, when the caller names one (an extension of PROTOCOL.md), fences off a late call from an
     /// earlier attempt even when the same holder has the job again: it gets `lease_expired`.
-    func checkOwner(_ record: JobRecord, listener caller: LeaseHolder?, verb: String, attempt: Int64?) throws {
+    package func checkOwner(_ record: JobRecord, listener caller: LeaseHolder?, verb: String, attempt: Int64?) throws {
         let job = record.job
         if job.status.isTerminal {
             throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue)")
@@ -338,7 +363,7 @@ extension BrokerCore {
         throw ProtocolError(.invalidTransition, "cannot \(verb) \(job.id): it is \(job.status.rawValue), not executing")
     }
 
-    func renewLease(_ record: inout JobRecord) {
+    package func renewLease(_ record: inout JobRecord) {
         guard var lease = record.job.lease else { return }
         lease.expiresAt = now + .seconds(record.job.leaseSeconds)
         record.job.lease = lease
@@ -346,14 +371,14 @@ extension BrokerCore {
     }
 
     /// Remembers the job's lease holder as a former one, whose late calls get `lease_expired`.
-    func retireLeaseHolder(_ record: inout JobRecord) {
+    package func retireLeaseHolder(_ record: inout JobRecord) {
         guard let lease = record.job.lease else { return }
         let key = LeaseHolder(lease).key
         if !record.formerOwners.contains(key) { record.formerOwners.append(key) }
     }
 
+    /// Gives the job's lease to `owner`, for a transition to `executing`.
     private func takeLease(_ record: inout JobRecord, owner: LeaseHolder) {
-        record.job.status = .executing
         record.job.lease = Lease(owner: owner.owner, instanceId: owner.instanceId, expiresAt: now)
         if record.job.startedAt == nil { record.job.startedAt = now }
         renewLease(&record)
@@ -383,8 +408,11 @@ extension BrokerCore {
         try applyProgress(p, to: &job)
         switch previous {
         case .ready:
-            record.job = job
-            takeLease(&record, owner: try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p)))
+            let owner = try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p))
+            return transition(record, to: .executing) { record in
+                record.job = job
+                takeLease(&record, owner: owner)
+            }.job
         case .executing:
             try checkOwner(record, listener: listener, verb: "ack", attempt: try p.int("attempt"))
             record.job = job
@@ -414,15 +442,13 @@ extension BrokerCore {
         wait = try p.int("wait", in: 0...60) ?? 0
         info = try p.string("info")
         if let id = oldestReady(matching: patterns) {
-            let job = claimJob(id, owner: owner, info: info)
-            outbox.append(
-                OutgoingReply(
-                    route: caller.route,
-                    body: RPCResponse.success(rawID: requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, owner.key, job.attempt)))
+            replyToClaim(caller, rawID: requestId, job: claimJob(id, owner: owner, info: info), owner: owner)
             return nil
         }
-        guard wait > 0 else { return .raw(claimResult(nil)) }
+        guard wait > 0 else {
+            replyToClaim(caller, rawID: requestId, job: nil, owner: owner)
+            return nil
+        }
         if let refusal = waitingClaims.refusal(route: caller.route, patterns: patterns) {
             throw ProtocolError(.overloaded, refusal)
         }
@@ -443,44 +469,40 @@ extension BrokerCore {
     }
 
     private func claimJob(_ id: String, owner: LeaseHolder, info: String?) -> Job {
-        guard var record = jobs[id] else { fatalError("a ready job is always in memory") }
-        if let info { record.job.info = info }
-        takeLease(&record, owner: owner)
-        save(&record, previous: .ready)
-        emit("job:updated", record.job)
-        return record.job
+        guard let record = jobs[id] else { fatalError("a ready job is always in memory") }
+        return transition(record, to: .executing) { record in
+            if let info { record.job.info = info }
+            takeLease(&record, owner: owner)
+        }.job
     }
 
     /// Puts back a job whose claim reply could not be delivered (the claimer went away while it waited):
     /// it is `ready` again at once, with the same attempt, instead of waiting out a lease nobody holds.
     /// `owner` is the ``LeaseHolder/key`` of the claimer.
-    func returnUndeliveredClaim(jobId: String, owner: String, attempt: Int) {
+    package func returnUndeliveredClaim(jobId: String, owner: String, attempt: Int) {
         // The same attempt still held by the same holder: a reply that waited in a backlog may come back long
         // after the lease moved on to another process with the same key (an operator, a copy without an
         // instanceId), whose attempt this must not take away.
-        guard var record = jobs[jobId], record.job.status == .executing, record.job.attempt == attempt,
+        guard let record = jobs[jobId], record.job.status == .executing, record.job.attempt == attempt,
             let lease = record.job.lease, LeaseHolder(lease).key == owner
         else {
             return
         }
-        record.job.lease = nil
-        record.job.status = .ready
-        save(&record, previous: .executing)
-        emit("job:ready", record.job)
+        transition(record, to: .ready)
         logger.debug("took back a claimed job: its claimer is gone", metadata: ["job.id": "\(jobId)"])
         serveWaitingClaims()
     }
 
-    /// `{"job": …}`, the result of a claim.
-    func claimResult(_ job: Job?) -> [UInt8] {
+    /// `{"job": …}`, the result of a claim, with the job's JSON as `jobBody`.
+    package static func claimResult(jobBody: [UInt8]?) -> [UInt8] {
         var w = JSONObjectWriter(reservingCapacity: 704)
-        if let job { w.raw("job", encode(job)) } else { w.null("job") }
+        if let jobBody { w.raw("job", jobBody) } else { w.null("job") }
         return w.finish()
     }
 
-    /// The job's JSON for a reply, kept with the job when it is the job's current state, so that the
-    /// commit stores these bytes instead of encoding the job again.
-    func encode(_ job: Job) -> [UInt8] {
+    /// The job's JSON for a reply. When `job` is the job's current state, the record keeps these bytes,
+    /// so that the commit stores them instead of encoding the job again.
+    package func replyBody(of job: Job) -> [UInt8] {
         let bytes = job.jsonBytes
         jobs[job.id]?.keep(body: bytes, of: job)
         return bytes
@@ -494,7 +516,7 @@ extension BrokerCore {
     /// round looks up the claims that match those jobs' names (``WaitingClaims``) instead of trying every
     /// waiting claim: the earliest claim that any of them satisfies is served next, as a pass over all
     /// claims in arrival order would.
-    func serveWaitingClaims() {
+    package func serveWaitingClaims() {
         guard readyAdded else { return }
         readyAdded = false
         var names = Array(readyNamesAdded)
@@ -516,16 +538,12 @@ extension BrokerCore {
             guard let number = next, let claim = waitingClaims.remove(number) else { break }
             guard let id = oldestReady(matching: claim.patterns) else { continue }
             let job = claimJob(id, owner: claim.owner, info: claim.info)
-            outbox.append(
-                OutgoingReply(
-                    route: claim.caller.route,
-                    body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(job)),
-                    claimed: (job.id, claim.owner.key, job.attempt)))
+            replyToClaim(claim.caller, rawID: claim.requestId, job: job, owner: claim.owner)
         }
     }
 
     /// Forgets the waiting claims sent over a connection that has gone: nobody would read their answers.
-    func dropWaitingClaims(route: [UInt8]) {
+    package func dropWaitingClaims(route: [UInt8]) {
         let dropped = waitingClaims.removeAll(route: route)
         if dropped > 0 {
             logger.debug("dropped the waiting claims of a gone client", metadata: ["claims": "\(dropped)"])
@@ -561,6 +579,9 @@ extension BrokerCore {
         }
         try applyProgress(p, to: &job)
         if let metadata = p.value("metadata") { job.metadata = metadata }
+        if job.status != previous {
+            return transition(record, to: job.status) { $0.job = job }.job
+        }
         record.job = job
         if previous == .executing { renewLease(&record) }
         save(&record, previous: previous)
@@ -578,38 +599,31 @@ extension BrokerCore {
     }
 
     private func finish(_ p: FieldReader, caller: Caller, as status: JobStatus) throws -> Job {
-        var record = try record(try p.requiredIdentifier("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let outcome = try p.value("outcome").map { value throws in try Outcome(json: value, strict: true) }
         let info = try p.string("info")
         try checkOwner(
             record, listener: listener, verb: status == .complete ? "complete" : "fail", attempt: try p.int("attempt"))
-        record.job.status = status
-        record.job.outcome = outcome
-        if let info { record.job.info = info }
-        if status == .complete { record.job.progress = 100 }
-        record.job.lease = nil
-        record.job.finishedAt = now
-        save(&record, previous: .executing)
-        emit(status == .complete ? "job:completed" : "job:failed", record.job)
-        jobEnded(record.job)
-        return jobs[record.job.id]?.job ?? record.job
+        return transition(record, to: status) { record in
+            record.job.outcome = outcome
+            if let info { record.job.info = info }
+            if status == .complete { record.job.progress = 100 }
+        }.job
     }
 
     private func release(_ p: FieldReader, caller: Caller) throws -> Job {
-        var record = try record(try p.requiredIdentifier("jobId"))
+        let record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
         try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
-        retireLeaseHolder(&record)
-        record.job.lease = nil
-        record.job.attempt += 1
-        if let info { record.job.info = info }
-        record.job.status = .ready
-        save(&record, previous: .executing)
-        emit("job:ready", record.job)
+        let released = transition(record, to: .ready) { record in
+            retireLeaseHolder(&record)
+            record.job.attempt += 1
+            if let info { record.job.info = info }
+        }
         serveWaitingClaims()
-        return jobs[record.job.id]?.job ?? record.job
+        return jobs[released.job.id]?.job ?? released.job
     }
 
     private func cancel(_ p: FieldReader) throws -> Job {
@@ -628,26 +642,22 @@ extension BrokerCore {
     /// is marked first; what follows the ends (dependents, part counts) comes after, each part's before
     /// its parent's, so that a sequential part never starts just to be canceled.
     @discardableResult
-    func cancelJob(_ record: JobRecord, info: String?) -> Job {
+    package func cancelJob(_ record: JobRecord, info: String?) -> Job {
         let rootId = record.job.id
         jobs[rootId] = jobs[rootId] ?? record
         holdingEnds {
             var stack: [(id: String, partsDone: Bool)] = [(rootId, false)]
             while let (id, partsDone) = stack.popLast() {
-                guard var current = jobs[id] else { continue }
+                guard let current = jobs[id] else { continue }
                 if partsDone {
                     jobEnded(current.job)
                     continue
                 }
-                let previous = current.job.status
-                guard !previous.isTerminal else { continue }
-                retireLeaseHolder(&current)
-                current.job.status = .canceled
-                current.job.lease = nil
-                current.job.finishedAt = now
-                if id == rootId, let info { current.job.info = info }
-                save(&current, previous: previous)
-                emit("job:updated", current.job)
+                guard !current.job.status.isTerminal else { continue }
+                transition(current, to: .canceled, followEnd: false) { record in
+                    retireLeaseHolder(&record)
+                    if id == rootId, let info { record.job.info = info }
+                }
                 stack.append((id, true))
                 for part in (activeParts[id] ?? [:]).sorted(by: { $0.key > $1.key }) {
                     stack.append((part.value, false))
@@ -715,7 +725,8 @@ extension BrokerCore {
 
     /// Goes on with the ends earlier rounds left, expires leases, releases jobs whose `runAt` came, and
     /// answers claims whose wait ran out.
-    func tick() {
+    package func tick() {
+        readClock()
         holdingEnds {
             let found = wakeAtStart
             wakeAtStart = []
@@ -736,19 +747,10 @@ extension BrokerCore {
                 continue
             }
             retireLeaseHolder(&record)
-            record.job.lease = nil
             if record.job.attempt >= record.job.maxAttempts {
-                record.job.status = .failed
-                record.job.finishedAt = now
-                record.job.outcome = Outcome(message: "lease expired")
-                save(&record, previous: .executing)
-                emit("job:failed", record.job)
-                jobEnded(record.job)
+                fail(record, "lease expired")
             } else {
-                record.job.attempt += 1
-                record.job.status = .ready
-                save(&record, previous: .executing)
-                emit("job:ready", record.job)
+                transition(record, to: .ready) { $0.job.attempt += 1 }
             }
         }
         while let id = runAts.popDue(now) {
@@ -757,27 +759,26 @@ extension BrokerCore {
         }
         serveWaitingClaims()
         for claim in waitingClaims.removeDue(now) {
-            outbox.append(
-                OutgoingReply(
-                    route: claim.caller.route,
-                    body: RPCResponse.success(rawID: claim.requestId, rawResult: claimResult(nil))))
+            replyToClaim(claim.caller, rawID: claim.requestId, job: nil, owner: claim.owner)
         }
     }
 
     /// Answers every waiting claim with `{job: null}`: on shutdown, so that no request goes unanswered.
-    func answerWaitingClaims() {
-        for claim in waitingClaims.removeAll() { reply(claim.caller, rawID: claim.requestId, .success(["job": .null])) }
+    package func answerWaitingClaims() {
+        for claim in waitingClaims.removeAll() {
+            replyToClaim(claim.caller, rawID: claim.requestId, job: nil, owner: claim.owner)
+        }
     }
 
     /// What follows a job's end: dependents, the next sequential part, and the parent's part count.
-    func jobEnded(_ job: Job) { jobEnded(EndedJob(job)) }
+    package func jobEnded(_ job: Job) { jobEnded(EndedJob(job)) }
 
     /// Queues an end and, unless an outer call is already at it, works through the queue.
     ///
     /// An end can end other jobs (a failed predecessor fails its dependents, which fail theirs); those are
     /// queued, never followed by recursion, so a chain of any length takes constant stack. A round
     /// follows at most ``BrokerCore/endsPerRound`` ends; ``tick()`` goes on with the rest in the next.
-    func jobEnded(_ ended: EndedJob) {
+    package func jobEnded(_ ended: EndedJob) {
         pendingEnds.append(ended)
         pendingEndIds.insert(ended.id)
         guard !handlingEnds else { return }
@@ -785,7 +786,7 @@ extension BrokerCore {
     }
 
     /// Runs `body` with ends queued, then follows the queued ends, in order, as far as this round may.
-    func holdingEnds(_ body: () -> Void) {
+    package func holdingEnds(_ body: () -> Void) {
         if handlingEnds {
             body()
             return
@@ -820,14 +821,8 @@ extension BrokerCore {
                 if ended.status == .complete {
                     wake(record)
                 } else {
-                    var failed = record
-                    failed.job.status = .failed
-                    failed.job.finishedAt = now
-                    failed.job.outcome = Outcome(message: "predecessor \(ended.id) \(ended.how)")
-                    save(&failed, previous: .scheduled)
-                    emit("job:failed", failed.job)
-                    pendingEnds.append(EndedJob(failed.job))
-                    pendingEndIds.insert(failed.job.id)
+                    // Its end is queued behind the ones being followed (this runs within holdingEnds).
+                    fail(record, "predecessor \(ended.id) \(ended.how)")
                 }
             }
         }
@@ -836,15 +831,15 @@ extension BrokerCore {
 }
 
 /// What the jobs that follow an ended job need to know of its end.
-struct EndedJob {
-    var id: String
-    var status: JobStatus
-    var parentId: String?
-    var part: Int?
+package struct EndedJob {
+    package var id: String
+    package var status: JobStatus
+    package var parentId: String?
+    package var part: Int?
     /// How the job ended, as its dependents' outcome says: `failed`, `canceled` or `deleted`.
-    var how: String
+    package var how: String
 
-    init(_ job: Job, status: JobStatus? = nil, how: String? = nil) {
+    package init(_ job: Job, status: JobStatus? = nil, how: String? = nil) {
         id = job.id
         self.status = status ?? job.status
         parentId = job.parentId
@@ -860,34 +855,34 @@ public enum JobwireVersion {
 
 /// Who holds a lease, as fencing compares it: the owner (the `listenerId`, or the CURVE key) and the
 /// `instanceId` of the copy of the listener that took the job.
-struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
-    var owner: String
-    var instanceId: String?
+package struct LeaseHolder: Hashable, Sendable, CustomStringConvertible {
+    package var owner: String
+    package var instanceId: String?
 
-    init(owner: String, instanceId: String?) {
+    package init(owner: String, instanceId: String?) {
         self.owner = owner
         self.instanceId = instanceId
     }
 
-    init(_ lease: Lease) {
+    package init(_ lease: Lease) {
         self.init(owner: lease.owner, instanceId: lease.instanceId)
     }
 
     /// The holder as a job's former owners keep it: the owner alone without an instance, so that records
     /// written before instances existed still match.
-    var key: String {
+    package var key: String {
         guard let instanceId else { return owner }
         // U+001F cannot occur in an instanceId; it separates the two.
         return "\(owner)\u{1F}\(instanceId)"
     }
 
-    var description: String {
+    package var description: String {
         guard let instanceId else { return owner }
         return "\(owner) (instance \(instanceId))"
     }
 
     /// Whether `id` is 1-64 characters of `[A-Za-z0-9._:-]`.
-    static func isValidInstanceId(_ id: String) -> Bool {
+    package static func isValidInstanceId(_ id: String) -> Bool {
         let utf8 = id.utf8
         guard (1...64).contains(utf8.count) else { return false }
         return utf8.allSatisfy { c in

@@ -1,33 +1,35 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 /// The checked params of `jobs.create`: everything is validated before anything changes.
-struct CreateFields {
-    var type: String
-    var operation: String
-    var source: String
-    var destination: String?
-    var trigger: JobTrigger
-    var mode: JobMode
-    var info: String?
-    var input: JSONValue?
-    var config: JSONValue?
-    var subject: JSONValue?
-    var metadata: JSONValue?
-    var predecessorIds: [String]
-    var runAt: Timestamp?
-    var leaseSeconds: Int
-    var maxAttempts: Int
-    var idempotencyKey: String?
-    var context: [String: String] = [:]
+package struct CreateFields {
+    package var type: String
+    package var operation: String
+    package var source: String
+    package var destination: String?
+    package var trigger: JobTrigger
+    package var mode: JobMode
+    package var info: String?
+    package var input: JSONValue?
+    package var config: JSONValue?
+    package var subject: JSONValue?
+    package var metadata: JSONValue?
+    package var predecessorIds: [String]
+    package var runAt: Timestamp?
+    package var leaseSeconds: Int
+    package var maxAttempts: Int
+    package var idempotencyKey: String?
+    package var context: [String: String] = [:]
     /// The params as given, for comparing a reused idempotency key.
-    var fingerprint: String
+    package var fingerprint: String
 
     /// The most predecessors a job may wait for: a create looks each one up.
-    static let maxPredecessors = 1000
+    package static let maxPredecessors = 1000
 
-    static let contextKeys = ["environmentId", "spaceId", "workbookId", "sheetId", "fileId", "documentId", "actorId"]
+    package static let contextKeys = [
+        "environmentId", "spaceId", "workbookId", "sheetId", "fileId", "documentId", "actorId",
+    ]
 
-    init(_ p: FieldReader, configuration: BrokerConfiguration) throws {
+    package init(_ p: FieldReader, configuration: CoreConfiguration) throws {
         type = try CreateFields.name(p, "type")
         operation = try CreateFields.name(p, "operation")
         guard let source = try p.identifier("source") else {
@@ -63,6 +65,33 @@ struct CreateFields {
         fingerprint = JSONCodec.string(CreateFields.sorted(.object(canonical)))
     }
 
+    /// The fields of the job an action's trigger creates, as a user's click would: `<domain>:<operation>`
+    /// on the action's resource, at once, in the action's mode, with the trigger's `input`. It takes no
+    /// idempotency key, so it needs no fingerprint.
+    package init(action: Action, input: JSONValue, actorId: String?, configuration: CoreConfiguration) {
+        type = action.domain
+        operation = action.operation
+        source = action.resourceId
+        trigger = .immediate
+        mode = action.mode
+        self.input = input
+        predecessorIds = []
+        leaseSeconds = configuration.leaseSeconds
+        maxAttempts = configuration.maxAttempts
+        fingerprint = ""
+        let resourceKey: String? =
+            switch action.domain {
+            case "workbook": "workbookId"
+            case "sheet": "sheetId"
+            case "file": "fileId"
+            case "document": "documentId"
+            case "space": "spaceId"
+            default: nil
+            }
+        if let resourceKey { context[resourceKey] = action.resourceId }
+        if let actorId { context["actorId"] = actorId }
+    }
+
     /// A job or operation name: a required identifier without `/`, which the topic frame reserves.
     private static func name(_ p: FieldReader, _ key: String) throws -> String {
         let value = try p.requiredIdentifier(key)
@@ -81,7 +110,7 @@ struct CreateFields {
         }
     }
 
-    func job(id: String, now: Timestamp) -> Job {
+    package func job(id: String, now: Timestamp) -> Job {
         var job = Job(
             id: id, type: type, operation: operation, source: source, trigger: trigger, mode: mode, createdAt: now,
             maxAttempts: maxAttempts, leaseSeconds: leaseSeconds)

@@ -1,11 +1,11 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 extension BrokerCore {
     /// The most parts one `jobs.split` makes: each is a job created, stored and published in one request.
-    static let maxParts = 1000
+    package static let maxParts = 1000
 
     /// `jobs.split`: parts of an executing job, ready at once or one after the other.
-    func split(_ p: FieldReader, caller: Caller) throws -> JSONValue {
+    package func split(_ p: FieldReader, caller: Caller) throws -> JSONValue {
         var parent = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let partData: [JSONValue]
@@ -68,13 +68,13 @@ extension BrokerCore {
     }
 
     /// Whether a sequential part must wait for the one before it.
-    func previousPartRunning(parentId: String, part: Int) -> Bool {
+    package func previousPartRunning(parentId: String, part: Int) -> Bool {
         guard part > 0, let id = activeParts[parentId]?[part - 1], let record = jobs[id] else { return false }
         return !record.job.status.isTerminal
     }
 
     /// Counts a part's end; starts the next sequential part; fires `job:parts-completed` after the last.
-    func partEnded(status: JobStatus, part: Int?, parentId: String) {
+    package func partEnded(status: JobStatus, part: Int?, parentId: String) {
         guard var counts = parts[parentId] else { return }
         switch status {
         case .complete: counts.completed += 1

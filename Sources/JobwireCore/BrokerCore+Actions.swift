@@ -1,7 +1,7 @@
-import JobwireProtocol
+package import JobwireProtocol
 
 extension BrokerCore {
-    func mountAction(_ p: FieldReader) throws -> Action {
+    package func mountAction(_ p: FieldReader) throws -> Action {
         let domain = try p.requiredIdentifier("domain")
         guard !domain.contains("/") else { throw FieldError(field: "domain", message: "domain must not contain '/'") }
         let resourceId = try p.requiredIdentifier("resourceId")
@@ -14,7 +14,7 @@ extension BrokerCore {
         return action
     }
 
-    func listActions(_ p: FieldReader) throws -> JSONValue {
+    package func listActions(_ p: FieldReader) throws -> JSONValue {
         let domain = try p.identifier("domain")
         let resourceId = try p.identifier("resourceId")
         let found = actions.values
@@ -23,7 +23,7 @@ extension BrokerCore {
         return .array(found.map { .object($0.json) })
     }
 
-    func unmountAction(_ p: FieldReader) throws -> JSONValue {
+    package func unmountAction(_ p: FieldReader) throws -> JSONValue {
         let id = try p.requiredIdentifier("actionId")
         guard actions.removeValue(forKey: id) != nil else { throw ProtocolError(.notFound, "action \(id) not found") }
         batch.deletedActions.append(id)
@@ -31,7 +31,7 @@ extension BrokerCore {
     }
 
     /// Creates the job `<domain>:<operation>` for an action, as a user's click would.
-    func triggerAction(_ p: FieldReader, caller: Caller) throws -> Job {
+    package func triggerAction(_ p: FieldReader, caller: Caller) throws -> Job {
         let action: Action
         var input: JSONValue
         let actorId: String?
@@ -59,23 +59,7 @@ extension BrokerCore {
             throw FieldError(field: "input.\(key)", message: "input.\(key) is required by the action's form")
         }
         actorId = try p.identifier("actorId")
-        var params: JSONObject = [
-            "type": .string(action.domain), "operation": .string(action.operation),
-            "source": .string(action.resourceId), "trigger": "immediate", "mode": .string(action.mode.rawValue),
-            "input": input,
-        ]
-        let contextKey: String? =
-            switch action.domain {
-            case "workbook": "workbookId"
-            case "sheet": "sheetId"
-            case "file": "fileId"
-            case "document": "documentId"
-            case "space": "spaceId"
-            default: nil
-            }
-        if let contextKey { params[contextKey] = .string(action.resourceId) }
-        if let actorId { params["actorId"] = .string(actorId) }
-        return try create(FieldReader(params), caller: caller)
+        return try create(CreateFields(action: action, input: input, actorId: actorId, configuration: configuration))
     }
 
     /// `events.list`: the log after `since`, filtered by topic globs, one bounded page at a time.
@@ -83,7 +67,7 @@ extension BrokerCore {
     /// A call examines at most ``eventsScanBudget`` events and returns at most ``eventsPageBytes`` of them
     /// (at least one, however large), so no filter makes a call scan the whole log. `nextSince` is the last
     /// seq the page examined: the client goes on with `since: nextSince` until it reaches `lastSeq`.
-    func listEvents(_ p: FieldReader) throws -> ReplyBody {
+    package func listEvents(_ p: FieldReader) throws -> ReplyBody {
         let since = try p.int("since", in: 0...Int64.max) ?? 0
         let limit = Int(try p.int("limit", in: 1...Int64.max) ?? 1000).clamped(to: 1...10_000)
         let names: [String]
@@ -147,11 +131,11 @@ extension BrokerCore {
     }
 
     /// The most events one `events.list` call examines, matching or not.
-    static let eventsScanBudget = 10_000
+    package static let eventsScanBudget = 10_000
     /// The bytes of event JSON after which an `events.list` page ends.
-    static let eventsPageBytes = 1 << 20
+    package static let eventsPageBytes = 1 << 20
 }
 
 extension Comparable {
-    func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
+    package func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }
