@@ -45,10 +45,6 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
         }
         if let directory {
             try SQLiteJobStore.makeDirectory(directory)
-            // With fsync, the log's frames of a commit go to the file in one write at its sync (one system
-            // call instead of two a page); without, every write goes through at once, as a commit must
-            // reach the operating system before the broker answers.
-            if fsync, jobwire_sqlite_gather_wal_in(directory) != 0 { gatheredFolder = directory }
             let folder = directory.hasSuffix("/") ? directory : directory + "/"
             let path = folder + "jobwire.sqlite"
             storePath = path
@@ -182,14 +178,6 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
             }
             let first = sqlite3_column_text(s, 0).map { String(cString: $0) } ?? ""
             let second = sqlite3_column_text(s, 1).map { String(cString: $0) } ?? ""
-            let stored = sqlite3_column_int64(s, 2)
-            // A row of a store written before CRC-32C carries a CRC-32 instead.
-            if stored & Checksum.castagnoliTag == 0 {
-                let count = Int(sqlite3_column_bytes(s, 3))
-                let body =
-                    sqlite3_column_blob(s, 3).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? []
-                if Checksum.matches(stored, first, second, body) { continue }
-            }
             throw StoreError(
                 message: "the store \(path ?? "") is damaged: \(name(first, second)) does not match its checksum; "
                     + "restore it from a backup")
@@ -200,14 +188,16 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
     /// folder that exists keeps its permissions: the store's files in it are 0600 (``makeFilesPrivate(in:)``),
     /// so others can at most see their names, and the folder may be one the operator shares on purpose.
     private static func makeDirectory(_ path: String) throws {
-        var isDir = stat()
-        if stat(path, &isDir) == 0 { return }
-        var current = path.hasPrefix("/") ? "" : "."
-        for component in path.split(separator: "/") {
-            current += "/" + component
-            if mkdir(current, 0o700) != 0 && errno != EEXIST {
-                throw StoreError(message: "cannot create the data folder \(path): \(String(cString: strerror(errno)))")
-            }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw StoreError(message: "the data folder \(path) is a file") }
+            return
+        }
+        do {
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StoreError(message: "cannot create the data folder \(path): \(error.localizedDescription)")
         }
     }
 
@@ -383,18 +373,6 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
     /// Closes the database: SQLite checkpoints the write-ahead log into the database file and removes it.
     func close() {
         try? database.close()
-        stopGathering()
-    }
-
-    deinit { stopGathering() }
-
-    /// The folder whose log writes are gathered while this store is open (with fsync only).
-    private var gatheredFolder: String?
-
-    private func stopGathering() {
-        guard let folder = gatheredFolder else { return }
-        gatheredFolder = nil
-        jobwire_sqlite_stop_gathering_wal_in(folder)
     }
 
     /// Records the last committed seq beside the store (not synced: it may lag, never lead).

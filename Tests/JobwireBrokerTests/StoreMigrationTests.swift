@@ -36,7 +36,7 @@ import Testing
                     """)
             for event in events {
                 let body = Array(event.body.utf8)
-                var crc = Checksum.of(String(event.seq), event.topic, body)
+                var crc = Checksum.castagnoli(String(event.seq), event.topic, body)
                 if event.seq == damaged { crc ^= 0x10 }
                 try db.execute(
                     sql: "INSERT INTO events (seq, topic, body, crc) VALUES (?, ?, ?, ?)",

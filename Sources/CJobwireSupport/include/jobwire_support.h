@@ -27,17 +27,4 @@ void jobwire_sqlite_keep_wal_on_close(void *connection);
 /// it again by calling again), or SQLite's error code. One loop in C: no allocation per row.
 int jobwire_sqlite_check_row_checksums(void *statement);
 
-/// Gathers the write-ahead log writes of the SQLite databases in `folder` (a store opened with
-/// synchronous=FULL) and writes them at once when SQLite syncs the log: one system call per commit
-/// instead of two per page. Registers the gathering VFS as the process's default on first use; files
-/// outside the folders named here pass through it untouched. Returns 0 when it could not.
-int jobwire_sqlite_gather_wal_in(const char *folder);
-
-/// Stops gathering in `folder` (its store closed): a store opened there later without fsync, or any other
-/// database, writes straight through again.
-void jobwire_sqlite_stop_gathering_wal_in(const char *folder);
-
-/// Whether a log opened now at path `file` would be gathered (for tests).
-int jobwire_sqlite_gathers(const char *file);
-
 #endif
