@@ -3,39 +3,9 @@ import JobwireProtocol
 import JobwireTestSupport
 import Testing
 
-@Suite struct ClaimTests {
-    @Test(
-        "a create's reply shows the job ready, though a waiting claimer takes it at once",
-        .timeLimit(.minutes(1)))
-    func createReplyBeforeClaim() async throws {
-        let harness = try await Harness()
-        defer { Task { await harness.close() } }
-        let claimer = try harness.newClient()
-        let waiting = Task {
-            try await claimer.result("jobs.claim", ["listenerId": "w", "jobs": ["claim:first"], "wait": 10])
-        }
-        // The claim must be waiting at the broker before the create.
-        try await eventually("the claim to wait") { try await harness.call("broker.info")["waitingClaims"] == 1 }
-        let created = try await harness.call(
-            "jobs.create", ["type": "claim", "operation": "first", "source": "s"])
-        #expect(created["status"] == "ready")
-        let claimed = try await waiting.value
-        #expect(claimed["job"]?["id"] == created["id"])
-        #expect(claimed["job"]?["status"] == "executing")
-    }
-
-    @Test("waiting claimers are served in arrival order, oldest ready job first", .timeLimit(.minutes(1)))
-    func arrivalOrder() async throws {
-        let harness = try await Harness()
-        defer { Task { await harness.close() } }
-        let first = try await harness.call("jobs.create", ["type": "order", "operation": "a", "source": "s"])
-        let second = try await harness.call("jobs.create", ["type": "order", "operation": "b", "source": "s"])
-        let one = try await harness.call("jobs.claim", ["listenerId": "one", "jobs": ["order:*"]])
-        let two = try await harness.call("jobs.claim", ["listenerId": "two", "jobs": ["order:*"]])
-        #expect(one["job"]?["id"] == first["id"])
-        #expect(two["job"]?["id"] == second["id"])
-    }
-
+/// Claims and connections: a claimer that goes away, seen by the broker's sockets. The claim rules are
+/// tested on the core (JobwireCoreTests).
+@Suite struct ClaimConnectionTests {
     @Test(
         "the waiting claims of a client that goes are dropped when it goes, not at their deadline",
         .timeLimit(.minutes(1)))
@@ -103,31 +73,6 @@ import Testing
         #expect(taken["lease"]?["owner"] == "here")
     }
 
-    @Test(
-        "naming the attempt fences off a late call from an attempt that is over, under the same listenerId",
-        .timeLimit(.minutes(1)))
-    func attemptFencing() async throws {
-        let harness = try await Harness()
-        defer { Task { await harness.close() } }
-        let created = try await harness.call("jobs.create", ["type": "fence", "operation": "x", "source": "s"])
-        let id = try #require(created.string("id"))
-        let first = try await harness.call("jobs.ack", ["jobId": id.json, "listenerId": "shared"])
-        #expect(first.int("attempt") == 1)
-        // The first attempt ends (released here; a lease expiry does the same); the same name takes the job
-        // again, now attempt 2.
-        try await harness.call("jobs.release", ["jobId": id.json, "listenerId": "shared"])
-        let second = try await harness.call("jobs.ack", ["jobId": id.json, "listenerId": "shared"])
-        #expect(second.int("attempt") == 2)
-        let seq = try await harness.seq()
-        for method in ["jobs.complete", "jobs.fail", "jobs.update", "jobs.release", "jobs.ack"] {
-            let late = try await harness.failure(method, ["jobId": id.json, "listenerId": "shared", "attempt": 1])
-            #expect(late.code == .leaseExpired, "\(method) from attempt 1: \(late)")
-        }
-        #expect(try await harness.seq() == seq, "a fenced-off call changed nothing")
-        let done = try await harness.call(
-            "jobs.complete", ["jobId": id.json, "listenerId": "shared", "attempt": 2, "outcome": ["message": "two"]])
-        #expect(done.string("status") == "complete")
-    }
 }
 
 /// The established TCP connections whose local end is `port` (the broker's side of its clients'
