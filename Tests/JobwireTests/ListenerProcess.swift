@@ -31,6 +31,9 @@ final class ListenerProcess: Sendable {
         try await eventually("the listener to be live") { log.contains("listener live") }
     }
 
+    /// Sends `signal` to the listener alone (SIGSTOP freezes it, SIGCONT lets it go on).
+    func signal(_ signal: Int32) { child.signal(signal) }
+
     /// SIGTERM, then waits; returns the exit status.
     @discardableResult
     func stop(timeout: Duration = .seconds(15)) async -> Int32 {
