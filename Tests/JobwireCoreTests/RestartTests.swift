@@ -115,7 +115,8 @@ import Testing
         // Down for 5 s: both short leases and the runAt run out meanwhile; the 10 s lease does not.
         harness.advance(by: .seconds(5))
         try harness.restart()
-        let seqAtStart = try harness.seq()
+        // Read from the core, not by a request: a request would expire the leases itself.
+        let seqAtStart = harness.core.seq
         #expect(harness.core.nextDeadline.map { $0 <= harness.now } == true, "a due timer waits for a round")
         harness.round()
         for id in [short, long] {
@@ -168,5 +169,32 @@ import Testing
         let events = try harness.events(since: seq0).map { $0.string("topic") }
         #expect(events == ["job:created", "job:ready", "job:updated", "job:ready"])
         #expect(try harness.get(id).string("status") == "ready")
+    }
+
+    @Test(
+        "a lease that ran out is over for its holder's next call, also when the call comes before the round's tick",
+        arguments: CoreHarness.StoreKind.allCases)
+    func lateCallBeforeTick(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
+        defer { harness.close() }
+        // After a restart: the first round handles its requests before its tick.
+        var cases = [true, false]
+        if !harness.keepsAcrossRestart { cases = [false] }
+        for restart in cases {
+            let id = try #require(try harness.create(["leaseSeconds": 1]).string("id"))
+            try harness.call("jobs.ack", ["jobId": id.json, "listenerId": "w1"])
+            let seq = try harness.seq()
+            harness.advance(by: .seconds(restart ? 5 : 1))
+            if restart { try harness.restart() }
+            // No tick yet: the holder's renewal arrives first.
+            let late = try harness.failure("jobs.update", ["jobId": id.json, "listenerId": "w1", "info": "still here"])
+            #expect(late.code == .leaseExpired, "restart: \(restart)")
+            harness.round()
+            let job = try harness.get(id)
+            #expect(job.string("status") == "ready")
+            #expect(job.int("attempt") == 2)
+            #expect(harness.publishedEvents(since: seq).map(\.topic) == ["job:ready"], "restart: \(restart)")
+            #expect(try harness.events(since: seq).map { $0.string("topic") } == ["job:ready"])
+        }
     }
 }
