@@ -87,21 +87,6 @@ import Testing
     }
 
     @Test(
-        "a waiting claim with nothing ready answers job null when its wait runs out, not before",
-        arguments: CoreHarness.StoreKind.allCases)
-    func waitRunsOut(store: CoreHarness.StoreKind) throws {
-        let harness = try CoreHarness(store: store)
-        defer { harness.close() }
-        let waiting = harness.send("jobs.claim", ["listenerId": "w", "jobs": ["none:*"], "wait": 5])
-        harness.commit()
-        harness.pass(.milliseconds(4999))
-        #expect(harness.response(to: waiting) == nil)
-        harness.pass(.milliseconds(1))
-        #expect(try #require(harness.response(to: waiting)).result.get()["job"] == .null)
-        #expect(try harness.info()["waitingClaims"] == 0)
-    }
-
-    @Test(
         "naming the attempt fences off a late call from an attempt that is over, under the same listenerId",
         arguments: CoreHarness.StoreKind.allCases)
     func attemptFencing(store: CoreHarness.StoreKind) throws {
