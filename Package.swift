@@ -115,6 +115,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The broker's rules, in-process on a ManualClock, on each store: no sockets, no processes, no waiting.
+        .testTarget(
+            name: "JobwireCoreTests",
+            dependencies: [
+                "JobwireCore", "JobwireBroker", "JobwireProtocol", .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "JobwireCLITests",
             dependencies: ["jobwire", "Jobwire", "JobwireProtocol", "JobwireTestSupport", "JobwireChildProcess"],

@@ -9,7 +9,35 @@ swift build --build-tests
 # The README's Swift code, built as a new package depending on this checkout (about 3 minutes on 2 cores
 # the first time, seconds after).
 scripts/readme-check.sh
-swift test --skip-build --parallel
+
+# The Swift tests in three layers, each run once, so that the output says how many tests run where and how
+# long each layer took. The layers are disjoint, and the last takes every test the first two do not: the
+# union is `swift test list`, which the counts below are checked against.
+core='^JobwireCoreTests\.'
+units='^(JobwireProtocolTests|ZeroMQTests)\.|^JobwireBrokerTests\.(ChecksumTests|StoreMigrationTests|SubscriptionTableTests|WALGatheringTests)/|^JobwireTests\.(ListenerDSLTests|PartFilterTests)/|^JobwireCLITests\.PanelLayoutTests/'
+tests=$(swift test list --skip-build 2>/dev/null)
+total=$(grep -c . <<<"$tests")
+n_core=$(grep -cE "$core" <<<"$tests" || true)
+n_units=$(grep -cE "$units" <<<"$tests" || true)
+n_processes=$(grep -vcE "$core|$units" <<<"$tests" || true)
+if [ $((n_core + n_units + n_processes)) -ne "$total" ]; then
+    echo "test.sh: the layers hold $((n_core + n_units + n_processes)) tests, swift test list $total" >&2
+    exit 1
+fi
+summary=()
+layer() {
+    local label=$1 count=$2
+    shift 2
+    echo "== Swift tests: $label: $count tests =="
+    local start=$SECONDS
+    swift test --skip-build --parallel "$@"
+    summary+=("$(printf '%4d tests %5d s  %s' "$count" $((SECONDS - start)) "$label")")
+}
+layer "core rules, in-process, virtual time (JobwireCoreTests)" "$n_core" --filter "$core"
+layer "protocol, ZeroMQ, store and DSL units, in-process" "$n_units" --filter "$units"
+layer "broker, SDK and CLI against real jobwire and example processes" "$n_processes" --skip "$core|$units"
+echo "== Swift tests: all $total passed =="
+printf '%s\n' "${summary[@]}"
 
 py=$(scripts/python-env.sh | tail -n1)
 "$py" -m pytest clients/python/tests -q

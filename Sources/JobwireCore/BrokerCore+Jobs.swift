@@ -3,6 +3,9 @@ package import JobwireProtocol
 extension BrokerCore {
     /// Applies one request. The reply goes to the outbox, unless a claim waits for a job.
     package func handle(_ request: RPCRequest, from caller: Caller) {
+        // A lease that ran out is over before any request sees it, whether or not a tick came round since:
+        // a round handles its requests before its tick (the first round after a restart too).
+        expireDueLeases()
         do {
             switch try dispatch(request, caller: caller) {
             case nil: break
@@ -734,6 +737,20 @@ extension BrokerCore {
                 if let record = jobs[id], record.job.status == .scheduled { wake(record) }
             }
         }
+        expireDueLeases()
+        while let id = runAts.popDue(now) {
+            guard let record = jobs[id], record.job.status == .scheduled else { continue }
+            wake(record)
+        }
+        serveWaitingClaims()
+        for claim in waitingClaims.removeDue(now) {
+            replyToClaim(claim.caller, rawID: claim.requestId, job: nil, owner: claim.owner)
+        }
+    }
+
+    /// Requeues (or, on the last attempt, fails) every executing job whose lease ran out by ``now``; a
+    /// parent waiting for its parts keeps its lease.
+    private func expireDueLeases() {
         while let id = leases.popDue(now) {
             guard var record = jobs[id], record.job.status == .executing, let lease = record.job.lease,
                 lease.expiresAt <= now
@@ -752,14 +769,6 @@ extension BrokerCore {
             } else {
                 transition(record, to: .ready) { $0.job.attempt += 1 }
             }
-        }
-        while let id = runAts.popDue(now) {
-            guard let record = jobs[id], record.job.status == .scheduled else { continue }
-            wake(record)
-        }
-        serveWaitingClaims()
-        for claim in waitingClaims.removeDue(now) {
-            replyToClaim(claim.caller, rawID: claim.requestId, job: nil, owner: claim.owner)
         }
     }
 

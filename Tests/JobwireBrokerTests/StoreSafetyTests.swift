@@ -303,7 +303,8 @@ import ZeroMQ
             let raw = try RawClient(context: context, endpoint: broker.commands, curve: (server.publicKey, client))
             #expect(try await raw.result("broker.info")["epoch"]?.stringValue != nil)
             await raw.close()
-            let common = ["jobs", "list", "--commands", broker.commands, "--curve-server-key", server.publicKey]
+            // `--option=value`: a Z85 key may start with "-", which a separate argument would read as an option.
+            let common = ["jobs", "list", "--commands", broker.commands, "--curve-server-key=" + server.publicKey]
             let fromFile = try await jobwire(common + ["--curve-secret-key-file", folder + "/client.key"])
             #expect(fromFile.code == 0, "\(fromFile.output)")
             let fromEnvironment = try await jobwire(

@@ -93,6 +93,14 @@ final class Harness: Sendable {
     }
 }
 
+/// Starts a broker with a client (a ``Harness``), runs `body` with it, and closes both (awaited) however
+/// `body` ends.
+/// - Returns: what `body` returns.
+func withHarness<Result>(arguments: [String] = [], _ body: (Harness) async throws -> Result) async throws -> Result {
+    let harness = try await Harness(arguments: arguments)
+    return try await withTearDown(harness, { await $0.close() }, body)
+}
+
 /// A SUB socket that keeps every message it receives.
 final class EventSubscriber: Sendable {
     struct Message: Sendable {

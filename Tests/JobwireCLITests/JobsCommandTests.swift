@@ -7,110 +7,118 @@ import Testing
 struct JobsCommandTests {
     @Test("a job goes from created to complete through the CLI, each reply as JSON")
     func lifecycle() async throws {
-        let broker = try await BrokerProcess.start()
-        defer { Task { await broker.stop() } }
-        let created = try await CLIProcess.run(
-            ["jobs", "create", "workbook:export", "--source", "us_wb_1", "--input", #"{"k":1}"#, "--json"],
-            broker: broker)
-        #expect(created.status == 0, "\(created)")
-        let job = try Job(json: try created.json)
-        #expect(job.type == "workbook" && job.operation == "export" && job.status == .ready)
-        #expect(job.input == ["k": 1])
+        try await withBroker { broker in
+            let created = try await CLIProcess.run(
+                ["jobs", "create", "workbook:export", "--source", "us_wb_1", "--input", #"{"k":1}"#, "--json"],
+                broker: broker)
+            #expect(created.status == 0, "\(created)")
+            let job = try Job(json: try created.json)
+            #expect(job.type == "workbook" && job.operation == "export" && job.status == .ready)
+            #expect(job.input == ["k": 1])
 
-        let acked = try Job(
-            json: try await CLIProcess.run(
-                ["jobs", "ack", job.id, "--listener", "cli-test", "--progress", "10", "--info", "Starting", "--json"],
-                broker: broker
-            ).json)
-        #expect(acked.status == .executing && acked.lease?.owner == "cli-test" && acked.info == "Starting")
+            let acked = try Job(
+                json: try await CLIProcess.run(
+                    [
+                        "jobs", "ack", job.id, "--listener", "cli-test", "--progress", "10", "--info", "Starting",
+                        "--json",
+                    ],
+                    broker: broker
+                ).json)
+            #expect(acked.status == .executing && acked.lease?.owner == "cli-test" && acked.info == "Starting")
 
-        let updated = try Job(
-            json: try await CLIProcess.run(
-                ["jobs", "update", job.id, "--listener", "cli-test", "--progress", "60", "--eta", "+5", "--json"],
-                broker: broker
-            ).json)
-        #expect(updated.progress == 60 && updated.estimatedCompletionAt != nil)
+            let updated = try Job(
+                json: try await CLIProcess.run(
+                    ["jobs", "update", job.id, "--listener", "cli-test", "--progress", "60", "--eta", "+5", "--json"],
+                    broker: broker
+                ).json)
+            #expect(updated.progress == 60 && updated.estimatedCompletionAt != nil)
 
-        let completed = try Job(
-            json: try await CLIProcess.run(
-                [
-                    "jobs", "complete", job.id, "--listener", "cli-test", "--outcome",
-                    #"{"message":"Exported 3 rows","next":{"type":"url","url":"https://example.com/x"}}"#, "--json",
-                ],
-                broker: broker
-            ).json)
-        #expect(completed.status == .complete && completed.outcome?.message == "Exported 3 rows")
+            let completed = try Job(
+                json: try await CLIProcess.run(
+                    [
+                        "jobs", "complete", job.id, "--listener", "cli-test", "--outcome",
+                        #"{"message":"Exported 3 rows","next":{"type":"url","url":"https://example.com/x"}}"#, "--json",
+                    ],
+                    broker: broker
+                ).json)
+            #expect(completed.status == .complete && completed.outcome?.message == "Exported 3 rows")
 
-        let got = try Job(json: try await CLIProcess.run(["jobs", "get", job.id, "--json"], broker: broker).json)
-        #expect(got == completed)
-        let readable = try await CLIProcess.run(["jobs", "get", job.id], broker: broker)
-        #expect(
-            readable.status == 0 && readable.stdout.contains("complete") && readable.stdout.contains("Exported 3 rows"))
+            let got = try Job(json: try await CLIProcess.run(["jobs", "get", job.id, "--json"], broker: broker).json)
+            #expect(got == completed)
+            let readable = try await CLIProcess.run(["jobs", "get", job.id], broker: broker)
+            #expect(
+                readable.status == 0 && readable.stdout.contains("complete")
+                    && readable.stdout.contains("Exported 3 rows"))
 
-        let outcome = try Job(
-            json: try await CLIProcess.run(["jobs", "ack-outcome", job.id, "--json"], broker: broker).json)
-        #expect(outcome.outcomeAcknowledgedAt != nil)
+            let outcome = try Job(
+                json: try await CLIProcess.run(["jobs", "ack-outcome", job.id, "--json"], broker: broker).json)
+            #expect(outcome.outcomeAcknowledgedAt != nil)
 
-        let list = try await CLIProcess.run(["jobs", "list", "--status", "complete", "--json"], broker: broker).json
-        #expect(list["data"]?.arrayValue?.count == 1)
-        #expect(list["pagination"]?["totalCount"]?.intValue == 1)
+            let list = try await CLIProcess.run(["jobs", "list", "--status", "complete", "--json"], broker: broker).json
+            #expect(list["data"]?.arrayValue?.count == 1)
+            #expect(list["pagination"]?["totalCount"]?.intValue == 1)
+        }
     }
 
     @Test("manual execute, cancel, retry, release, fail, split and delete")
     func otherVerbs() async throws {
-        let broker = try await BrokerProcess.start()
-        defer { Task { await broker.stop() } }
-        func job(_ arguments: [String]) async throws -> Job {
-            let result = try await CLIProcess.run(arguments + ["--json"], broker: broker)
-            #expect(result.status == 0, "\(result)")
-            return try Job(json: try result.json)
+        try await withBroker { broker in
+            func job(_ arguments: [String]) async throws -> Job {
+                let result = try await CLIProcess.run(arguments + ["--json"], broker: broker)
+                #expect(result.status == 0, "\(result)")
+                return try Job(json: try result.json)
+            }
+            let manual = try await job([
+                "jobs", "create", "sheet:validate", "--source", "us_sh_1", "--trigger", "manual",
+            ])
+            #expect(manual.status == .created && manual.trigger == .manual)
+            #expect(try await job(["jobs", "execute", manual.id]).status == .ready)
+            #expect(try await job(["jobs", "cancel", manual.id, "--info", "not now"]).status == .canceled)
+            #expect(try await job(["jobs", "retry", manual.id]).status == .ready)
+            #expect(try await job(["jobs", "ack", manual.id]).status == .executing)
+            let released = try await job(["jobs", "release", manual.id])
+            #expect(released.status == .ready && released.attempt == 3)
+            _ = try await job(["jobs", "ack", manual.id])
+            let failed = try await job(["jobs", "fail", manual.id, "--message", "no rows"])
+            #expect(failed.status == .failed && failed.outcome?.message == "no rows")
+
+            let parent = try await job(["jobs", "create", "file:extract", "--source", "us_fl_1"])
+            _ = try await job(["jobs", "ack", parent.id])
+            let split = try await CLIProcess.run(
+                ["jobs", "split", parent.id, "--parts", "3", "--json"], broker: broker)
+            #expect(split.status == 0, "\(split)")
+            let parts = try #require(try split.json["parts"]?.arrayValue)
+            #expect(parts.count == 3)
+            #expect(try parts.map { try Job(json: $0).parentId } == [parent.id, parent.id, parent.id])
+
+            let deleted = try await CLIProcess.run(["jobs", "delete", manual.id, "--json"], broker: broker)
+            #expect(deleted.status == 0)
+            #expect(try deleted.json["success"] == true)
+            let gone = try await CLIProcess.run(["jobs", "get", manual.id], broker: broker)
+            #expect(gone.status == 1 && gone.stderr.contains("not found"))
         }
-        let manual = try await job(["jobs", "create", "sheet:validate", "--source", "us_sh_1", "--trigger", "manual"])
-        #expect(manual.status == .created && manual.trigger == .manual)
-        #expect(try await job(["jobs", "execute", manual.id]).status == .ready)
-        #expect(try await job(["jobs", "cancel", manual.id, "--info", "not now"]).status == .canceled)
-        #expect(try await job(["jobs", "retry", manual.id]).status == .ready)
-        #expect(try await job(["jobs", "ack", manual.id]).status == .executing)
-        let released = try await job(["jobs", "release", manual.id])
-        #expect(released.status == .ready && released.attempt == 3)
-        _ = try await job(["jobs", "ack", manual.id])
-        let failed = try await job(["jobs", "fail", manual.id, "--message", "no rows"])
-        #expect(failed.status == .failed && failed.outcome?.message == "no rows")
-
-        let parent = try await job(["jobs", "create", "file:extract", "--source", "us_fl_1"])
-        _ = try await job(["jobs", "ack", parent.id])
-        let split = try await CLIProcess.run(["jobs", "split", parent.id, "--parts", "3", "--json"], broker: broker)
-        #expect(split.status == 0, "\(split)")
-        let parts = try #require(try split.json["parts"]?.arrayValue)
-        #expect(parts.count == 3)
-        #expect(try parts.map { try Job(json: $0).parentId } == [parent.id, parent.id, parent.id])
-
-        let deleted = try await CLIProcess.run(["jobs", "delete", manual.id, "--json"], broker: broker)
-        #expect(deleted.status == 0)
-        #expect(try deleted.json["success"] == true)
-        let gone = try await CLIProcess.run(["jobs", "get", manual.id], broker: broker)
-        #expect(gone.status == 1 && gone.stderr.contains("not found"))
     }
 
     @Test("a job that does not exist says so in one line and exits 1")
     func notFound() async throws {
-        let broker = try await BrokerProcess.start()
-        defer { Task { await broker.stop() } }
-        let result = try await CLIProcess.run(["jobs", "complete", "us_jb_nope"], broker: broker)
-        #expect(result.status == 1)
-        #expect(result.stderr == "jobwire: job us_jb_nope not found\n", "\(result)")
-        #expect(result.stdout.isEmpty)
+        try await withBroker { broker in
+            let result = try await CLIProcess.run(["jobs", "complete", "us_jb_nope"], broker: broker)
+            #expect(result.status == 1)
+            #expect(result.stderr == "jobwire: job us_jb_nope not found\n", "\(result)")
+            #expect(result.stdout.isEmpty)
+        }
     }
 
     @Test("a command the broker refuses prints its reason")
     func invalidTransition() async throws {
-        let broker = try await BrokerProcess.start()
-        defer { Task { await broker.stop() } }
-        let created = try Job(
-            json: try await CLIProcess.run(["jobs", "create", "a:b", "--source", "s", "--json"], broker: broker).json)
-        let result = try await CLIProcess.run(["jobs", "complete", created.id], broker: broker)
-        #expect(result.status == 1)
-        #expect(result.stderr.hasPrefix("jobwire: cannot complete \(created.id)"), "\(result)")
+        try await withBroker { broker in
+            let created = try Job(
+                json: try await CLIProcess.run(["jobs", "create", "a:b", "--source", "s", "--json"], broker: broker)
+                    .json)
+            let result = try await CLIProcess.run(["jobs", "complete", created.id], broker: broker)
+            #expect(result.status == 1)
+            #expect(result.stderr.hasPrefix("jobwire: cannot complete \(created.id)"), "\(result)")
+        }
     }
 
     @Test("no broker: one line naming the endpoint and how to start one, exit 1, by itself")

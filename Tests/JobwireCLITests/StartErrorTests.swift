@@ -59,12 +59,12 @@ struct StartErrorTests {
 
     @Test("a store another broker holds says so, not SQLite error 5")
     func storeInUse() async throws {
-        let running = try await BrokerProcess.start()
-        defer { Task { await running.stop() } }
-        let result = try await brokerError(["--data", running.dataDirectory])
-        #expect(result.stderr.contains("is in use by another broker"), "\(result)")
-        #expect(!result.stderr.contains("SQLite error"), "\(result)")
-        #expect(result.status == 1)
+        try await withBroker { running in
+            let result = try await brokerError(["--data", running.dataDirectory])
+            #expect(result.stderr.contains("is in use by another broker"), "\(result)")
+            #expect(!result.stderr.contains("SQLite error"), "\(result)")
+            #expect(result.status == 1)
+        }
     }
 
     @Test("the broker binds where JOBWIRE_EVENTS and JOBWIRE_COMMANDS say when no option is given")

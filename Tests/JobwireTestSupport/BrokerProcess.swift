@@ -127,11 +127,11 @@ public final class BrokerProcess: Sendable {
         await waitForExit()
     }
 
-    /// SIGTERM, then waits; returns the exit status (128 + the signal when a signal ended it).
+    /// SIGTERM, then SIGKILL if the broker has not ended after `grace`; waits for it to end. Returns the
+    /// exit status (128 + the signal when a signal ended it: 137 when it had to be killed).
     @discardableResult
-    public func stop() async -> Int32 {
-        child.signal(SIGTERM)
-        let status = await child.wait()
+    public func stop(grace: Duration = .seconds(15)) async -> Int32 {
+        let status = await child.stop(grace: grace)
         return status.code ?? 128 + (status.signal ?? 0)
     }
 
@@ -150,6 +150,49 @@ public final class BrokerProcess: Sendable {
     deinit {
         child.signal(SIGKILL)
     }
+}
+
+/// Starts a broker, runs `body` with it, and stops it (``BrokerProcess/stop(grace:)``, awaited) however
+/// `body` ends: returned, thrown or canceled.
+/// - Parameters:
+///   - dataDirectory: the store's folder; a new temporary one when nil.
+///   - arguments: more options for `jobwire broker`.
+///   - environment: variables to add to the test's environment for it.
+/// - Returns: what `body` returns.
+public func withBroker<Result>(
+    dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:],
+    _ body: (BrokerProcess) async throws -> Result
+) async throws -> Result {
+    let broker = try await BrokerProcess.start(
+        dataDirectory: dataDirectory, arguments: arguments, environment: environment)
+    return try await withBroker(broker, body)
+}
+
+/// Runs `body` with a broker started already (a restarted one, say), and stops it, awaited, however
+/// `body` ends.
+/// - Returns: what `body` returns.
+public func withBroker<Result>(
+    _ broker: BrokerProcess, _ body: (BrokerProcess) async throws -> Result
+) async throws -> Result {
+    try await withTearDown(broker, { await $0.stop() }, body)
+}
+
+/// Runs `body` with `resource`, then awaits `tearDown(resource)` whether `body` returned or threw: the
+/// scoped form of a teardown that `defer` cannot await.
+/// - Returns: what `body` returns.
+/// - Throws: what `body` throws, once the teardown is done.
+public func withTearDown<Resource, Result>(
+    _ resource: Resource, _ tearDown: (Resource) async -> Void, _ body: (Resource) async throws -> Result
+) async throws -> Result {
+    let result: Result
+    do {
+        result = try await body(resource)
+    } catch {
+        await tearDown(resource)
+        throw error
+    }
+    await tearDown(resource)
+    return result
 }
 
 /// A value behind a `Mutex`, shareable by reference (a `Mutex` itself cannot be copied into closures).

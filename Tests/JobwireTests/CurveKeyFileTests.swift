@@ -17,34 +17,35 @@ import ZeroMQ
             toFile: folder + "/client.key", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: folder + "/clients", withIntermediateDirectories: true)
         try (pair.publicKey + "\n").write(toFile: folder + "/clients/c.pub", atomically: true, encoding: .utf8)
-        let broker = try await BrokerProcess.start(arguments: [
+        try await withBroker(arguments: [
             "--in-memory", "--curve-secret-key-file", folder + "/broker.key", "--authorized-keys", folder + "/clients",
-        ])
-        defer { Task { await broker.stop() } }
+        ]) { broker in
 
-        let fromFile = try JobsClient.CurveConfiguration(
-            serverPublicKey: server.publicKey, secretKeyFile: folder + "/client.key")
-        #expect(fromFile.publicKey == pair.publicKey)
-        let fromKey = try #require(
-            try JobsClient.CurveConfiguration(
-                serverPublicKey: server.publicKey, environment: ["JOBWIRE_CURVE_SECRET_KEY": pair.secretKey]))
-        let fromPath = try #require(
-            try JobsClient.CurveConfiguration(
-                serverPublicKey: server.publicKey, environment: ["JOBWIRE_CURVE_SECRET_KEY": folder + "/client.key"]))
-        #expect(try JobsClient.CurveConfiguration(serverPublicKey: server.publicKey, environment: [:]) == nil)
-        for curve in [fromFile, fromKey, fromPath] {
-            #expect(curve.secretKey == pair.secretKey)
-            let client = try JobsClient(
-                commands: broker.commands, configuration: .init(requestTimeout: .seconds(5), curve: curve))
-            let job = try await client.create(type: "secure", operation: "export", source: "s")
-            #expect(job.status == .ready)
-            await client.close()
-        }
-        #expect(throws: CurveKeyError.self) {
-            try JobsClient.CurveConfiguration(serverPublicKey: server.publicKey, secretKeyFile: folder + "/none")
-        }
-        #expect(throws: CurveKeyError.self) {
-            try JobsClient.CurveConfiguration(serverPublicKey: server.publicKey, secretKey: "short")
+            let fromFile = try JobsClient.CurveConfiguration(
+                serverPublicKey: server.publicKey, secretKeyFile: folder + "/client.key")
+            #expect(fromFile.publicKey == pair.publicKey)
+            let fromKey = try #require(
+                try JobsClient.CurveConfiguration(
+                    serverPublicKey: server.publicKey, environment: ["JOBWIRE_CURVE_SECRET_KEY": pair.secretKey]))
+            let fromPath = try #require(
+                try JobsClient.CurveConfiguration(
+                    serverPublicKey: server.publicKey, environment: ["JOBWIRE_CURVE_SECRET_KEY": folder + "/client.key"]
+                ))
+            #expect(try JobsClient.CurveConfiguration(serverPublicKey: server.publicKey, environment: [:]) == nil)
+            for curve in [fromFile, fromKey, fromPath] {
+                #expect(curve.secretKey == pair.secretKey)
+                let client = try JobsClient(
+                    commands: broker.commands, configuration: .init(requestTimeout: .seconds(5), curve: curve))
+                let job = try await client.create(type: "secure", operation: "export", source: "s")
+                #expect(job.status == .ready)
+                await client.close()
+            }
+            #expect(throws: CurveKeyError.self) {
+                try JobsClient.CurveConfiguration(serverPublicKey: server.publicKey, secretKeyFile: folder + "/none")
+            }
+            #expect(throws: CurveKeyError.self) {
+                try JobsClient.CurveConfiguration(serverPublicKey: server.publicKey, secretKey: "short")
+            }
         }
     }
 }

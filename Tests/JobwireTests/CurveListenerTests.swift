@@ -19,36 +19,36 @@ import ZeroMQ
             try (pair.publicKey + "\n").write(
                 toFile: folder + "/clients/\(name).pub", atomically: true, encoding: .utf8)
         }
-        let broker = try await BrokerProcess.start(arguments: [
+        try await withBroker(arguments: [
             "--curve-secret-key", folder + "/broker.key", "--authorized-keys", folder + "/clients",
-        ])
-        defer { Task { await broker.stop() } }
+        ]) { broker in
 
-        func curve(_ pair: CurveKeyPair) -> JobsClient.CurveConfiguration {
-            .init(serverPublicKey: server.publicKey, publicKey: pair.publicKey, secretKey: pair.secretKey)
-        }
-        let owners = Locked<[String]>([])
-        let listener = Listener(
-            name: "curved", commands: broker.commands, events: broker.events,
-            configuration: .init(curve: curve(worker))
-        ) {
-            on("job:ready", job: "secure:export") { event in
-                let job = try await event.ack(progress: 0)
-                owners.withLock { $0.append(job.lease?.owner ?? "") }
-                try await event.complete(outcome: Outcome(message: "done under CURVE"))
+            func curve(_ pair: CurveKeyPair) -> JobsClient.CurveConfiguration {
+                .init(serverPublicKey: server.publicKey, publicKey: pair.publicKey, secretKey: pair.secretKey)
             }
+            let owners = Locked<[String]>([])
+            let listener = Listener(
+                name: "curved", commands: broker.commands, events: broker.events,
+                configuration: .init(curve: curve(worker))
+            ) {
+                on("job:ready", job: "secure:export") { event in
+                    let job = try await event.ack(progress: 0)
+                    owners.withLock { $0.append(job.lease?.owner ?? "") }
+                    try await event.complete(outcome: Outcome(message: "done under CURVE"))
+                }
+            }
+            let running = Task { try await listener.run() }
+            defer {
+                listener.stop()
+                running.cancel()
+            }
+            let client = try JobsClient(
+                commands: broker.commands, configuration: .init(requestTimeout: .seconds(5), curve: curve(producer)))
+            let job = try await client.create(type: "secure", operation: "export", source: "s")
+            let done = try await client.waitUntilEnded(jobId: job.id, timeout: .seconds(20))
+            #expect(done.status == .complete)
+            #expect(done.outcome?.message == "done under CURVE")
+            #expect(owners.withLock { $0 } == [worker.publicKey])
         }
-        let running = Task { try await listener.run() }
-        defer {
-            listener.stop()
-            running.cancel()
-        }
-        let client = try JobsClient(
-            commands: broker.commands, configuration: .init(requestTimeout: .seconds(5), curve: curve(producer)))
-        let job = try await client.create(type: "secure", operation: "export", source: "s")
-        let done = try await client.waitUntilEnded(jobId: job.id, timeout: .seconds(20))
-        #expect(done.status == .complete)
-        #expect(done.outcome?.message == "done under CURVE")
-        #expect(owners.withLock { $0 } == [worker.publicKey])
     }
 }

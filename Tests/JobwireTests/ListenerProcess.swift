@@ -31,6 +31,9 @@ final class ListenerProcess: Sendable {
         try await eventually("the listener to be live") { log.contains("listener live") }
     }
 
+    /// Sends `signal` to the listener alone (SIGSTOP freezes it, SIGCONT lets it go on).
+    func signal(_ signal: Int32) { child.signal(signal) }
+
     /// SIGTERM, then waits; returns the exit status.
     @discardableResult
     func stop(timeout: Duration = .seconds(15)) async -> Int32 {
@@ -52,6 +55,31 @@ final class ListenerProcess: Sendable {
     deinit {
         child.signalGroup(SIGKILL)
     }
+}
+
+/// Starts an example listener against `broker`, runs `body` with it, and stops it (awaited) however `body`
+/// ends.
+/// - Returns: what `body` returns.
+func withListener<Result>(
+    _ example: String, broker: BrokerProcess, name: String? = nil, environment: [String: String] = [:],
+    _ body: (ListenerProcess) async throws -> Result
+) async throws -> Result {
+    let listener = try ListenerProcess(example, broker: broker, name: name, environment: environment)
+    return try await withTearDown(listener, { await $0.stop() }, body)
+}
+
+/// Runs `body` with listeners started already, and stops them all (awaited) however `body` ends.
+/// - Returns: what `body` returns.
+func withListeners<Result>(
+    _ listeners: [ListenerProcess], _ body: ([ListenerProcess]) async throws -> Result
+) async throws -> Result {
+    try await withTearDown(listeners, { listeners in for listener in listeners { await listener.stop() } }, body)
+}
+
+/// Runs `body` with `client`, and closes it (awaited) however `body` ends.
+/// - Returns: what `body` returns.
+func withClient<Result>(_ client: JobsClient, _ body: (JobsClient) async throws -> Result) async throws -> Result {
+    try await withTearDown(client, { await $0.close() }, body)
 }
 
 extension JobsClient {

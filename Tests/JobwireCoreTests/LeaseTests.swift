@@ -1,24 +1,19 @@
 import Foundation
+import JobwireCore
 import JobwireProtocol
-import JobwireTestSupport
 import Testing
 
 @testable import JobwireBroker
-import ZeroMQ
 
+/// Leases on the core's clock: time moves only when the test moves it.
 @Suite struct LeaseTests {
     @Test(
-        "leases: the first ack wins, the owner renews, expiry requeues until maxAttempts, former owners are fenced off")
-    func leaseLifecycle() throws {
-        // In-process, on the broker's own clock: time moves only when the test moves it.
-        let harness = try CoreHarness()
+        "leases: the first ack wins, the owner renews, expiry requeues until maxAttempts, former owners are fenced off",
+        arguments: CoreHarness.StoreKind.allCases)
+    func leaseLifecycle(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
-        func advance(_ duration: Duration) {
-            harness.advance(by: duration)
-            harness.core.tick()
-            harness.commit()
-            harness.settle()
-        }
+        func advance(_ duration: Duration) { harness.pass(duration) }
         func topics(after count: Int) -> [String] {
             harness.published.dropFirst(count).map { String(decoding: $0[0], as: UTF8.self) }
         }
@@ -85,59 +80,5 @@ import ZeroMQ
         #expect(reclaimed["lease"]?["owner"] == "w1")
         try harness.call("jobs.fail", ["jobId": jobId, "outcome": ["message": "operator"]])
         #expect(try harness.job(id).status == .failed)
-    }
-
-    @Test("jobs.claim hands each ready job to exactly one of several waiting claimers", .timeLimit(.minutes(1)))
-    func claims() async throws {
-        let harness = try await Harness()
-        let clients = try (0..<6).map { _ in try harness.newClient() }
-        let results = try await withThrowingTaskGroup(of: String?.self) { group -> ([String], [String?]) in
-            for (n, client) in clients.enumerated() {
-                group.addTask {
-                    let reply = try await client.call(
-                        "jobs.claim", ["listenerId": .string("c\(n)"), "jobs": ["file:*"], "wait": 20],
-                        timeout: .seconds(30))
-                    return try reply.result.get()["job"]?["id"]?.stringValue
-                }
-            }
-            // Whether a claim arrives before or after a job becomes ready, each job goes to one claimer.
-            var ids: [String] = []
-            for _ in 0..<6 {
-                ids.append(try #require(try await harness.create(type: "file", operation: "import").string("id")))
-            }
-            var got: [String?] = []
-            for try await id in group { got.append(id) }
-            return (ids, got)
-        }
-        let (ids, got) = results
-        #expect(Set(got.compactMap { $0 }) == Set(ids), "every job claimed exactly once")
-        #expect(got.compactMap { $0 }.count == 6)
-        for client in clients { await client.close() }
-        // A claim with nothing ready and no wait answers null at once.
-        let none = try await harness.call("jobs.claim", ["jobs": ["nothing:*"]])
-        #expect(none["job"] == .null)
-        await harness.close()
-    }
-}
-
-@Suite struct ShutdownTests {
-    @Test(
-        "a graceful stop answers a waiting claim with job null instead of leaving it unanswered",
-        .timeLimit(.minutes(1)))
-    func stopAnswersWaitingClaims() async throws {
-        let harness = try await Harness()
-        let claimer = try harness.newClient()
-        let claim = Task {
-            try await claimer.call(
-                "jobs.claim", ["listenerId": "c", "jobs": ["nothing:*"], "wait": 30], timeout: .seconds(5))
-        }
-        // The claim is waiting once a later request on the same connection has been answered.
-        _ = try await claimer.result("broker.info")
-        let status = await harness.process.stop()
-        #expect(status == 0)
-        let reply = try await claim.value
-        #expect(try reply.result.get()["job"] == .null)
-        await claimer.close()
-        await harness.close()
     }
 }

@@ -20,6 +20,8 @@ final class CoreHarness {
 
     let directory: String
     let storeKind: StoreKind
+    /// The broker's configuration the core is opened with, at start and at every restart.
+    let configuration: BrokerConfiguration
     /// The core's clock: it moves only by ``advance(by:)``.
     let clock = ManualClock(.now())
     private(set) var core: BrokerCore
@@ -29,19 +31,29 @@ final class CoreHarness {
     /// Every committed event's topic and body, in order.
     private(set) var published: [[[UInt8]]] = []
 
-    init(directory: String? = nil, store: StoreKind = .file) throws {
+    /// - Parameters:
+    ///   - directory: the store's folder; a new temporary one when nil.
+    ///   - store: which store the core runs on.
+    ///   - configure: changes to the broker's configuration (`eventRetention`, say).
+    init(
+        directory: String? = nil, store: StoreKind = .file, configure: (inout BrokerConfiguration) -> Void = { _ in }
+    ) throws {
         self.directory =
             directory
             ?? FileManager.default.temporaryDirectory.appendingPathComponent("jobwire-core-\(UUID())").path
         storeKind = store
-        core = try CoreHarness.open(self.directory, store: store, clock: clock)
+        var configuration = BrokerConfiguration(dataDirectory: self.directory, fsync: false)
+        configure(&configuration)
+        self.configuration = configuration
+        core = try CoreHarness.open(self.directory, store: store, configuration: configuration, clock: clock)
     }
 
-    private static func open(_ directory: String, store kind: StoreKind, clock: ManualClock) throws -> BrokerCore {
+    private static func open(
+        _ directory: String, store kind: StoreKind, configuration: BrokerConfiguration, clock: ManualClock
+    ) throws -> BrokerCore {
         let store = try SQLiteJobStore(directory: kind == .file ? directory : nil, fsync: false)
         return try BrokerCore(
-            configuration: BrokerConfiguration(dataDirectory: directory, fsync: false).core, store: store,
-            clock: clock, logger: Logger(label: "test"))
+            configuration: configuration.core, store: store, clock: clock, logger: Logger(label: "test"))
     }
 
     /// The core's time: the clock's, as the core read it last.
@@ -53,11 +65,16 @@ final class CoreHarness {
         core.readClock()
     }
 
-    /// Closes the store and opens a new core on it, as a restart of the broker does.
+    /// Whether a restart finds what was committed before it: the file store's does, the in-memory one
+    /// starts from nothing.
+    var keepsAcrossRestart: Bool { storeKind == .file }
+
+    /// Closes the store and opens a new core on it, as a restart of the broker does. The clock keeps its
+    /// time: advance it before the restart for time that passes while the broker is down.
     func restart() throws {
         commit()
         core.store.close()
-        core = try CoreHarness.open(directory, store: storeKind, clock: clock)
+        core = try CoreHarness.open(directory, store: storeKind, configuration: configuration, clock: clock)
     }
 
     func close() {

@@ -29,9 +29,11 @@ import Testing
         return result["job"]?["id"]?.stringValue ?? ""
     }
 
-    @Test("a connection may have 256 claims waiting; the next gets -32007 overloaded, other connections still wait")
-    func perConnectionCap() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "a connection may have 256 claims waiting; the next gets -32007 overloaded, other connections still wait",
+        arguments: CoreHarness.StoreKind.allCases)
+    func perConnectionCap(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let a = WaitingClaimTests.route(1)
         for _ in 0..<WaitingClaims.maxPerConnection { claim(harness, ["cap:job"], from: a) }
@@ -51,9 +53,11 @@ import Testing
         #expect(harness.core.waitingClaims.count == most + 1)
     }
 
-    @Test("waiting claims use at most 1024 distinct wildcard patterns; the next new one gets -32007")
-    func globPatternCap() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "waiting claims use at most 1024 distinct wildcard patterns; the next new one gets -32007",
+        arguments: CoreHarness.StoreKind.allCases)
+    func globPatternCap(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         var pattern = 0
         for connection in 0..<(WaitingClaims.maxGlobPatterns / 32) {
@@ -74,9 +78,11 @@ import Testing
         #expect(harness.core.waitingClaims.count == WaitingClaims.maxGlobPatterns / 32 + 1)
     }
 
-    @Test("the claims of a gone connection are dropped: the next job goes to a claimer still there")
-    func droppedWithTheirConnection() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "the claims of a gone connection are dropped: the next job goes to a claimer still there",
+        arguments: CoreHarness.StoreKind.allCases)
+    func droppedWithTheirConnection(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let gone = WaitingClaimTests.route(1)
         let staying = WaitingClaimTests.route(2)
@@ -93,9 +99,9 @@ import Testing
         #expect(harness.core.waitingClaims.isEmpty)
     }
 
-    @Test("literal and wildcard claims are served together in arrival order")
-    func arrivalOrderAcrossIndexes() throws {
-        let harness = try CoreHarness()
+    @Test("literal and wildcard claims are served together in arrival order", arguments: CoreHarness.StoreKind.allCases)
+    func arrivalOrderAcrossIndexes(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let first = claim(harness, ["mix:*"], from: WaitingClaimTests.route(1))
         let second = claim(harness, ["mix:job"], from: WaitingClaimTests.route(2))
@@ -111,9 +117,11 @@ import Testing
         #expect(try claimed(harness, fourth) == last)
     }
 
-    @Test("jobs made ready together go oldest first to the waiting claimers, in arrival order")
-    func oldestReadyFirstInARound() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "jobs made ready together go oldest first to the waiting claimers, in arrival order",
+        arguments: CoreHarness.StoreKind.allCases)
+    func oldestReadyFirstInARound(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let parent = try create(harness, "round", "parent")
         try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["round:parent"]])
@@ -128,16 +136,18 @@ import Testing
         #expect(harness.core.statusCounts[.ready] == 1)
     }
 
-    @Test("claims whose wait runs out are answered {job: null} and no longer counted")
-    func timeouts() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "claims whose wait runs out are answered {job: null} and no longer counted",
+        arguments: CoreHarness.StoreKind.allCases)
+    func timeouts(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let short = claim(harness, ["time:out"], from: WaitingClaimTests.route(1), wait: 1)
         let long = claim(harness, ["time:*"], from: WaitingClaimTests.route(1), wait: 30)
         harness.commit()
-        harness.advance(by: .seconds(2))
-        harness.core.tick()
-        harness.commit()
+        harness.pass(.milliseconds(999))
+        #expect(try claimed(harness, short) == nil, "answered before its wait ran out")
+        harness.pass(.milliseconds(1))
         #expect(try claimed(harness, short) == "")
         #expect(try claimed(harness, long) == nil)
         #expect(harness.core.waitingClaims.count == 1)
@@ -164,9 +174,11 @@ import Testing
 
     // MARK: Request caps
 
-    @Test("a create may name 1000 predecessors; 1001 get -32602 naming predecessorIds")
-    func predecessorCap() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "a create may name 1000 predecessors; 1001 get -32602 naming predecessorIds",
+        arguments: CoreHarness.StoreKind.allCases)
+    func predecessorCap(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         var ids: [JSONValue] = []
         for _ in 0..<1000 { ids.append(.string(try create(harness, "pred", "job"))) }
@@ -193,9 +205,11 @@ import Testing
         #expect(harness.core.statusCounts[.ready, default: 0] == 0)
     }
 
-    @Test("a manual job executed after its predecessor was deleted fails: predecessor <id> deleted")
-    func deletedPredecessorOfManualJob() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "a manual job executed after its predecessor was deleted fails: predecessor <id> deleted",
+        arguments: CoreHarness.StoreKind.allCases)
+    func deletedPredecessorOfManualJob(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let first = try create(harness, "pre", "done")
         let dependent = try #require(
@@ -212,9 +226,11 @@ import Testing
         #expect(executed["outcome"]?["message"] == .string("predecessor \(first) deleted"))
     }
 
-    @Test("a job waiting for two predecessors fails when one completed and was deleted and the other completes")
-    func deletedCompletedPredecessor() throws {
-        let harness = try CoreHarness()
+    @Test(
+        "a job waiting for two predecessors fails when one completed and was deleted and the other completes",
+        arguments: CoreHarness.StoreKind.allCases)
+    func deletedCompletedPredecessor(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
         defer { harness.close() }
         let a = try create(harness, "pre", "a")
         let b = try create(harness, "pre", "b")

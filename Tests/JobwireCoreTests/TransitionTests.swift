@@ -1,14 +1,9 @@
 import Foundation
+import JobwireCore
 import JobwireProtocol
-import JobwireTestSupport
 import Testing
-import ZeroMQ
 
-/// The statuses a job can be put in from outside, for PROTOCOL.md §3's table.
-enum Start: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case created, planning, scheduled, ready, executing, complete, failed, canceled
-    var testDescription: String { rawValue }
-}
+@testable import JobwireBroker
 
 /// Every verb of §3's table that a client calls.
 enum Verb: String, CaseIterable, Sendable {
@@ -66,48 +61,22 @@ func expected(_ start: Start, _ verb: Verb) -> Expected {
     }
 }
 
-extension Harness {
-    /// A new job in `status`; `executing` jobs are held by `w1`.
-    func job(in status: Start) async throws -> String {
-        let future = JSONValue(Timestamp.now() + .seconds(3600))
-        let job: JSONObject
-        switch status {
-        case .created, .planning: job = try await create(["trigger": "manual"])
-        case .scheduled: job = try await create(["runAt": future])
-        default: job = try await create()
-        }
-        let id = try #require(job.string("id"))
-        let jobId = JSONValue.string(id)
-        switch status {
-        case .planning: try await call("jobs.update", ["jobId": jobId, "status": "planning"])
-        case .executing, .complete, .failed:
-            try await call("jobs.ack", ["jobId": jobId, "listenerId": "w1"])
-            if status == .complete {
-                try await call("jobs.complete", ["jobId": jobId, "listenerId": "w1", "outcome": ["message": "ok"]])
-            }
-            if status == .failed { try await call("jobs.fail", ["jobId": jobId, "listenerId": "w1"]) }
-        case .canceled: try await call("jobs.cancel", ["jobId": jobId])
-        default: break
-        }
-        #expect(try await get(id).string("status") == status.rawValue)
-        return id
-    }
-}
-
+/// PROTOCOL.md §3's transitions, the broker's own (runAt, predecessors, lease expiry) included, on the core
+/// and each store: the status each verb reaches, the events it logs and publishes, in seq order.
 @Suite struct TransitionTests {
     @Test(
         "every verb on a job in each status does what PROTOCOL.md section 3 says, and nothing else",
-        .timeLimit(.minutes(1)), arguments: Start.allCases)
-    func transitionTable(start: Start) async throws {
-        let harness = try await Harness()
-        let subscriber = try await harness.subscribe()
+        arguments: CoreHarness.StoreKind.allCases, Start.allCases)
+    func transitionTable(store: CoreHarness.StoreKind, start: Start) throws {
+        let harness = try CoreHarness(store: store)
+        defer { harness.close() }
         for verb in Verb.allCases {
-            let id = try await harness.job(in: start)
-            let before = try await harness.get(id)
-            let seqBefore = try await harness.seq()
+            let id = try harness.job(in: start)
+            let before = try harness.get(id)
+            let seqBefore = try harness.seq()
             let (method, params) = verb.call(id)
             let want = expected(start, verb)
-            let response = try await harness.rpc.call(method, params)
+            let response = try harness.reply(method, params)
             let label = "\(start.rawValue) + \(verb.rawValue)"
             switch want {
             case .illegal:
@@ -117,27 +86,28 @@ extension Harness {
                 }
                 #expect(error.code == .invalidTransition, "\(label): \(error)")
                 #expect(error.type == "invalid_transition", "\(label)")
-                #expect(try await harness.get(id) == before, "\(label) changed the job")
-                #expect(try await harness.seq() == seqBefore, "\(label) published an event")
+                #expect(try harness.get(id) == before, "\(label) changed the job")
+                #expect(try harness.seq() == seqBefore, "\(label) published an event")
+                #expect(harness.publishedEvents(since: seqBefore).isEmpty, "\(label) published an event")
             case .to(let status, let topics):
                 guard case .success(let result) = response.result else {
                     Issue.record("\(label) failed: \(response.result)")
                     continue
                 }
                 if let status {
-                    let after = try await harness.get(id)
+                    let after = try harness.get(id)
                     #expect(after.string("status") == status, "\(label)")
-                    #expect(result.objectValue == after, "\(label): the reply is the saved job")
+                    #expect(result == after, "\(label): the reply is the saved job")
                     if status != "executing" { #expect(after["lease"] == .null, "\(label) kept a lease") }
                     if verb == .release || verb == .retry {
                         #expect(after.int("attempt") == before.int("attempt")! + 1, "\(label): attempt + 1")
                     }
                     if verb == .retry { #expect(after["outcome"] == nil || after["outcome"] == .null, "\(label)") }
                 } else {
-                    let error = try await harness.failure("jobs.get", ["jobId": id.json])
+                    let error = try harness.failure("jobs.get", ["jobId": id.json])
                     #expect(error.code == .notFound, "\(label)")
                 }
-                let log = try await harness.events(since: seqBefore)
+                let log = try harness.events(since: seqBefore)
                 #expect(log.compactMap { $0.string("topic") } == topics, "\(label): logged events")
                 #expect(log.allSatisfy { $0["context"]?["jobId"] == id.json }, "\(label)")
                 #expect(
@@ -146,88 +116,92 @@ extension Harness {
                 if let status, let last = log.last {
                     #expect(last["payload"]?["status"] == status.json, "\(label): payload status")
                 }
-                // The same events went out on the events socket.
-                let live = try await subscriber.waitForEvents(since: seqBefore) { $0.count >= topics.count }
+                // The same events were published, under the job's name.
+                let live = harness.publishedEvents(since: seqBefore)
                 #expect(live.map(\.topic) == topics, "\(label): published events")
+                #expect(live.map(\.envelope) == log, "\(label): published as logged")
                 #expect(live.allSatisfy { $0.topicFrame.hasSuffix("/workbook:export/") }, "\(label)")
             }
         }
-        await subscriber.close()
-        await harness.close()
     }
 
-    @Test("acknowledging an outcome twice changes nothing and publishes nothing", .timeLimit(.minutes(1)))
-    func ackOutcomeTwice() async throws {
-        let harness = try await Harness()
+    @Test(
+        "acknowledging an outcome twice changes nothing and publishes nothing",
+        arguments: CoreHarness.StoreKind.allCases)
+    func ackOutcomeTwice(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
+        defer { harness.close() }
         for status in [Start.complete, .failed] {
-            let id = try await harness.job(in: status)
-            let first = try await harness.call("jobs.ackOutcome", ["jobId": id.json])
+            let id = try harness.job(in: status)
+            let first = try harness.call("jobs.ackOutcome", ["jobId": id.json])
             #expect(first["outcomeAcknowledgedAt"]?.stringValue != nil)
-            let seq = try await harness.seq()
-            let second = try await harness.call("jobs.ackOutcome", ["jobId": id.json])
+            let seq = try harness.seq()
+            let second = try harness.call("jobs.ackOutcome", ["jobId": id.json])
             #expect(second == first)
-            #expect(try await harness.seq() == seq)
+            #expect(try harness.seq() == seq)
             // An acknowledged failure can still be retried: it clears the acknowledgement.
             if status == .failed {
-                let retried = try await harness.call("jobs.retry", ["jobId": id.json])
+                let retried = try harness.call("jobs.retry", ["jobId": id.json])
                 #expect(retried["outcomeAcknowledgedAt"] == nil || retried["outcomeAcknowledgedAt"] == .null)
                 #expect(retried.string("status") == "ready")
             }
         }
-        await harness.close()
     }
 
     @Test(
         "the broker's own transitions: runAt, predecessors and lease expiry publish the right events",
-        .timeLimit(.minutes(1)))
-    func automaticTransitions() async throws {
-        let harness = try await Harness()
-        let subscriber = try await harness.subscribe()
-        let seq0 = try await harness.seq()
+        arguments: CoreHarness.StoreKind.allCases)
+    func automaticTransitions(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
+        defer { harness.close() }
+        let seq0 = try harness.seq()
 
-        // scheduled → ready when runAt passes. Its create reply shows it waiting; the log shows it go ready.
-        let soon = JSONValue(Timestamp.now() + .milliseconds(2500))
-        let timedJob = try await harness.create(["runAt": soon])
+        // scheduled → ready when runAt passes, not a millisecond before.
+        let timedJob = try harness.create(["runAt": JSONValue(harness.now + .milliseconds(2500))])
         let timed = try #require(timedJob.string("id"))
         #expect(timedJob.string("status") == "scheduled")
         // scheduled → ready when the predecessor completes; → failed when it fails or is canceled.
-        let p1 = try #require(try await harness.create().string("id"))
-        let p2 = try #require(try await harness.create().string("id"))
-        let p3 = try #require(try await harness.create().string("id"))
-        let d1 = try #require(try await harness.create(["predecessorIds": [p1.json]]).string("id"))
-        let d2 = try #require(try await harness.create(["predecessorIds": [p2.json]]).string("id"))
-        let d3 = try #require(try await harness.create(["predecessorIds": [p3.json]]).string("id"))
-        for id in [d1, d2, d3] { #expect(try await harness.get(id).string("status") == "scheduled") }
-        for p in [p1, p2] { try await harness.call("jobs.ack", ["jobId": p.json, "listenerId": "w1"]) }
-        try await harness.call("jobs.complete", ["jobId": p1.json, "listenerId": "w1"])
-        try await harness.call("jobs.fail", ["jobId": p2.json, "listenerId": "w1"])
-        try await harness.call("jobs.cancel", ["jobId": p3.json])
-        #expect(try await harness.get(d1).string("status") == "ready")
-        let failed = try await harness.get(d2)
+        let p1 = try #require(try harness.create().string("id"))
+        let p2 = try #require(try harness.create().string("id"))
+        let p3 = try #require(try harness.create().string("id"))
+        let d1 = try #require(try harness.create(["predecessorIds": [p1.json]]).string("id"))
+        let d2 = try #require(try harness.create(["predecessorIds": [p2.json]]).string("id"))
+        let d3 = try #require(try harness.create(["predecessorIds": [p3.json]]).string("id"))
+        for id in [timed, d1, d2, d3] { #expect(try harness.get(id).string("status") == "scheduled") }
+        for p in [p1, p2] { try harness.call("jobs.ack", ["jobId": p.json, "listenerId": "w1"]) }
+        try harness.call("jobs.complete", ["jobId": p1.json, "listenerId": "w1"])
+        try harness.call("jobs.fail", ["jobId": p2.json, "listenerId": "w1"])
+        try harness.call("jobs.cancel", ["jobId": p3.json])
+        #expect(try harness.get(d1).string("status") == "ready")
+        let failed = try harness.get(d2)
         #expect(failed.string("status") == "failed")
         #expect(failed["outcome"]?["message"] == .string("predecessor \(p2) failed"))
-        #expect(try await harness.get(d3)["outcome"]?["message"] == .string("predecessor \(p3) canceled"))
+        #expect(try harness.get(d3)["outcome"]?["message"] == .string("predecessor \(p3) canceled"))
 
         // executing → ready (attempt 2) → failed when the lease of the last attempt expires.
-        let leased = try #require(
-            try await harness.create(["leaseSeconds": 1, "maxAttempts": 2]).string("id"))
-        try await harness.call("jobs.ack", ["jobId": leased.json, "listenerId": "w1"])
+        let leased = try #require(try harness.create(["leaseSeconds": 1, "maxAttempts": 2]).string("id"))
+        try harness.call("jobs.ack", ["jobId": leased.json, "listenerId": "w1"])
 
-        let events = try await subscriber.waitForEvents(since: seq0, timeout: .seconds(15)) { events in
-            events.contains { $0.jobId == timed && $0.topic == "job:ready" }
-                && events.filter { $0.jobId == leased && $0.topic == "job:ready" }.count == 2
-        }
-        let requeued = try #require(events.last { $0.jobId == leased && $0.topic == "job:ready" })
+        harness.pass(.milliseconds(999))
+        #expect(try harness.get(leased).string("status") == "executing")
+        harness.pass(.milliseconds(1))
+        let requeued = try #require(harness.publishedEvents(since: seq0).last { $0.jobId == leased })
+        #expect(requeued.topic == "job:ready")
         #expect(requeued.envelope["payload"]?["attempt"] == 2)
-        try await harness.call("jobs.ack", ["jobId": leased.json, "listenerId": "w2"])
-        let all = try await subscriber.waitForEvents(since: seq0, timeout: .seconds(15)) { events in
-            events.contains { $0.jobId == leased && $0.topic == "job:failed" }
-        }
-        let final = try await harness.get(leased)
+        #expect(try harness.get(timed).string("status") == "scheduled", "runAt is 1.5 s away still")
+        harness.pass(.milliseconds(1499))
+        #expect(try harness.get(timed).string("status") == "scheduled")
+        harness.pass(.milliseconds(1))
+        #expect(try harness.get(timed).string("status") == "ready")
+
+        try harness.call("jobs.ack", ["jobId": leased.json, "listenerId": "w2"])
+        harness.pass(.seconds(1))
+        let final = try harness.get(leased)
         #expect(final.string("status") == "failed")
         #expect(final["outcome"]?["message"] == "lease expired")
         #expect(final["lease"] == .null)
 
+        let all = harness.publishedEvents(since: seq0)
         func topics(_ id: String) -> [String] { all.filter { $0.jobId == id }.map(\.topic) }
         #expect(topics(timed) == ["job:created", "job:scheduled", "job:ready"])
         #expect(topics(d1) == ["job:created", "job:scheduled", "job:ready"])
@@ -235,11 +209,9 @@ extension Harness {
         #expect(topics(d3) == ["job:created", "job:scheduled", "job:failed"])
         #expect(
             topics(leased) == ["job:created", "job:ready", "job:updated", "job:ready", "job:updated", "job:failed"])
-        // The live stream is the log: gap-free, in order.
-        let log = try await harness.events(since: seq0)
-        #expect(all.compactMap(\.seq) == log.compactMap { $0.int("seq") }.prefix(all.count).map { $0 })
+        // What was published is the log: gap-free, in order.
+        let log = try harness.events(since: seq0)
+        #expect(all.map(\.envelope) == log)
         #expect(log.compactMap { $0.int("seq") } == Array((seq0 + 1)...(seq0 + Int64(log.count))))
-        await subscriber.close()
-        await harness.close()
     }
 }
