@@ -31,13 +31,12 @@ final class Runtime: Sendable {
         case tick
     }
 
-    /// What the listener knows of the log.
+    /// What the listener knows of the log and of the broker.
     struct Cursor {
-        var epoch: String?
-        /// Every event up to this seq has been seen (live or by replay); nil before the first catch-up.
-        var confirmed: Int64?
-        /// Seqs above `confirmed` already dispatched.
-        var seen: Set<Int64> = []
+        /// The events already dispatched, and when to replay; no start before the first catch-up.
+        var log = EventCursor()
+        /// Whether a catch-up reached the broker once: a later one is a resume.
+        var connected = false
         /// `jobId#attempt` of job:ready already dispatched, with the seq of its event (0 for a ready job found by
         /// listing): an event and a stored ready job are one, but a second job:ready event of the same attempt
         /// (a claim the broker took back from a claimer that was gone) is the job ready again.
@@ -115,11 +114,7 @@ final class Runtime: Sendable {
                 if topic == "broker:heartbeat" {
                     await heartbeat(event, &cursor)
                 } else {
-                    if let epoch = event.epoch, let known = cursor.epoch, epoch != known {
-                        await catchUp(&cursor)
-                        continue
-                    }
-                    receive(event, replayed: false, &cursor)
+                    await receiveLive(event, &cursor)
                 }
             }
         }
@@ -149,8 +144,14 @@ final class Runtime: Sendable {
         let startedAt = heartbeat.payload["startedAt"]?.stringValue
         let restarted = cursor.brokerStartedAt != nil && startedAt != cursor.brokerStartedAt
         cursor.brokerStartedAt = startedAt
-        if !cursor.live || epoch != cursor.epoch || restarted {
-            if cursor.epoch != nil {
+        let check = cursor.log.heartbeat(latest: seq, epoch: epoch)
+        var newEpoch = false
+        if case .newEpoch(let epoch) = check {
+            startOver(epoch: epoch, &cursor)
+            newEpoch = true
+        }
+        if !cursor.live || newEpoch || restarted {
+            if cursor.connected {
                 logger.info("broker heartbeats resumed: catching up")
                 // Requests sent to the broker's former process would wait out their timeouts: send them again.
                 interruptClaims()
@@ -158,11 +159,11 @@ final class Runtime: Sendable {
             }
             if await catchUp(&cursor) {
                 cursor.live = true
-                logger.info("listener live", metadata: ["event.seq": "\(cursor.confirmed ?? 0)"])
+                logger.info("listener live", metadata: ["event.seq": "\(cursor.log.confirmed ?? 0)"])
             }
             return
         }
-        guard let confirmed = cursor.confirmed, seq > confirmed else { return }
+        guard case .behind = check else { return }
         let now = ContinuousClock.now
         let quiet = now - cursor.lastEvent >= listener.configuration.quietPeriod
         let stale = now - cursor.lastReplay >= .seconds(10)
@@ -180,21 +181,27 @@ final class Runtime: Sendable {
             logger.warning("catching up failed, retrying on the next heartbeat", metadata: ["error": "\(error)"])
             return false
         }
-        if let epoch = cursor.epoch, epoch != info.epoch {
-            logger.info("new broker epoch: starting over", metadata: ["broker.epoch": "\(info.epoch)"])
-            cursor = Cursor(epoch: info.epoch, confirmed: 0)
-            return await replay(&cursor)
-        }
-        if cursor.confirmed == nil {
-            cursor.epoch = info.epoch
-            cursor.confirmed = info.seq
-            cursor.seen = cursor.seen.filter { $0 > info.seq }
+        cursor.connected = true
+        if cursor.log.confirmed == nil {
+            cursor.log.start(epoch: info.epoch, at: info.seq)
             return await dispatchWaitingJobs(&cursor)
+        }
+        if cursor.log.epoch != info.epoch {
+            cursor.log.reset(epoch: info.epoch)
+            startOver(epoch: info.epoch, &cursor)
         }
         return await replay(&cursor)
     }
 
+    /// The broker's store changed (the cursor already starts over at its seq 0): what was dispatched belongs
+    /// to the former store.
+    private func startOver(epoch: String, _ cursor: inout Cursor) {
+        logger.info("new broker epoch: starting over", metadata: ["broker.epoch": "\(epoch)"])
+        cursor.readySeen = [:]
+    }
+
     /// Dispatches the events after the cursor (`events.list`) that were not seen live.
+    @discardableResult
     private func replay(_ cursor: inout Cursor) async -> Bool {
         let topics = listener.replayTopics
         cursor.lastReplay = .now
@@ -202,30 +209,32 @@ final class Runtime: Sendable {
         defer {
             if missed > 0 { logger.info("replayed events missed live", metadata: ["events.missed": "\(missed)"]) }
         }
-        while let since = cursor.confirmed {
+        while let since = cursor.log.confirmed {
             let page: EventPage
             do {
                 page = try await client.events(since: since, topics: topics, limit: 1000)
             } catch ProtocolError.Code.gone {
                 logger.warning("the broker no longer keeps the events missed: taking the waiting jobs instead")
-                cursor.confirmed = nil
+                cursor.log.forget()
                 return await catchUp(&cursor)
             } catch {
                 logger.warning("replay failed, retrying later", metadata: ["error": "\(error)"])
                 return false
             }
-            if let epoch = cursor.epoch, epoch != page.epoch {
-                cursor = Cursor(epoch: page.epoch, confirmed: 0)
+            guard cursor.log.accepts(pageOf: page.epoch) else {
+                startOver(epoch: page.epoch, &cursor)
                 continue
             }
             for event in page.events {
-                if let seq = event.seq, !cursor.seen.contains(seq) { missed += 1 }
-                receive(event, replayed: true, &cursor)
+                if let seq = event.seq {
+                    guard cursor.log.replayed(seq: seq) == .deliver else { continue }
+                    missed += 1
+                    cursor.lastEvent = .now
+                }
+                dispatchOnce(event, replayed: true, &cursor)
             }
             // Every event up to `nextSince` was examined; a page may stop short of `lastSeq` with any count.
-            let confirmed = max(since, page.nextSince)
-            cursor.confirmed = confirmed
-            cursor.seen = cursor.seen.filter { $0 > confirmed }
+            cursor.log.replayed(through: max(since, page.nextSince))
             if page.isComplete || page.nextSince <= since { break }
         }
         if cursor.readySeen.count > 50_000 { cursor.readySeen.removeAll() }
@@ -237,23 +246,38 @@ final class Runtime: Sendable {
         guard listener.routes.contains(where: { $0.topicGlobs.matches("job:ready") }) else { return true }
         do {
             for job in try await client.listAll(JobQuery(status: .ready)) {
-                receive(Event(readyJob: job), replayed: true, &cursor)
+                dispatchOnce(Event(readyJob: job), replayed: true, &cursor)
             }
             return true
         } catch {
             logger.warning("listing waiting jobs failed, retrying later", metadata: ["error": "\(error)"])
-            cursor.confirmed = nil
+            cursor.log.forget()
             return false
         }
     }
 
-    /// Drops what was already handled, then hands the event to its handlers.
-    private func receive(_ event: Event, replayed: Bool, _ cursor: inout Cursor) {
+    /// A live event: dispatched unless the cursor has it already. A gap is left to the heartbeats, which ask for
+    /// a replay once the stream is quiet: a filtered stream skips seqs all the time.
+    private func receiveLive(_ event: Event, _ cursor: inout Cursor) async {
         if let seq = event.seq {
-            if let confirmed = cursor.confirmed, seq <= confirmed, !replayed { return }
-            guard cursor.seen.insert(seq).inserted else { return }
-            cursor.lastEvent = .now
+            switch cursor.log.live(seq: seq, epoch: event.epoch) {
+            case .duplicate:
+                return
+            case .newEpoch(let epoch):
+                // The replay from seq 0 of the new store brings this event too.
+                startOver(epoch: epoch, &cursor)
+                cursor.live = false
+                await replay(&cursor)
+                return
+            case .deliver, .gap:
+                cursor.lastEvent = .now
+            }
         }
+        dispatchOnce(event, replayed: false, &cursor)
+    }
+
+    /// Hands an event the cursor let through to its handlers, once per `job:ready` of a job's attempt.
+    private func dispatchOnce(_ event: Event, replayed: Bool, _ cursor: inout Cursor) {
         if event.topic == "job:ready", let jobId = event.context["jobId"]?.stringValue {
             let key = "\(jobId)#\(event.payload["attempt"]?.intValue ?? 0)"
             let seq = event.seq ?? 0
