@@ -178,42 +178,72 @@ public final class JobsClient: Sendable {
         }
     }
 
+    /// What ends one request's wait: its reply, or its timer.
+    private enum Wait: Sendable {
+        case reply(Result<JSONValue, ProtocolError>)
+        case timedOut
+        case timerCancelled
+    }
+
+    /// Sends one request and waits for its reply, racing it against its timeout in a task group of its own.
     private func send(
         method: String, params: JSONObject, timeout: Duration,
         orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
     ) async throws -> JSONValue {
         let pending = self.pending
+        let socket = self.socket
         let id = pending.nextId()
         let body = RPCRequest(id: .int(id), method: method, params: params).bytes
         let endpoint = self.endpoint
-        let result: Result<JSONValue, ProtocolError> = try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                let timer = Task {
-                    try? await Task.sleep(for: timeout)
-                    if Task.isCancelled { return }
+        return try await withThrowingTaskGroup(of: Wait.self) { group in
+            group.addTask {
+                let result: Result<JSONValue, ProtocolError> = try await withTaskCancellationHandler {
+                    try await withCheckedThrowingContinuation { continuation in
+                        switch pending.register(
+                            id: id, continuation: continuation, orphan: orphan, method: method, body: body)
+                        {
+                        case .registered:
+                            socket.send([[], body])
+                        case .cancelled:
+                            continuation.resume(throwing: CancellationError())
+                        case .failed(let error):
+                            continuation.resume(throwing: error)
+                        case .closed:
+                            continuation.resume(
+                                throwing: JobwireError(.closed, "the client for \(endpoint) was closed"))
+                        }
+                    }
+                } onCancel: {
+                    pending.cancel(id: id)
+                }
+                return .reply(result)
+            }
+            group.addTask {
+                do {
+                    try await Task.sleep(for: timeout)
+                } catch {
+                    return .timerCancelled
+                }
+                return .timedOut
+            }
+            while let wait = try await group.next() {
+                switch wait {
+                case .reply(let result):
+                    group.cancelAll()
+                    return try result.get()
+                case .timedOut:
+                    // The reply's child then throws this error.
                     let error =
                         pending.hasEverReplied
                         ? JobwireError(.timeout, "no reply to \(method) from \(endpoint) within \(timeout)")
                         : JobwireError(.brokerUnreachable, "the broker at \(endpoint) does not answer (\(method))")
                     pending.fail(id: id, error)
-                }
-                switch pending.register(
-                    id: id, continuation: continuation, timer: timer, orphan: orphan, method: method, body: body)
-                {
-                case .registered:
-                    socket.send([[], body])
-                case .cancelled:
-                    timer.cancel()
-                    continuation.resume(throwing: CancellationError())
-                case .closed:
-                    timer.cancel()
-                    continuation.resume(throwing: JobwireError(.closed, "the client for \(endpoint) was closed"))
+                case .timerCancelled:
+                    continue
                 }
             }
-        } onCancel: {
-            pending.cancel(id: id)
+            throw CancellationError()
         }
-        return try result.get()
     }
 }
 
@@ -225,11 +255,14 @@ enum SharedContext {
 
 /// The requests waiting for replies, by id.
 final class Pending: Sendable {
-    enum Registration { case registered, cancelled, closed }
+    enum Registration {
+        case registered, cancelled, closed
+        /// Its timeout passed before it was registered.
+        case failed(JobwireError)
+    }
 
     struct Waiter {
         var continuation: CheckedContinuation<Result<JSONValue, ProtocolError>, any Error>
-        var timer: Task<Void, Never>
         var orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
         /// The request as sent, to send again after a broker restart.
         var method: String = ""
@@ -241,6 +274,8 @@ final class Pending: Sendable {
         var waiting: [Int64: Waiter] = [:]
         /// Ids cancelled before they were registered.
         var cancelled: Set<Int64> = []
+        /// Ids whose timeout passed before they were registered.
+        var failed: [Int64: JobwireError] = [:]
         /// Ids whose caller gave up but whose late reply still matters.
         var orphans: [Int64: @Sendable (Result<JSONValue, ProtocolError>) -> Void] = [:]
         var closed: JobwireError?
@@ -260,13 +295,13 @@ final class Pending: Sendable {
 
     func register(
         id: Int64, continuation: CheckedContinuation<Result<JSONValue, ProtocolError>, any Error>,
-        timer: Task<Void, Never>, orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?,
-        method: String, body: [UInt8]
+        orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?, method: String, body: [UInt8]
     ) -> Registration {
         state.withLock { s in
             if s.closed != nil { return .closed }
             if s.cancelled.remove(id) != nil { return .cancelled }
-            s.waiting[id] = Waiter(continuation: continuation, timer: timer, orphan: orphan, method: method, body: body)
+            if let error = s.failed.removeValue(forKey: id) { return .failed(error) }
+            s.waiting[id] = Waiter(continuation: continuation, orphan: orphan, method: method, body: body)
             return .registered
         }
     }
@@ -283,15 +318,18 @@ final class Pending: Sendable {
             s.everReplied = true
             return (s.waiting.removeValue(forKey: id), s.orphans.removeValue(forKey: id))
         }
-        if let waiter {
-            waiter.timer.cancel()
-            waiter.continuation.resume(returning: result)
-        }
+        waiter?.continuation.resume(returning: result)
         orphan?(result)
     }
 
     func fail(id: Int64, _ error: JobwireError) {
-        let waiter = state.withLock { $0.waiting.removeValue(forKey: id) }
+        let waiter = state.withLock { s -> Waiter? in
+            guard let waiter = s.waiting.removeValue(forKey: id) else {
+                if !s.cancelled.contains(id) { s.failed[id] = error }
+                return nil
+            }
+            return waiter
+        }
         waiter?.continuation.resume(throwing: error)
     }
 
@@ -304,10 +342,7 @@ final class Pending: Sendable {
             if let orphan = waiter.orphan { s.orphans[id] = orphan }
             return waiter
         }
-        if let waiter {
-            waiter.timer.cancel()
-            waiter.continuation.resume(throwing: CancellationError())
-        }
+        waiter?.continuation.resume(throwing: CancellationError())
     }
 
     func closeAll(_ error: JobwireError) {
@@ -316,9 +351,6 @@ final class Pending: Sendable {
             defer { s.waiting = [:] }
             return s.waiting
         }
-        for waiter in waiters.values {
-            waiter.timer.cancel()
-            waiter.continuation.resume(throwing: error)
-        }
+        for waiter in waiters.values { waiter.continuation.resume(throwing: error) }
     }
 }

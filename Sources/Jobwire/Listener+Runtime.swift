@@ -2,27 +2,53 @@ import Logging
 import Synchronization
 internal import ZeroMQ
 
-/// The running state of a ``Listener``: its connection, leases and handler tasks.
+/// The running state of a ``Listener``: its connection, leases and running work.
+///
+/// ``Listener/run()`` owns the tasks: the intake (``eventLoop()``) and the claim slots (``claimSlot(_:)``) are
+/// children of its task group, and they hand what they find to it through ``post``, which starts each event's
+/// handlers as a child of the same group.
 final class Runtime: Sendable {
+    /// What the intake, the claim slots and the handlers tell ``Listener/run()``.
+    enum Work: Sendable {
+        /// An event to run `routes` for.
+        case event(ListenerEvent, [Route])
+        /// A job claimed for this listener after its claim was given up: to release at once.
+        case abandoned(Job)
+        /// A graceful shutdown (or ``Listener/stop()``) began.
+        case stop
+        /// A child that the shutdown waits for ended.
+        case ended(Child)
+    }
+
+    enum Child: Sendable {
+        case intake, claimSlot, event, release
+    }
+
     let listener: Listener
     let client: JobsClient
     let leases: LeaseKeeper
-    let tracker: TaskTracker
-    let semaphore: AsyncSemaphore
-    let stopping = Atomic<Bool>(false)
-    private let claims = Mutex<[Int: Task<Job?, any Error>]>([:])
-    private let claimKeys = Atomic<Int>(0)
+    let work = RunningWork()
+    let post: AsyncStream<Work>.Continuation
+    private let stopping = Atomic<Bool>(false)
+    /// The intake's input, finished on shutdown so that the intake ends at once.
+    private let intake = Mutex<AsyncStream<Input>.Continuation?>(nil)
     var logger: Logger { listener.logger }
 
-    init(listener: Listener, client: JobsClient, leases: LeaseKeeper, tracker: TaskTracker) {
+    init(listener: Listener, client: JobsClient, leases: LeaseKeeper, post: AsyncStream<Work>.Continuation) {
         self.listener = listener
         self.client = client
         self.leases = leases
-        self.tracker = tracker
-        self.semaphore = AsyncSemaphore(permits: max(1, listener.configuration.maxConcurrentEvents))
+        self.post = post
     }
 
     var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    /// Takes no new events or jobs: the intake ends and the claims in flight stop.
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        intake.withLock { $0 }?.finish()
+        work.interruptClaims()
+    }
 
     // MARK: Events
 
@@ -31,13 +57,12 @@ final class Runtime: Sendable {
         case tick
     }
 
-    /// What the listener knows of the log.
+    /// What the listener knows of the log and of the broker.
     struct Cursor {
-        var epoch: String?
-        /// Every event up to this seq has been seen (live or by replay); nil before the first catch-up.
-        var confirmed: Int64?
-        /// Seqs above `confirmed` already dispatched.
-        var seen: Set<Int64> = []
+        /// The events already dispatched, and when to replay; no start before the first catch-up.
+        var log = EventCursor()
+        /// Whether a catch-up reached the broker once: a later one is a resume.
+        var connected = false
         /// `jobId#attempt` of job:ready already dispatched, with the seq of its event (0 for a ready job found by
         /// listing): an event and a stored ready job are one, but a second job:ready event of the same attempt
         /// (a claim the broker took back from a claimer that was gone) is the job ready again.
@@ -79,18 +104,31 @@ final class Runtime: Sendable {
         }
         logger.debug("subscribed", metadata: ["zmq.prefixes": "\(prefixes)"])
         let (inputs, continuation) = AsyncStream.makeStream(of: Input.self)
-        let pump = Task {
-            do {
-                for try await frames in subscriber.messages { continuation.yield(.frames(frames)) }
-            } catch {}
-            continuation.finish()
-        }
-        let ticker = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(500))
-                continuation.yield(.tick)
+        intake.withLock { $0 = continuation }
+        if isStopping { continuation.finish() }
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                do {
+                    for try await frames in subscriber.messages { continuation.yield(.frames(frames)) }
+                } catch {}
+                continuation.finish()
             }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continuation.yield(.tick)
+                }
+            }
+            await intake(inputs, endpoint: endpoint)
+            group.cancelAll()
         }
+        continuation.finish()
+        await subscriber.close()
+    }
+
+    /// Reads the subscriber's messages and the ticks until shutdown.
+    private func intake(_ inputs: AsyncStream<Input>, endpoint: String) async {
+        let configuration = listener.configuration
         var cursor = Cursor()
         cursor.warnAfter = configuration.noBrokerWarning
         for await input in inputs {
@@ -115,18 +153,10 @@ final class Runtime: Sendable {
                 if topic == "broker:heartbeat" {
                     await heartbeat(event, &cursor)
                 } else {
-                    if let epoch = event.epoch, let known = cursor.epoch, epoch != known {
-                        await catchUp(&cursor)
-                        continue
-                    }
-                    receive(event, replayed: false, &cursor)
+                    await receiveLive(event, &cursor)
                 }
             }
         }
-        pump.cancel()
-        ticker.cancel()
-        continuation.finish()
-        await subscriber.close()
     }
 
     /// Says that no broker answers at the events endpoint, and what to check.
@@ -149,20 +179,26 @@ final class Runtime: Sendable {
         let startedAt = heartbeat.payload["startedAt"]?.stringValue
         let restarted = cursor.brokerStartedAt != nil && startedAt != cursor.brokerStartedAt
         cursor.brokerStartedAt = startedAt
-        if !cursor.live || epoch != cursor.epoch || restarted {
-            if cursor.epoch != nil {
+        let check = cursor.log.heartbeat(latest: seq, epoch: epoch)
+        var newEpoch = false
+        if case .newEpoch(let epoch) = check {
+            startOver(epoch: epoch, &cursor)
+            newEpoch = true
+        }
+        if !cursor.live || newEpoch || restarted {
+            if cursor.connected {
                 logger.info("broker heartbeats resumed: catching up")
                 // Requests sent to the broker's former process would wait out their timeouts: send them again.
-                interruptClaims()
+                work.interruptClaims()
                 client.resendPending()
             }
             if await catchUp(&cursor) {
                 cursor.live = true
-                logger.info("listener live", metadata: ["event.seq": "\(cursor.confirmed ?? 0)"])
+                logger.info("listener live", metadata: ["event.seq": "\(cursor.log.confirmed ?? 0)"])
             }
             return
         }
-        guard let confirmed = cursor.confirmed, seq > confirmed else { return }
+        guard case .behind = check else { return }
         let now = ContinuousClock.now
         let quiet = now - cursor.lastEvent >= listener.configuration.quietPeriod
         let stale = now - cursor.lastReplay >= .seconds(10)
@@ -180,21 +216,27 @@ final class Runtime: Sendable {
             logger.warning("catching up failed, retrying on the next heartbeat", metadata: ["error": "\(error)"])
             return false
         }
-        if let epoch = cursor.epoch, epoch != info.epoch {
-            logger.info("new broker epoch: starting over", metadata: ["broker.epoch": "\(info.epoch)"])
-            cursor = Cursor(epoch: info.epoch, confirmed: 0)
-            return await replay(&cursor)
-        }
-        if cursor.confirmed == nil {
-            cursor.epoch = info.epoch
-            cursor.confirmed = info.seq
-            cursor.seen = cursor.seen.filter { $0 > info.seq }
+        cursor.connected = true
+        if cursor.log.confirmed == nil {
+            cursor.log.start(epoch: info.epoch, at: info.seq)
             return await dispatchWaitingJobs(&cursor)
+        }
+        if cursor.log.epoch != info.epoch {
+            cursor.log.reset(epoch: info.epoch)
+            startOver(epoch: info.epoch, &cursor)
         }
         return await replay(&cursor)
     }
 
+    /// The broker's store changed (the cursor already starts over at its seq 0): what was dispatched belongs
+    /// to the former store.
+    private func startOver(epoch: String, _ cursor: inout Cursor) {
+        logger.info("new broker epoch: starting over", metadata: ["broker.epoch": "\(epoch)"])
+        cursor.readySeen = [:]
+    }
+
     /// Dispatches the events after the cursor (`events.list`) that were not seen live.
+    @discardableResult
     private func replay(_ cursor: inout Cursor) async -> Bool {
         let topics = listener.replayTopics
         cursor.lastReplay = .now
@@ -202,30 +244,32 @@ final class Runtime: Sendable {
         defer {
             if missed > 0 { logger.info("replayed events missed live", metadata: ["events.missed": "\(missed)"]) }
         }
-        while let since = cursor.confirmed {
+        while let since = cursor.log.confirmed {
             let page: EventPage
             do {
                 page = try await client.events(since: since, topics: topics, limit: 1000)
             } catch ProtocolError.Code.gone {
                 logger.warning("the broker no longer keeps the events missed: taking the waiting jobs instead")
-                cursor.confirmed = nil
+                cursor.log.forget()
                 return await catchUp(&cursor)
             } catch {
                 logger.warning("replay failed, retrying later", metadata: ["error": "\(error)"])
                 return false
             }
-            if let epoch = cursor.epoch, epoch != page.epoch {
-                cursor = Cursor(epoch: page.epoch, confirmed: 0)
+            guard cursor.log.accepts(pageOf: page.epoch) else {
+                startOver(epoch: page.epoch, &cursor)
                 continue
             }
             for event in page.events {
-                if let seq = event.seq, !cursor.seen.contains(seq) { missed += 1 }
-                receive(event, replayed: true, &cursor)
+                if let seq = event.seq {
+                    guard cursor.log.replayed(seq: seq) == .deliver else { continue }
+                    missed += 1
+                    cursor.lastEvent = .now
+                }
+                dispatchOnce(event, replayed: true, &cursor)
             }
             // Every event up to `nextSince` was examined; a page may stop short of `lastSeq` with any count.
-            let confirmed = max(since, page.nextSince)
-            cursor.confirmed = confirmed
-            cursor.seen = cursor.seen.filter { $0 > confirmed }
+            cursor.log.replayed(through: max(since, page.nextSince))
             if page.isComplete || page.nextSince <= since { break }
         }
         if cursor.readySeen.count > 50_000 { cursor.readySeen.removeAll() }
@@ -237,23 +281,38 @@ final class Runtime: Sendable {
         guard listener.routes.contains(where: { $0.topicGlobs.matches("job:ready") }) else { return true }
         do {
             for job in try await client.listAll(JobQuery(status: .ready)) {
-                receive(Event(readyJob: job), replayed: true, &cursor)
+                dispatchOnce(Event(readyJob: job), replayed: true, &cursor)
             }
             return true
         } catch {
             logger.warning("listing waiting jobs failed, retrying later", metadata: ["error": "\(error)"])
-            cursor.confirmed = nil
+            cursor.log.forget()
             return false
         }
     }
 
-    /// Drops what was already handled, then hands the event to its handlers.
-    private func receive(_ event: Event, replayed: Bool, _ cursor: inout Cursor) {
+    /// A live event: dispatched unless the cursor has it already. A gap is left to the heartbeats, which ask for
+    /// a replay once the stream is quiet: a filtered stream skips seqs all the time.
+    private func receiveLive(_ event: Event, _ cursor: inout Cursor) async {
         if let seq = event.seq {
-            if let confirmed = cursor.confirmed, seq <= confirmed, !replayed { return }
-            guard cursor.seen.insert(seq).inserted else { return }
-            cursor.lastEvent = .now
+            switch cursor.log.live(seq: seq, epoch: event.epoch) {
+            case .duplicate:
+                return
+            case .newEpoch(let epoch):
+                // The replay from seq 0 of the new store brings this event too.
+                startOver(epoch: epoch, &cursor)
+                cursor.live = false
+                await replay(&cursor)
+                return
+            case .deliver, .gap:
+                cursor.lastEvent = .now
+            }
         }
+        dispatchOnce(event, replayed: false, &cursor)
+    }
+
+    /// Hands an event the cursor let through to its handlers, once per `job:ready` of a job's attempt.
+    private func dispatchOnce(_ event: Event, replayed: Bool, _ cursor: inout Cursor) {
         if event.topic == "job:ready", let jobId = event.context["jobId"]?.stringValue {
             let key = "\(jobId)#\(event.payload["attempt"]?.intValue ?? 0)"
             let seq = event.seq ?? 0
@@ -263,21 +322,22 @@ final class Runtime: Sendable {
         dispatch(event, replayed: replayed)
     }
 
+    /// Hands an event to ``Listener/run()``, which runs its handlers; a job's cancel notice stops its handler.
     func dispatch(_ event: Event, replayed: Bool) {
         if event.topic == "job:updated", event.payload["status"]?.stringValue == "canceled",
             let jobId = event.context["jobId"]?.stringValue
         {
-            tracker.cancelJob(jobId)
+            work.cancelJob(jobId)
         }
         let matching = listener.routes.filter { $0.matches(event) }
         guard !matching.isEmpty else { return }
-        let listenerEvent = ListenerEvent(event: event, isReplay: replayed, client: client, runtime: self)
-        tracker.spawn(jobId: nil) {
-            await self.semaphore.acquire()
-            defer { self.semaphore.release() }
-            if self.isStopping { return }
-            await Runtime.runHandlers(matching, listenerEvent, logger: self.logger)
-        }
+        post.yield(.event(ListenerEvent(event: event, isReplay: replayed, client: client, runtime: self), matching))
+    }
+
+    /// Runs the handlers of one event, in a scope the shutdown deadline cancels.
+    func runEvent(_ event: ListenerEvent, _ routes: [Route]) async {
+        let logger = self.logger
+        _ = try? await work.handler(jobId: nil) { await Runtime.runHandlers(routes, event, logger: logger) }
     }
 
     /// Runs the handlers of one event in order; an error is logged with the event and the next runs.
@@ -320,66 +380,43 @@ final class Runtime: Sendable {
 
     // MARK: Claims
 
-    /// One `jobHandler`'s workers: claim, run, repeat, up to its concurrency.
-    func claimLoop(_ worker: Worker) async {
+    /// One of a `jobHandler`'s `concurrency` slots: claim a job, run it, repeat. With every slot waiting in
+    /// `jobs.claim`, up to `concurrency` claims are in flight.
+    func claimSlot(_ worker: Worker) async {
         guard let globs = worker.claimGlobs else { return }
-        let slots = AsyncSemaphore(permits: worker.spec.concurrency)
         let client = self.client
-        let logger = self.logger
+        let post = self.post
+        let wait = listener.configuration.claimWait
         while !Task.isCancelled && !isStopping {
-            await slots.acquire()
-            if Task.isCancelled || isStopping {
-                slots.release()
-                break
-            }
-            let key = claimKeys.add(1, ordering: .relaxed).newValue
-            let wait = listener.configuration.claimWait
-            let claim = Task {
-                try await client.claim(
-                    jobs: globs, wait: wait, info: nil,
-                    onAbandoned: { job in
-                        // Claimed for us after we stopped waiting: give it back at once.
-                        Task { _ = try? await client.release(jobId: job.id, info: "claim abandoned") }
-                        logger.debug(
-                            "released a job claimed after its claim was abandoned", metadata: ["job.id": "\(job.id)"])
-                    })
-            }
-            claims.withLock { $0[key] = claim }
-            let result = await withTaskCancellationHandler {
-                await claim.result
-            } onCancel: {
-                claim.cancel()
-            }
-            claims.withLock { $0[key] = nil }
-            switch result {
-            case .success(let job?):
-                if isStopping {
-                    _ = try? await client.release(jobId: job.id, info: "listener shutting down")
-                    slots.release()
-                    break
+            let claimed: Job?
+            do {
+                claimed = try await work.claim {
+                    try await client.claim(
+                        jobs: globs, wait: wait, info: nil,
+                        onAbandoned: { job in post.yield(.abandoned(job)) })
                 }
-                tracker.spawn(jobId: job.id) {
-                    defer { slots.release() }
-                    let event = ListenerEvent(
-                        event: Event(readyJob: job), isReplay: false, client: client, runtime: self)
-                    await JobRunner.run(job, event: event, spec: worker.spec, runtime: self)
-                }
-            case .success(nil):
-                slots.release()
-            case .failure(let error):
-                slots.release()
-                if error is CancellationError { continue }
+            } catch is CancellationError {
+                // Interrupted: on shutdown the loop ends, after a broker restart the claim is sent again.
+                continue
+            } catch {
                 logger.warning("jobs.claim failed", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .seconds(1))
+                continue
             }
+            guard let job = claimed else { continue }
+            if isStopping {
+                _ = try? await client.release(jobId: job.id, info: "listener shutting down")
+                return
+            }
+            let event = ListenerEvent(event: Event(readyJob: job), isReplay: false, client: client, runtime: self)
+            await JobRunner.run(job, event: event, spec: worker.spec, runtime: self)
         }
     }
 
-    /// Cancels claims in flight (they are sent again): on shutdown, and after the broker came back, since
-    /// a claim sent to the old process will never be answered.
-    func interruptClaims() {
-        let tasks = claims.withLock { Array($0.values) }
-        for task in tasks { task.cancel() }
+    /// Gives back a job claimed for this listener after it stopped waiting for the claim.
+    func releaseAbandoned(_ job: Job) async {
+        _ = try? await client.release(jobId: job.id, info: "claim abandoned")
+        logger.debug("released a job claimed after its claim was abandoned", metadata: ["job.id": "\(job.id)"])
     }
 }
 
@@ -396,12 +433,7 @@ enum JobRunner {
             runtime.logger.debug("job taken elsewhere", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
             return
         }
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            runtime.tracker.spawn(jobId: jobId) {
-                await run(job, event: event, spec: spec, runtime: runtime)
-                continuation.resume()
-            }
-        }
+        await run(job, event: event, spec: spec, runtime: runtime)
     }
 
     static func run(_ job: Job, event: ListenerEvent, spec: JobHandlerSpec, runtime: Runtime) async {
@@ -410,11 +442,12 @@ enum JobRunner {
         let jobId = job.id
         // Every call names the attempt, so a late one after the lease moved on changes nothing.
         let attempt = job.attempt
-        let tracker = runtime.tracker
+        let work = runtime.work
+        defer { work.forget(jobId) }
         runtime.leases.hold(job) { error in
             // The lease is gone (canceled, or taken over after an expiry): the work is no longer ours.
             logger.info("stopping a job whose lease is lost", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
-            tracker.cancelJob(jobId)
+            work.cancelJob(jobId)
         }
         let tick = Tick { progress, info, eta in
             _ = try await client.update(
@@ -423,23 +456,24 @@ enum JobRunner {
         logger.debug("running a job", metadata: ["job.id": "\(jobId)", "job.name": "\(job.name)"])
         let completion: JobCompletion?
         do {
-            completion = try await spec.body(event, tick)
+            let body = spec.body
+            completion = try await work.handler(jobId: jobId) { try await body(event, tick) }
         } catch {
-            runtime.leases.drop(jobId)
-            if tracker.wasCanceled(jobId) {
+            if work.wasCanceled(jobId) {
+                runtime.leases.drop(jobId)
                 logger.info("job canceled: its handler stopped", metadata: ["job.id": "\(jobId)"])
                 return
             }
             if runtime.isStopping {
                 // Stopped at the deadline (the error is the cancellation, or what the handler made of it):
-                // the job is not failed but handed back. The release runs in a task of its own, since this
-                // one is cancelled, so that it is still sent.
-                await Task {
-                    _ = try? await client.release(jobId: jobId, info: "listener shutting down", attempt: attempt)
-                }.value
-                logger.info("released a job on shutdown", metadata: ["job.id": "\(jobId)"])
+                // the job is not failed but handed back. Its lease stays held, and renewed, until the listener
+                // has drained and releases every job it holds (``LeaseKeeper/releaseAll()``), from a task the
+                // deadline did not cancel.
+                logger.info(
+                    "job stopped on shutdown: it is released as the listener stops", metadata: ["job.id": "\(jobId)"])
                 return
             }
+            runtime.leases.drop(jobId)
             if let transport = error as? JobwireError {
                 // The handler could not reach the broker: that is not the job's failure. Another attempt runs it.
                 logger.info(
@@ -461,7 +495,7 @@ enum JobRunner {
             return
         }
         runtime.leases.drop(jobId)
-        if tracker.wasCanceled(jobId) { return }
+        if work.wasCanceled(jobId) { return }
         await finish(jobId, runtime: runtime, "jobs.complete") {
             _ = try await client.complete(
                 jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info,
@@ -476,20 +510,18 @@ enum JobRunner {
     )
         async
     {
-        await Task {
-            for attempt in 1...5 {
-                do {
-                    try await send()
-                    return
-                } catch let error as JobwireError where attempt < 5 {
-                    runtime.logger.info("retrying \(method)", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
-                } catch ProtocolError.Code.invalidTransition where attempt > 1 {
-                    return
-                } catch {
-                    runtime.logger.warning("\(method) failed", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
-                    return
-                }
+        for attempt in 1...5 {
+            do {
+                try await send()
+                return
+            } catch let error as JobwireError where attempt < 5 {
+                runtime.logger.info("retrying \(method)", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+            } catch ProtocolError.Code.invalidTransition where attempt > 1 {
+                return
+            } catch {
+                runtime.logger.warning("\(method) failed", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                return
             }
-        }.value
+        }
     }
 }

@@ -139,6 +139,10 @@ public final class Listener: Service, Sendable {
     /// Connects, runs handlers until a graceful shutdown (or ``stop()``), then drains: no new events or
     /// claims, running handlers may finish until ``Configuration/shutdownGracePeriod``, then the rest are
     /// cancelled and their jobs released.
+    ///
+    /// Everything runs in one task group: the lease renewer, the intake of events, the claim slots of each
+    /// `jobHandler` and each event's handlers are its children, and the group's own body starts the handlers
+    /// of the events the intake posts, at most ``Configuration/maxConcurrentEvents`` at once.
     public func run() async throws {
         let client = try JobsClient(
             commands: commands,
@@ -147,13 +151,101 @@ public final class Listener: Service, Sendable {
                 curve: configuration.curve),
             logger: logger)
         let leases = LeaseKeeper(client: client, logger: logger)
-        let tracker = TaskTracker()
-        let runtime = Runtime(listener: self, client: client, leases: leases, tracker: tracker)
-        let renewer = Task { await leases.run() }
-        let intake = Task { await runtime.eventLoop() }
-        let claimers = claimWorkers.map { worker in Task { await runtime.claimLoop(worker) } }
+        let (inbox, post) = AsyncStream.makeStream(of: Runtime.Work.self)
+        let runtime = Runtime(listener: self, client: client, leases: leases, post: post)
+        let logger = self.logger
+        let configuration = self.configuration
         logger.info("listener running", metadata: ["zmq.endpoint": "\(events)"])
 
+        await withDiscardingTaskGroup { group in
+            group.addTask { await leases.run() }
+            group.addTask {
+                await self.waitForStop()
+                post.yield(.stop)
+            }
+            // The children the shutdown waits for: the intake, the claim slots, running events and releases.
+            var draining = 1
+            group.addTask {
+                await runtime.eventLoop()
+                post.yield(.ended(.intake))
+            }
+            for worker in claimWorkers {
+                for _ in 0..<max(1, worker.spec.concurrency) {
+                    draining += 1
+                    group.addTask {
+                        await runtime.claimSlot(worker)
+                        post.yield(.ended(.claimSlot))
+                    }
+                }
+            }
+            let maxEvents = max(1, configuration.maxConcurrentEvents)
+            var runningEvents = 0
+            var waiting: [(ListenerEvent, [Route])] = []
+            var waitingHead = 0
+            var stopping = false
+            for await work in inbox {
+                var next: (ListenerEvent, [Route])?
+                switch work {
+                case .event(let event, let routes):
+                    if stopping { continue }
+                    if runningEvents < maxEvents {
+                        next = (event, routes)
+                    } else {
+                        waiting.append((event, routes))
+                    }
+                case .abandoned(let job):
+                    draining += 1
+                    group.addTask {
+                        await runtime.releaseAbandoned(job)
+                        post.yield(.ended(.release))
+                    }
+                case .stop:
+                    if stopping { continue }
+                    stopping = true
+                    logger.info("listener stopping: no new events or jobs")
+                    runtime.stop()
+                    waiting.removeAll()
+                    waitingHead = 0
+                    group.addTask {
+                        try? await Task.sleep(for: configuration.shutdownGracePeriod)
+                        if Task.isCancelled { return }
+                        logger.info("shutdown deadline reached: cancelling running handlers")
+                        runtime.work.cancelHandlers()
+                    }
+                case .ended(let child):
+                    draining -= 1
+                    if child == .event {
+                        runningEvents -= 1
+                        if waitingHead < waiting.count {
+                            next = waiting[waitingHead]
+                            waitingHead += 1
+                            if waitingHead == waiting.count {
+                                waiting.removeAll(keepingCapacity: true)
+                                waitingHead = 0
+                            }
+                        }
+                    }
+                }
+                if let (event, routes) = next {
+                    runningEvents += 1
+                    draining += 1
+                    group.addTask {
+                        await runtime.runEvent(event, routes)
+                        post.yield(.ended(.event))
+                    }
+                }
+                if stopping && draining == 0 { break }
+            }
+            post.finish()
+            await leases.releaseAll()
+            group.cancelAll()
+        }
+        await client.close()
+        logger.info("listener stopped")
+    }
+
+    /// Returns on a graceful shutdown, ``stop()`` or cancellation.
+    private func waitForStop() async {
         await withGracefulShutdownHandler {
             await withTaskCancellationHandler {
                 await stopSignal.wait()
@@ -163,28 +255,6 @@ public final class Listener: Service, Sendable {
         } onGracefulShutdown: {
             self.stopSignal.fire()
         }
-
-        logger.info("listener stopping: no new events or jobs")
-        runtime.stopping.store(true, ordering: .relaxed)
-        intake.cancel()
-        for claimer in claimers { claimer.cancel() }
-        runtime.interruptClaims()
-        let deadline = Task { [logger, configuration] in
-            try? await Task.sleep(for: configuration.shutdownGracePeriod)
-            if !Task.isCancelled {
-                logger.info("shutdown deadline reached: cancelling running handlers")
-                tracker.cancelAll()
-            }
-        }
-        await intake.value
-        // A claimer may wait for a slot that a running job holds until it ends or the deadline cancels it.
-        for claimer in claimers { await claimer.value }
-        await tracker.waitUntilIdle()
-        deadline.cancel()
-        await leases.releaseAll()
-        renewer.cancel()
-        await client.close()
-        logger.info("listener stopped")
     }
 
     /// An event-driven `jobHandler`: acks on `job:ready` and runs like a claimed one, at most

@@ -148,25 +148,7 @@ public struct ListenerEvent: Sendable {
 extension Event {
     /// The `job:ready` event a job found waiting (or claimed) stands for.
     init(readyJob job: Job) {
-        var context = JSONObject()
-        context["jobId"] = .string(job.id)
-        for (key, value) in [
-            ("environmentId", job.environmentId), ("spaceId", job.spaceId), ("workbookId", job.workbookId),
-            ("sheetId", job.sheetId), ("fileId", job.fileId), ("documentId", job.documentId),
-            ("actorId", job.actorId),
-        ] {
-            if let value { context[key] = .string(value) }
-        }
-        var payload: JSONObject = [
-            "job": .string(job.name), "domain": .string(job.type), "operation": .string(job.operation),
-            "status": .string(job.status.rawValue), "isPart": .bool(job.isPart), "progress": .double(job.progress),
-            "attempt": .int(Int64(job.attempt)),
-        ]
-        payload["info"] = job.info.map(JSONValue.string) ?? .null
-        payload["input"] = job.input ?? .object([:])
-        self.init(
-            id: "", seq: nil, epoch: nil, topic: "job:ready", domain: "job", context: context, payload: payload,
-            createdAt: job.updatedAt)
+        self.init(job: job, topic: "job:ready", id: "", seq: nil, epoch: nil, createdAt: job.updatedAt)
     }
 }
 

@@ -52,7 +52,7 @@ extension BrokerCore {
 
     /// The params each method takes; any other key is `-32602` naming it.
     package static let allowedParams: [String: Set<String>] = {
-        let context = Set(CreateFields.contextKeys)
+        let context = Set(JobContext.keys)
         // `instanceId` names the listener process that holds a lease (validated where leases are checked).
         let verb: Set<String> = ["jobId", "listenerId", "instanceId", "attempt"]
         return [
@@ -269,7 +269,7 @@ extension BrokerCore {
         query.operation = try p.identifier("operation")
         query.source = try p.identifier("source")
         query.parentId = try p.identifier("parentId")
-        for key in CreateFields.contextKeys {
+        for key in JobContext.keys {
             if let value = try p.identifier(key) { query.context.append((key, value)) }
         }
         query.excludeChildJobs = try p.bool("excludeChildJobs") ?? false

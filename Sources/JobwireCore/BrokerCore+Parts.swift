@@ -51,13 +51,7 @@ extension BrokerCore {
             job.input = parent.job.input
             job.config = parent.job.config
             job.destination = parent.job.destination
-            job.environmentId = parent.job.environmentId
-            job.spaceId = parent.job.spaceId
-            job.workbookId = parent.job.workbookId
-            job.sheetId = parent.job.sheetId
-            job.fileId = parent.job.fileId
-            job.documentId = parent.job.documentId
-            job.actorId = parent.job.actorId
+            job.context = parent.job.context
             var record = JobRecord(job: job)
             save(&record, previous: nil)
             activeParts[parent.job.id, default: [:]][index] = job.id

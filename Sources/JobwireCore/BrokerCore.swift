@@ -353,60 +353,21 @@ package final class BrokerCore {
 
     /// Appends a job event to the log and the publish queue.
     ///
-    /// The envelope is written straight to bytes (the shape of ``Event/json``): every state change
-    /// publishes one, so it is on the hot path.
+    /// The envelope is written straight to bytes (``Event/jobEnvelope(id:seq:epoch:topic:job:parts:createdAt:)``):
+    /// every state change publishes one, so it is on the hot path.
     package func emit(_ topic: String, _ job: Job, parts: PartCounts? = nil) {
         seq += 1
-        var w = JSONObjectWriter(reservingCapacity: 512)
-        // "us_evt_<epoch><seq in base 36>", written in place: one event per change.
-        w.raw("id") { bytes in
-            bytes.append(contentsOf: eventIdPrefix)
-            BrokerCore.appendBase36(seq, to: &bytes)
-            bytes.append(UInt8(ascii: "\""))
-        }
-        w.int("seq", seq)
-        w.string("epoch", epoch)
-        w.string("topic", topic)
-        w.string("domain", "job")
-        w.object("context") { c in
-            c.string("environmentId", job.environmentId, omitNil: true)
-            c.string("spaceId", job.spaceId, omitNil: true)
-            c.string("workbookId", job.workbookId, omitNil: true)
-            c.string("sheetId", job.sheetId, omitNil: true)
-            c.string("fileId", job.fileId, omitNil: true)
-            c.string("documentId", job.documentId, omitNil: true)
-            c.string("jobId", job.id)
-            c.string("actorId", job.actorId, omitNil: true)
-        }
-        w.object("payload") { p in
-            p.string("job", job.name)
-            p.string("domain", job.type)
-            p.string("operation", job.operation)
-            p.string("status", job.status.rawValue)
-            p.bool("isPart", job.isPart)
-            p.string("info", job.info, omitNil: false)
-            p.value("input", job.input ?? .object([:]))
-            p.double("progress", job.progress)
-            p.int("attempt", Int64(job.attempt))
-            p.string("mode", job.mode.rawValue)
-            p.timestamp("estimatedCompletionAt", job.estimatedCompletionAt, omitNil: true)
-            if let outcome = job.outcome { p.value("outcome", .object(outcome.json)) }
-            if let parentId = job.parentId {
-                p.string("parentId", parentId)
-                if let part = job.part { p.int("part", Int64(part)) }
-                p.value("partData", job.partData, omitNil: true)
-            }
-            if let parts {
-                p.object("parts") { c in
-                    c.int("total", Int64(parts.total))
-                    c.int("completed", Int64(parts.completed))
-                    c.int("failed", Int64(parts.failed))
-                    c.int("canceled", Int64(parts.canceled))
-                }
-            }
-        }
-        w.timestamp("createdAt", now)
-        let body = w.finish()
+        let seq = seq
+        let body = Event.jobEnvelope(
+            id: { bytes in
+                // "us_evt_<epoch><seq in base 36>", written in place: one event per change.
+                bytes.append(contentsOf: eventIdPrefix)
+                BrokerCore.appendBase36(seq, to: &bytes)
+                bytes.append(UInt8(ascii: "\""))
+            }, seq: seq, epoch: epoch, topic: topic, job: job,
+            parts: parts.map {
+                Event.PartCounts(total: $0.total, completed: $0.completed, failed: $0.failed, canceled: $0.canceled)
+            }, createdAt: now)
         batchEventBytes += body.count
         batch.events.append(StoredEvent(seq: seq, topic: topic, body: body))
         publishQueue.append([TopicFrame.encode(topic: topic, subject: job.name), body])
@@ -437,7 +398,7 @@ package final class BrokerCore {
             domain: "broker", context: [:],
             payload: ["seq": .int(seq), "epoch": .string(epoch), "startedAt": JSONValue(startedAt)],
             createdAt: clock.now())
-        return [TopicFrame.encode(topic: "broker:heartbeat", subject: ""), JSONCodec.encode(.object(event.json))]
+        return event.frames
     }
 
     // MARK: The batch

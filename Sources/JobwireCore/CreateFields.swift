@@ -18,16 +18,14 @@ package struct CreateFields {
     package var leaseSeconds: Int
     package var maxAttempts: Int
     package var idempotencyKey: String?
-    package var context: [String: String] = [:]
+    package var context = JobContext()
+    /// The context ids `jobs.create` takes and `jobs.list` filters on.
+    package static let contextKeys = JobContext.keys
     /// The params as given, for comparing a reused idempotency key.
     package var fingerprint: String
 
     /// The most predecessors a job may wait for: a create looks each one up.
     package static let maxPredecessors = 1000
-
-    package static let contextKeys = [
-        "environmentId", "spaceId", "workbookId", "sheetId", "fileId", "documentId", "actorId",
-    ]
 
     package init(_ p: FieldReader, configuration: CoreConfiguration) throws {
         type = try CreateFields.name(p, "type")
@@ -56,7 +54,7 @@ package struct CreateFields {
         leaseSeconds = Int(try p.int("leaseSeconds", in: 1...86_400) ?? Int64(configuration.leaseSeconds))
         maxAttempts = Int(try p.int("maxAttempts", in: 1...1000) ?? Int64(configuration.maxAttempts))
         idempotencyKey = try p.identifier("idempotencyKey")
-        for key in CreateFields.contextKeys {
+        for key in JobContext.keys {
             if let value = try p.identifier(key) { context[key] = value }
         }
         var canonical = p.object
@@ -122,13 +120,7 @@ package struct CreateFields {
         job.metadata = metadata
         job.predecessorIds = predecessorIds
         job.runAt = runAt
-        job.environmentId = context["environmentId"]
-        job.spaceId = context["spaceId"]
-        job.workbookId = context["workbookId"]
-        job.sheetId = context["sheetId"]
-        job.fileId = context["fileId"]
-        job.documentId = context["documentId"]
-        job.actorId = context["actorId"]
+        job.context = context
         return job
     }
 }

@@ -113,7 +113,7 @@ package struct ListQuery {
     package var pageSize = 20
     package var pageNumber = 1
     package var descending = false
-    /// Context ids the job must carry (`spaceId`, …): keys from ``CreateFields/contextKeys``.
+    /// Context ids the job must carry (`spaceId`, …): keys from ``JobContext/keys``.
     package var context: [(key: String, value: String)] = []
 
     package init() {}
@@ -152,14 +152,7 @@ package struct JobRow {
         idempotencyHash = record.idempotencyHash
         body = record.body ?? record.job.jsonBytes
         if record.storedStatus == nil {
-            let job = record.job
-            let ids = [
-                job.environmentId, job.spaceId, job.workbookId, job.sheetId, job.fileId, job.documentId,
-                job.actorId,
-            ]
-            for (name, value) in zip(CreateFields.contextKeys, ids) {
-                if let value { context.append((name, value)) }
-            }
+            record.job.context.visit { name, value in context.append(("\(name)", value)) }
         }
     }
 }

@@ -34,23 +34,118 @@ public struct Event: Sendable, Hashable {
 
     /// The two frames as sent: the topic frame and the envelope.
     public var frames: [[UInt8]] {
-        [TopicFrame.encode(topic: topic, subject: subject), JSONCodec.encode(.object(json))]
+        [TopicFrame.encode(topic: topic, subject: subject), envelopeBytes]
     }
 }
 
 extension Event {
-    /// The envelope as its wire JSON object.
+    /// Writes an envelope frame: the one place that lists its members and their order (PROTOCOL.md §2).
+    /// - Parameters:
+    ///   - capacity: the bytes to reserve.
+    ///   - id: appends the event id as a JSON string.
+    ///   - seq: the event's seq; nil for a heartbeat, which is not part of the log.
+    ///   - epoch: the store's epoch; nil for a heartbeat.
+    ///   - context: writes the members of `context`.
+    ///   - payload: writes the members of `payload`.
+    /// - Returns: the envelope's JSON bytes.
+    public static func envelope(
+        reservingCapacity capacity: Int = 512, id: (inout [UInt8]) -> Void, seq: Int64?, epoch: String?,
+        topic: String, domain: String, createdAt: Timestamp, context: (inout JSONObjectWriter) -> Void,
+        payload: (inout JSONObjectWriter) -> Void
+    ) -> [UInt8] {
+        var w = JSONObjectWriter(reservingCapacity: capacity)
+        w.raw("id", writing: id)
+        if let seq { w.int("seq", seq) }
+        if let epoch { w.string("epoch", epoch) }
+        w.string("topic", topic)
+        w.string("domain", domain)
+        w.object("context", context)
+        w.object("payload", payload)
+        w.timestamp("createdAt", createdAt)
+        return w.finish()
+    }
+
+    /// The envelope frame's bytes.
+    public var envelopeBytes: [UInt8] {
+        Event.envelope(
+            id: { JSONCodec.writeString(id, into: &$0) }, seq: seq, epoch: epoch, topic: topic, domain: domain,
+            createdAt: createdAt, context: { $0.members(context) }, payload: { $0.members(payload) })
+    }
+
+    /// The envelope as its wire JSON object, read back from ``envelopeBytes``.
     public var json: JSONObject {
-        var o = JSONObject()
-        o.append("id", .string(id))
-        if let seq { o.append("seq", .int(seq)) }
-        if let epoch { o.append("epoch", .string(epoch)) }
-        o.append("topic", .string(topic))
-        o.append("domain", .string(domain))
-        o.append("context", .object(context))
-        o.append("payload", .object(payload))
-        o.append("createdAt", JSONValue(createdAt))
-        return o
+        // envelopeBytes writes valid JSON by construction.
+        (try? JSONCodec.parse(envelopeBytes))?.objectValue ?? [:]
+    }
+
+    /// The counts a `job:parts-completed` event carries.
+    public struct PartCounts: Sendable, Hashable {
+        public var total: Int
+        public var completed: Int
+        public var failed: Int
+        public var canceled: Int
+
+        public init(total: Int, completed: Int, failed: Int, canceled: Int) {
+            self.total = total
+            self.completed = completed
+            self.failed = failed
+            self.canceled = canceled
+        }
+    }
+
+    /// Writes the envelope of an event about a job: its context ids and the payload every job event has.
+    /// - Parameters:
+    ///   - id: appends the event id as a JSON string.
+    ///   - parts: the counts of a `job:parts-completed` event.
+    /// - Returns: the envelope's JSON bytes.
+    public static func jobEnvelope(
+        id: (inout [UInt8]) -> Void, seq: Int64?, epoch: String?, topic: String, job: Job, parts: PartCounts? = nil,
+        createdAt: Timestamp
+    ) -> [UInt8] {
+        envelope(
+            id: id, seq: seq, epoch: epoch, topic: topic, domain: "job", createdAt: createdAt,
+            context: { c in job.context.write(into: &c, jobId: job.id) },
+            payload: { p in writePayload(of: job, parts: parts, into: &p) })
+    }
+
+    /// Writes the payload members every event about a job has (PROTOCOL.md §2).
+    static func writePayload(of job: Job, parts: PartCounts?, into p: inout JSONObjectWriter) {
+        p.string("job", job.name)
+        p.string("domain", job.type)
+        p.string("operation", job.operation)
+        p.string("status", job.status.rawValue)
+        p.bool("isPart", job.isPart)
+        p.string("info", job.info, omitNil: false)
+        p.value("input", job.input ?? .object([:]))
+        p.double("progress", job.progress)
+        p.int("attempt", Int64(job.attempt))
+        p.string("mode", job.mode.rawValue)
+        p.timestamp("estimatedCompletionAt", job.estimatedCompletionAt, omitNil: true)
+        if let outcome = job.outcome { p.value("outcome", .object(outcome.json)) }
+        if let parentId = job.parentId {
+            p.string("parentId", parentId)
+            if let part = job.part { p.int("part", Int64(part)) }
+            p.value("partData", job.partData, omitNil: true)
+        }
+        if let parts {
+            p.object("parts") { c in
+                c.int("total", Int64(parts.total))
+                c.int("completed", Int64(parts.completed))
+                c.int("failed", Int64(parts.failed))
+                c.int("canceled", Int64(parts.canceled))
+            }
+        }
+    }
+
+    /// An event about a job, as the broker would publish it.
+    public init(job: Job, topic: String, id: String, seq: Int64?, epoch: String?, createdAt: Timestamp) {
+        var payload = JSONObjectWriter(reservingCapacity: 256)
+        Event.writePayload(of: job, parts: nil, into: &payload)
+        self.init(
+            id: id, seq: seq, epoch: epoch, topic: topic, domain: "job",
+            context: job.context.eventContext(jobId: job.id),
+            // The writer writes valid JSON by construction.
+            payload: (try? JSONCodec.parse(payload.finish()))?.objectValue ?? [:], createdAt: createdAt)
     }
 
     /// Reads an envelope.

@@ -98,6 +98,17 @@ public struct JSONObjectWriter: ~Copyable {
         write(&bytes)
     }
 
+    /// Each member of `object`, as ``JSONCodec/encode(_:)`` writes them.
+    public mutating func members(_ object: JSONObject) {
+        for (key, value) in object.entries {
+            if !first { bytes.append(UInt8(ascii: ",")) }
+            first = false
+            JSONCodec.writeString(key, into: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            JSONCodec.write(value, into: &bytes)
+        }
+    }
+
     /// A nested object written by `body`.
     public mutating func object(_ key: StaticString, _ body: (inout JSONObjectWriter) -> Void) {
         self.key(key)

@@ -125,13 +125,7 @@ extension Job {
         } else {
             w.null("lease")
         }
-        w.string("environmentId", environmentId, omitNil: true)
-        w.string("spaceId", spaceId, omitNil: true)
-        w.string("workbookId", workbookId, omitNil: true)
-        w.string("sheetId", sheetId, omitNil: true)
-        w.string("fileId", fileId, omitNil: true)
-        w.string("documentId", documentId, omitNil: true)
-        w.string("actorId", actorId, omitNil: true)
+        context.write(into: &w)
         w.timestamp("createdAt", createdAt)
         w.timestamp("updatedAt", updatedAt)
         w.timestamp("startedAt", startedAt)
@@ -182,19 +176,14 @@ extension Job {
             lease = Lease(
                 owner: try l.requiredString("owner"), instanceId: try l.string("instanceId"), expiresAt: expiresAt)
         }
-        environmentId = try r.string("environmentId")
-        spaceId = try r.string("spaceId")
-        workbookId = try r.string("workbookId")
-        sheetId = try r.string("sheetId")
-        fileId = try r.string("fileId")
-        documentId = try r.string("documentId")
-        actorId = try r.string("actorId")
+        let context = try JobContext(reader: r)
         guard let createdAt = try r.timestamp("createdAt") else { throw .missing("createdAt") }
         self.createdAt = createdAt
         updatedAt = try r.timestamp("updatedAt") ?? createdAt
         startedAt = try r.timestamp("startedAt")
         finishedAt = try r.timestamp("finishedAt")
         outcomeAcknowledgedAt = try r.timestamp("outcomeAcknowledgedAt")
+        self.context = context
     }
 }
 

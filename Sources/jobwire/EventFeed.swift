@@ -6,10 +6,10 @@ import ZeroMQ
 
 /// The broker's events from a cursor on, each once, in order: the Clone pattern of PROTOCOL.md §5.
 ///
-/// It subscribes first, then replays `events.list` after the cursor, and drops live events at or below
-/// the last seq it delivered. Heartbeats carry the broker's latest seq: when one shows the log moved past
-/// the cursor, the feed asks `events.list` again, which repairs both the window before the subscription
-/// took effect and events the broker dropped for a slow subscriber.
+/// It subscribes first, then replays `events.list` after the cursor, and drops live events its ``EventCursor``
+/// already has. Heartbeats carry the broker's latest seq: when one shows the log moved past the cursor, the
+/// feed asks `events.list` again, which repairs both the window before the subscription took effect and events
+/// the broker dropped for a slow subscriber (those arrive after the live events that overtook them).
 final class EventFeed: Sendable {
     /// Topic globs (`job:*`, `**`); an event matches when any does.
     let topics: GlobSet
@@ -68,46 +68,48 @@ final class EventFeed: Sendable {
     ) async throws {
         // The first call also proves a broker answers, so a missing one fails fast and clearly.
         let info = try await client.brokerInfo()
-        var epoch = info.epoch
-        var cursor = since ?? info.seq
+        var cursor = EventCursor(epoch: info.epoch, confirmed: since ?? info.seq)
         // Whatever `started` reads from the broker now is at least as new as the cursor.
         guard try await started() else { return }
         if since != nil, !(try await replay(&cursor, handle)) { return }
         for try await frames in socket.messages {
             guard frames.count == 2, let event = try? Event(envelope: frames[1]) else { continue }
-            if let eventEpoch = event.epoch ?? event.payload["epoch"]?.stringValue, eventEpoch != epoch {
-                // A new store: its seqs start again from 1.
-                epoch = eventEpoch
-                cursor = 0
-            }
             guard let seq = event.seq else {
                 if event.topic == "broker:heartbeat", let latest = event.payload["seq"]?.intValue {
                     try await heartbeat(latest)
-                    if latest > cursor, !(try await replay(&cursor, handle)) { return }
+                    let check = cursor.heartbeat(latest: latest, epoch: event.payload["epoch"]?.stringValue)
+                    if check != .current, !(try await replay(&cursor, handle)) { return }
                 }
                 continue
             }
-            guard seq > cursor else { continue }
-            cursor = seq
-            if matches(event), !(try await handle(event)) { return }
+            switch cursor.live(seq: seq, epoch: event.epoch) {
+            case .duplicate:
+                continue
+            case .newEpoch:
+                // The replay from seq 0 of the new store brings this event in its order.
+                if !(try await replay(&cursor, handle)) { return }
+            case .deliver, .gap:
+                // A gap is repaired by the next heartbeat's replay: a filtered stream skips seqs all the time.
+                if matches(event), !(try await handle(event)) { return }
+            }
         }
     }
 
-    /// Applies `events.list` after the cursor, page by page, and moves the cursor to the broker's latest seq.
-    private func replay(_ cursor: inout Int64, _ handle: (Event) async throws -> Bool) async throws -> Bool {
-        while true {
+    /// Applies `events.list` after the cursor, page by page, until the page that reaches the broker's latest seq.
+    private func replay(_ cursor: inout EventCursor, _ handle: (Event) async throws -> Bool) async throws -> Bool {
+        while let since = cursor.confirmed {
             let limit = 1000
-            let page = try await client.events(since: cursor, topics: topicPatterns, limit: limit)
-            let since = cursor
+            let page = try await client.events(since: since, topics: topicPatterns, limit: limit)
+            guard cursor.accepts(pageOf: page.epoch) else { continue }
             for event in page.events {
-                guard let seq = event.seq, seq > cursor else { continue }
-                cursor = seq
+                guard let seq = event.seq, cursor.replayed(seq: seq) == .deliver else { continue }
                 if matches(event), !(try await handle(event)) { return false }
             }
             // The page examined every event up to `nextSince`; it may stop short of `lastSeq` at any count.
-            cursor = max(cursor, page.nextSince)
+            cursor.replayed(through: max(since, page.nextSince))
             if page.isComplete || page.nextSince <= since { return true }
         }
+        return true
     }
 
     func close() async {

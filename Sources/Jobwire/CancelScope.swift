@@ -1,0 +1,143 @@
+import Synchronization
+
+/// A signal that cancels one piece of work (a handler, a claim) without cancelling the task that runs it, so
+/// that the task can still report the outcome: release the job, or claim again.
+final class CancelScope: Sendable {
+    private struct State {
+        var fired = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+
+    private let state = Mutex(State())
+
+    var isFired: Bool { state.withLock { $0.fired } }
+
+    func fire() {
+        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.fired = true
+            defer { s.waiter = nil }
+            return s.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Returns once the scope fired or the calling task is cancelled.
+    private func wait() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s in
+                    if s.fired || Task.isCancelled { return true }
+                    s.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
+            waiter?.resume()
+        }
+    }
+
+    /// Runs `body` in a child task that is cancelled when the scope fires; returns what it returns.
+    /// - Throws: what `body` throws (a `CancellationError`, typically, once the scope fired).
+    func run<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                await self.wait()
+                return nil
+            }
+            while let next = try await group.next() {
+                // The body's result, or the scope fired: either way the other child is cancelled.
+                group.cancelAll()
+                if let value = next { return value }
+            }
+            throw CancellationError()
+        }
+    }
+}
+
+/// The handlers and claims a listener runs, each in a ``CancelScope``: a canceled job stops its handler, the
+/// shutdown deadline stops every handler, and a broker restart or a shutdown interrupts the claims in flight.
+final class RunningWork: Sendable {
+    private struct State {
+        var handlers: [Int: CancelScope] = [:]
+        var jobs: [String: Int] = [:]
+        var canceledJobs: Set<String> = []
+        var claims: [Int: CancelScope] = [:]
+        var nextKey = 0
+        var deadlinePassed = false
+    }
+
+    private let state = Mutex(State())
+
+    /// Runs a handler; `jobId` lets ``cancelJob(_:)`` find it.
+    func handler<T: Sendable>(jobId: String?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let scope = CancelScope()
+        let key = state.withLock { s in
+            let key = s.nextKey
+            s.nextKey += 1
+            s.handlers[key] = scope
+            if let jobId { s.jobs[jobId] = key }
+            if s.deadlinePassed { scope.fire() }
+            return key
+        }
+        defer {
+            state.withLock { s in
+                s.handlers[key] = nil
+                if let jobId, s.jobs[jobId] == key { s.jobs[jobId] = nil }
+            }
+        }
+        return try await scope.run(body)
+    }
+
+    /// Runs a claim that ``interruptClaims()`` cancels.
+    func claim<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let scope = CancelScope()
+        let key = state.withLock { s in
+            let key = s.nextKey
+            s.nextKey += 1
+            s.claims[key] = scope
+            return key
+        }
+        defer { _ = state.withLock { $0.claims.removeValue(forKey: key) } }
+        return try await scope.run(body)
+    }
+
+    /// Stops the handler running `jobId`, because the job was canceled.
+    func cancelJob(_ jobId: String) {
+        let scope = state.withLock { s -> CancelScope? in
+            guard let key = s.jobs[jobId] else { return nil }
+            s.canceledJobs.insert(jobId)
+            return s.handlers[key]
+        }
+        scope?.fire()
+    }
+
+    /// Whether ``cancelJob(_:)`` stopped the job's handler; kept until ``forget(_:)``.
+    func wasCanceled(_ jobId: String) -> Bool { state.withLock { $0.canceledJobs.contains(jobId) } }
+
+    /// Forgets that a job was canceled, once its runner is done with it.
+    func forget(_ jobId: String) {
+        _ = state.withLock { $0.canceledJobs.remove(jobId) }
+    }
+
+    /// Stops every handler, now and from now on: the shutdown deadline passed.
+    func cancelHandlers() {
+        let scopes = state.withLock { s in
+            s.deadlinePassed = true
+            return Array(s.handlers.values)
+        }
+        for scope in scopes { scope.fire() }
+    }
+
+    /// Cancels the claims in flight (they are sent again): on shutdown, and after the broker came back, since a
+    /// claim sent to the old process will never be answered.
+    func interruptClaims() {
+        let scopes = state.withLock { Array($0.claims.values) }
+        for scope in scopes { scope.fire() }
+    }
+}

@@ -1,0 +1,102 @@
+import JobwireTestSupport
+import Testing
+
+@testable import Jobwire
+
+@Suite("The listener's run structure", .timeLimit(.minutes(1)))
+struct ListenerRunTests {
+    @Test("a body that finishes returns its value, and the scope's waiter ends with it")
+    func scopeValue() async throws {
+        let scope = CancelScope()
+        let value = try await scope.run { 42 }
+        #expect(value == 42)
+        let none: Int? = try await scope.run { nil }
+        #expect(none == nil)
+    }
+
+    @Test("firing a scope cancels its body, also when it fired before the body started")
+    func scopeFires() async throws {
+        let early = CancelScope()
+        early.fire()
+        await #expect(throws: CancellationError.self) {
+            try await early.run { try await Task.sleep(for: .seconds(3600)) }
+        }
+        let late = CancelScope()
+        let started = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await #expect(throws: CancellationError.self) {
+                    try await late.run {
+                        started.continuation.yield()
+                        try await Task.sleep(for: .seconds(3600))
+                    }
+                }
+            }
+            for await _ in started.stream { break }
+            late.fire()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("a canceled job's handler stops and is known as canceled until its runner forgets it")
+    func cancelJob() async throws {
+        let work = RunningWork()
+        let started = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await #expect(throws: CancellationError.self) {
+                    try await work.handler(jobId: "us_jb_1") {
+                        started.continuation.yield()
+                        try await Task.sleep(for: .seconds(3600))
+                    }
+                }
+            }
+            for await _ in started.stream { break }
+            #expect(!work.wasCanceled("us_jb_1"))
+            work.cancelJob("us_jb_1")
+            try await group.waitForAll()
+        }
+        #expect(work.wasCanceled("us_jb_1"))
+        work.forget("us_jb_1")
+        #expect(!work.wasCanceled("us_jb_1"))
+        // Another job's handler runs on.
+        #expect(try await work.handler(jobId: "us_jb_2") { "done" } == "done")
+    }
+
+    @Test("after the shutdown deadline every handler is cancelled, also one that starts later; claims are not")
+    func deadline() async throws {
+        let work = RunningWork()
+        work.cancelHandlers()
+        await #expect(throws: CancellationError.self) {
+            try await work.handler(jobId: nil) { try await Task.sleep(for: .seconds(3600)) }
+        }
+        #expect(try await work.claim { 7 } == 7)
+    }
+
+    @Test("a jobHandler with concurrency 3 keeps 3 claims waiting in the broker; run() returns after stop()")
+    func claimsInFlight() async throws {
+        let broker = try await BrokerProcess.start()
+        let client = try JobsClient(commands: broker.commands)
+        let listener = Listener(name: "slots", commands: broker.commands, events: broker.events) {
+            jobHandler("workbook:export", concurrency: 3) { _, _ in }
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                try await eventually("three claims waiting in the broker") {
+                    try await client.call(method: "broker.info")["waitingClaims"]?.intValue == 3
+                }
+                let job = try await client.create(type: "workbook", operation: "export", source: "us_wb_1")
+                try await eventually("the job to complete") { try await client.get(jobId: job.id).status == .complete }
+                listener.stop()
+                try await group.waitForAll()
+            }
+        } catch {
+            await client.close()
+            await broker.stop()
+            throw error
+        }
+        await client.close()
+        await broker.stop()
+    }
+}
