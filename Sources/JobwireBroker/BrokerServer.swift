@@ -420,13 +420,11 @@ private final class Loop: @unchecked Sendable {
         }
     }
 
+    /// Answers a message that is not a request: in the round's outbox, behind the replies to the client's
+    /// earlier requests, and through the client's backlog like any reply.
     private func reject(route: [UInt8], delimited: Bool, _ error: ProtocolError) {
         let body = RPCResponse(id: .null, result: .failure(error)).bytes
-        do {
-            try router!.send(delimited ? [route, [], body] : [route, body], dontWait: true)
-        } catch {
-            logger.debug("reply dropped", metadata: ["error": "\(error)"])
-        }
+        core.outbox.append(OutgoingReply(route: route, body: body, delimited: delimited))
     }
 
     /// Replies libzmq could not queue for one client yet (its send high-water mark was reached), oldest first.
@@ -459,7 +457,8 @@ private final class Loop: @unchecked Sendable {
 
     private func trySend(_ reply: OutgoingReply) -> SendResult {
         do {
-            return try router!.send([reply.route, [], reply.body], dontWait: true) ? .sent : .full
+            let frames = reply.delimited ? [reply.route, [], reply.body] : [reply.route, reply.body]
+            return try router!.send(frames, dontWait: true) ? .sent : .full
         } catch {
             // ROUTER_MANDATORY: the client went away.
             logger.debug("reply dropped", metadata: ["error": "\(error)"])

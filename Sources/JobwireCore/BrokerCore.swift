@@ -20,6 +20,19 @@ package struct OutgoingReply {
     /// The job a claim hands out with this reply, to take back if the claimer is gone (owner: the
     /// claimer's `LeaseHolder.key`).
     package var claimed: (jobId: String, owner: String, attempt: Int)? = nil
+    /// Whether the reply goes out after an empty delimiter frame, as a reply to a REQ or to a DEALER that
+    /// sent one does; a DEALER that sent none is answered in its own framing.
+    package var delimited = true
+
+    package init(
+        route: [UInt8], body: [UInt8], claimed: (jobId: String, owner: String, attempt: Int)? = nil,
+        delimited: Bool = true
+    ) {
+        self.route = route
+        self.body = body
+        self.claimed = claimed
+        self.delimited = delimited
+    }
 }
 
 /// The result of a command: a value, or JSON bytes written without a value tree.
