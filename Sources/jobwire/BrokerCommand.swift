@@ -83,7 +83,7 @@ struct BrokerCommand: AsyncParsableCommand {
     var noFsync = false
 
     @Option(
-        name: .customLong("curve-secret-key"),
+        name: .customLong("curve-secret-key"), parsing: .unconditional,
         help: "Turn on CURVE with this secret key (Z85), or the path of a file holding it (jobwire keys generate).")
     var curveSecretKey: String?
 

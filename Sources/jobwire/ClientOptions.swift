@@ -26,13 +26,13 @@ struct ClientOptions: ParsableArguments {
     var timeout: Double = 3
 
     @Option(
-        name: .customLong("curve-server-key"),
+        name: .customLong("curve-server-key"), parsing: .unconditional,
         help: ArgumentHelp("With CURVE: the broker's public key (Z85), or a file holding it.", valueName: "key-or-file")
     )
     var curveServerKey: String?
 
     @Option(
-        name: .customLong("curve-secret-key"),
+        name: .customLong("curve-secret-key"), parsing: .unconditional,
         help: ArgumentHelp(
             "With CURVE: this client's secret key (Z85), or a file holding it (jobwire keys generate).",
             valueName: "key-or-file"))
