@@ -5,7 +5,9 @@ import Synchronization
 final class CancelScope: Sendable {
     private struct State {
         var fired = false
-        var waiter: CheckedContinuation<Void, Never>?
+        /// The runs waiting, by key: one scope may stop several.
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextKey = 0
     }
 
     private let state = Mutex(State())
@@ -13,30 +15,31 @@ final class CancelScope: Sendable {
     var isFired: Bool { state.withLock { $0.fired } }
 
     func fire() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLock { s in
             s.fired = true
-            defer { s.waiter = nil }
-            return s.waiter
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns once the scope fired or the calling task is cancelled.
     private func wait() async {
+        let key = state.withLock { s in
+            defer { s.nextKey += 1 }
+            return s.nextKey
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s in
                     if s.fired || Task.isCancelled { return true }
-                    s.waiter = continuation
+                    s.waiters[key] = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                defer { s.waiter = nil }
-                return s.waiter
-            }
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: key) }
             waiter?.resume()
         }
     }
