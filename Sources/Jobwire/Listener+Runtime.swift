@@ -21,7 +21,9 @@ final class Runtime: Sendable {
     }
 
     enum Child: Sendable {
-        case intake, claimSlot, event, release
+        case intake, claimSlot, release
+        /// An event's handlers, with the limits of the bounded ones.
+        case event([HandlerLimit])
     }
 
     let listener: Listener
