@@ -73,6 +73,7 @@ final class RunningWork: Sendable {
         var claims: [Int: CancelScope] = [:]
         var nextKey = 0
         var deadlinePassed = false
+        var claimsStopped = false
     }
 
     private let state = Mutex(State())
@@ -104,6 +105,7 @@ final class RunningWork: Sendable {
             let key = s.nextKey
             s.nextKey += 1
             s.claims[key] = scope
+            if s.claimsStopped { scope.fire() }
             return key
         }
         defer { _ = state.withLock { $0.claims.removeValue(forKey: key) } }
@@ -141,6 +143,15 @@ final class RunningWork: Sendable {
     /// claim sent to the old process will never be answered.
     func interruptClaims() {
         let scopes = state.withLock { Array($0.claims.values) }
+        for scope in scopes { scope.fire() }
+    }
+
+    /// Interrupts the claims in flight and every later one: the listener is shutting down.
+    func stopClaims() {
+        let scopes = state.withLock { s in
+            s.claimsStopped = true
+            return Array(s.claims.values)
+        }
         for scope in scopes { scope.fire() }
     }
 }

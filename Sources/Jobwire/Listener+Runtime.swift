@@ -49,7 +49,7 @@ final class Runtime: Sendable {
     func stop() {
         stopping.store(true, ordering: .relaxed)
         intake.withLock { $0 }?.finish()
-        work.interruptClaims()
+        work.stopClaims()
     }
 
     // MARK: Events

@@ -73,6 +73,16 @@ struct ListenerRunTests {
         #expect(try await work.claim { 7 } == 7)
     }
 
+    @Test("once claims are stopped, a claim in flight and every later one is interrupted")
+    func stopClaims() async throws {
+        let work = RunningWork()
+        work.stopClaims()
+        await #expect(throws: CancellationError.self) {
+            try await work.claim { try await Task.sleep(for: .seconds(3600)) }
+        }
+        #expect(try await work.handler(jobId: nil) { 1 } == 1)
+    }
+
     @Test("a jobHandler with concurrency 3 keeps 3 claims waiting in the broker; run() returns after stop()")
     func claimsInFlight() async throws {
         let broker = try await BrokerProcess.start()
