@@ -5,7 +5,9 @@ import Synchronization
 final class CancelScope: Sendable {
     private struct State {
         var fired = false
-        var waiter: CheckedContinuation<Void, Never>?
+        /// The runs waiting, by key: one scope may stop several.
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        var nextKey = 0
     }
 
     private let state = Mutex(State())
@@ -13,30 +15,31 @@ final class CancelScope: Sendable {
     var isFired: Bool { state.withLock { $0.fired } }
 
     func fire() {
-        let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        let waiters = state.withLock { s in
             s.fired = true
-            defer { s.waiter = nil }
-            return s.waiter
+            defer { s.waiters = [:] }
+            return Array(s.waiters.values)
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume() }
     }
 
     /// Returns once the scope fired or the calling task is cancelled.
     private func wait() async {
+        let key = state.withLock { s in
+            defer { s.nextKey += 1 }
+            return s.nextKey
+        }
         await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s in
                     if s.fired || Task.isCancelled { return true }
-                    s.waiter = continuation
+                    s.waiters[key] = continuation
                     return false
                 }
                 if now { continuation.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-                defer { s.waiter = nil }
-                return s.waiter
-            }
+            let waiter = state.withLock { $0.waiters.removeValue(forKey: key) }
             waiter?.resume()
         }
     }
@@ -70,6 +73,7 @@ final class RunningWork: Sendable {
         var claims: [Int: CancelScope] = [:]
         var nextKey = 0
         var deadlinePassed = false
+        var claimsStopped = false
     }
 
     private let state = Mutex(State())
@@ -101,6 +105,7 @@ final class RunningWork: Sendable {
             let key = s.nextKey
             s.nextKey += 1
             s.claims[key] = scope
+            if s.claimsStopped { scope.fire() }
             return key
         }
         defer { _ = state.withLock { $0.claims.removeValue(forKey: key) } }
@@ -138,6 +143,15 @@ final class RunningWork: Sendable {
     /// claim sent to the old process will never be answered.
     func interruptClaims() {
         let scopes = state.withLock { Array($0.claims.values) }
+        for scope in scopes { scope.fire() }
+    }
+
+    /// Interrupts the claims in flight and every later one: the listener is shutting down.
+    func stopClaims() {
+        let scopes = state.withLock { s in
+            s.claimsStopped = true
+            return Array(s.claims.values)
+        }
         for scope in scopes { scope.fire() }
     }
 }

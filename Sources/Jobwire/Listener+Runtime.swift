@@ -21,7 +21,9 @@ final class Runtime: Sendable {
     }
 
     enum Child: Sendable {
-        case intake, claimSlot, event, release
+        case intake, claimSlot, release
+        /// An event's handlers, with the limits of the bounded ones.
+        case event([HandlerLimit])
     }
 
     let listener: Listener
@@ -47,7 +49,7 @@ final class Runtime: Sendable {
     func stop() {
         stopping.store(true, ordering: .relaxed)
         intake.withLock { $0 }?.finish()
-        work.interruptClaims()
+        work.stopClaims()
     }
 
     // MARK: Events

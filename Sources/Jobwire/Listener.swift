@@ -101,11 +101,11 @@ public final class Listener: Service, Sendable {
         let (routes, workers) = flatten(content())
         var allRoutes = routes
         var claimWorkers: [Worker] = []
-        for worker in workers {
+        for (index, worker) in workers.enumerated() {
             if worker.claimGlobs != nil {
                 claimWorkers.append(worker)
             } else {
-                allRoutes.append(Listener.eventWorkerRoute(worker))
+                allRoutes.append(Listener.eventWorkerRoute(worker, id: index))
             }
         }
         self.routes = allRoutes
@@ -178,21 +178,14 @@ public final class Listener: Service, Sendable {
                     }
                 }
             }
-            let maxEvents = max(1, configuration.maxConcurrentEvents)
-            var runningEvents = 0
-            var waiting: [(ListenerEvent, [Route])] = []
-            var waitingHead = 0
+            var queue = EventQueue<(ListenerEvent, [Route])>(maxRunning: configuration.maxConcurrentEvents)
             var stopping = false
             for await work in inbox {
-                var next: (ListenerEvent, [Route])?
+                var start: [(ListenerEvent, [Route])] = []
                 switch work {
                 case .event(let event, let routes):
                     if stopping { continue }
-                    if runningEvents < maxEvents {
-                        next = (event, routes)
-                    } else {
-                        waiting.append((event, routes))
-                    }
+                    start = queue.add((event, routes), limits: routes.compactMap(\.limit))
                 case .abandoned(let job):
                     draining += 1
                     group.addTask {
@@ -204,8 +197,7 @@ public final class Listener: Service, Sendable {
                     stopping = true
                     logger.info("listener stopping: no new events or jobs")
                     runtime.stop()
-                    waiting.removeAll()
-                    waitingHead = 0
+                    queue.dropWaiting()
                     group.addTask {
                         try? await Task.sleep(for: configuration.shutdownGracePeriod)
                         if Task.isCancelled { return }
@@ -214,24 +206,16 @@ public final class Listener: Service, Sendable {
                     }
                 case .ended(let child):
                     draining -= 1
-                    if child == .event {
-                        runningEvents -= 1
-                        if waitingHead < waiting.count {
-                            next = waiting[waitingHead]
-                            waitingHead += 1
-                            if waitingHead == waiting.count {
-                                waiting.removeAll(keepingCapacity: true)
-                                waitingHead = 0
-                            }
-                        }
+                    if case .event(let limits) = child {
+                        start = queue.finished(limits: limits)
+                        if stopping { start = [] }
                     }
                 }
-                if let (event, routes) = next {
-                    runningEvents += 1
+                for (event, routes) in start {
                     draining += 1
                     group.addTask {
                         await runtime.runEvent(event, routes)
-                        post.yield(.ended(.event))
+                        post.yield(.ended(.event(routes.compactMap(\.limit))))
                     }
                 }
                 if stopping && draining == 0 { break }
@@ -259,19 +243,16 @@ public final class Listener: Service, Sendable {
 
     /// An event-driven `jobHandler`: acks on `job:ready` and runs like a claimed one, at most
     /// `concurrency` at once.
-    static func eventWorkerRoute(_ worker: Worker) -> Route {
+    static func eventWorkerRoute(_ worker: Worker, id: Int) -> Route {
         let spec = worker.spec
-        // Waiting for a slot before the ack, not after, leaves the job to a listener with a free one: that
-        // is what spreads the parts of a split job over several listeners.
-        let slots = AsyncSemaphore(permits: spec.concurrency)
+        // The dispatcher holds an event back until the worker has a free slot, before the ack, not after:
+        // that leaves the job to a listener with a free one, which spreads the parts of a split job over
+        // several listeners.
         return Route(
             topics: ["job:ready"], topicGlobs: GlobSet(["job:ready"]), job: nil, jobPattern: nil,
             filter: worker.eventFilter,
-            run: { event in
-                await slots.acquire()
-                defer { slots.release() }
-                try await JobRunner.runFromEvent(event, spec: spec)
-            })
+            run: { event in try await JobRunner.runFromEvent(event, spec: spec) },
+            limit: HandlerLimit(id: id, slots: spec.concurrency))
     }
 }
 

@@ -149,6 +149,8 @@ struct Route: Sendable {
     var jobPattern: String?
     var filter: EventFilter
     var run: EventHandler
+    /// How many events this route runs at once, when it is bounded.
+    var limit: HandlerLimit? = nil
 
     func matches(_ event: Event) -> Bool {
         guard topicGlobs.matches(event.topic) else { return false }

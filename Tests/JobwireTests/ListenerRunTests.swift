@@ -73,6 +73,16 @@ struct ListenerRunTests {
         #expect(try await work.claim { 7 } == 7)
     }
 
+    @Test("once claims are stopped, a claim in flight and every later one is interrupted")
+    func stopClaims() async throws {
+        let work = RunningWork()
+        work.stopClaims()
+        await #expect(throws: CancellationError.self) {
+            try await work.claim { try await Task.sleep(for: .seconds(3600)) }
+        }
+        #expect(try await work.handler(jobId: nil) { 1 } == 1)
+    }
+
     @Test("a jobHandler with concurrency 3 keeps 3 claims waiting in the broker; run() returns after stop()")
     func claimsInFlight() async throws {
         let broker = try await BrokerProcess.start()
@@ -96,6 +106,53 @@ struct ListenerRunTests {
             await broker.stop()
             throw error
         }
+        await client.close()
+        await broker.stop()
+    }
+
+    @Test("at most maxConcurrentEvents events run their handlers at once; the others wait their turn and run")
+    func boundedEvents() async throws {
+        let broker = try await BrokerProcess.start()
+        let client = try JobsClient(commands: broker.commands)
+        // Ready before the listener starts: its catch-up hands all five to the dispatcher at once.
+        for index in 0..<5 {
+            _ = try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)")
+        }
+        struct Count { var running = 0, most = 0, done = 0 }
+        let count = Locked(Count())
+        let gate = CancelScope()
+        let listener = Listener(
+            name: "bounded", commands: broker.commands, events: broker.events,
+            configuration: .init(maxConcurrentEvents: 2)
+        ) {
+            on("job:ready") { _ in
+                count.withLock {
+                    $0.running += 1
+                    $0.most = max($0.most, $0.running)
+                }
+                // Parks until the gate fires (run ends its body by cancelling it).
+                _ = try? await gate.run { try await Task.sleep(for: .seconds(3600)) }
+                count.withLock {
+                    $0.running -= 1
+                    $0.done += 1
+                }
+            }
+        }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await listener.run() }
+                try await eventually("two handlers running") { count.withLock { $0.running } == 2 }
+                gate.fire()
+                try await eventually("all five handlers done") { count.withLock { $0.done } == 5 }
+                listener.stop()
+                try await group.waitForAll()
+            }
+        } catch {
+            await client.close()
+            await broker.stop()
+            throw error
+        }
+        #expect(count.withLock { $0.most } == 2)
         await client.close()
         await broker.stop()
     }
