@@ -214,6 +214,8 @@ final class Runtime: Sendable {
         let info: BrokerInfo
         do {
             info = try await client.brokerInfo()
+        } catch is CancellationError {
+            return false  // the listener is stopping
         } catch {
             logger.warning("catching up failed, retrying on the next heartbeat", metadata: ["error": "\(error)"])
             return false
@@ -254,6 +256,9 @@ final class Runtime: Sendable {
                 logger.warning("the broker no longer keeps the events missed: taking the waiting jobs instead")
                 cursor.log.forget()
                 return await catchUp(&cursor)
+            } catch is CancellationError {
+                // The listener is stopping: nothing is missed that a later run would not replay.
+                return false
             } catch {
                 logger.warning("replay failed, retrying later", metadata: ["error": "\(error)"])
                 return false
@@ -286,6 +291,8 @@ final class Runtime: Sendable {
                 dispatchOnce(Event(readyJob: job), replayed: true, &cursor)
             }
             return true
+        } catch is CancellationError {
+            return false  // the listener is stopping
         } catch {
             logger.warning("listing waiting jobs failed, retrying later", metadata: ["error": "\(error)"])
             cursor.log.forget()
