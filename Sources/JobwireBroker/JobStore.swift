@@ -337,7 +337,7 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
                         PRIMARY KEY (name, value, createdAt, jobId)) WITHOUT ROWID;
                     CREATE INDEX job_contexts_by_job ON job_contexts (jobId);
                     """)
-            for name in CreateFields.contextKeys {
+            for name in JobContext.keys {
                 try db.execute(
                     sql: """
                         INSERT INTO job_contexts (name, value, createdAt, jobId)
@@ -482,7 +482,7 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
         } else if query.excludeChildJobs {
             clauses.append("parentId IS NULL")
         }
-        for (key, value) in query.context where CreateFields.contextKeys.contains(key) {
+        for (key, value) in query.context where JobContext.keys.contains(key) {
             clauses.append("id IN (SELECT jobId FROM job_contexts WHERE name = ? AND value = ?)")
             arguments += [key, value]
         }

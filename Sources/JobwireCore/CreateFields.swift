@@ -19,8 +19,6 @@ package struct CreateFields {
     package var maxAttempts: Int
     package var idempotencyKey: String?
     package var context = JobContext()
-    /// The context ids `jobs.create` takes and `jobs.list` filters on.
-    package static let contextKeys = JobContext.keys
     /// The params as given, for comparing a reused idempotency key.
     package var fingerprint: String
 
