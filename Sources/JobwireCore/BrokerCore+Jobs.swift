@@ -411,6 +411,11 @@ extension BrokerCore {
         try applyProgress(p, to: &job)
         switch previous {
         case .ready:
+            // A renewal from an attempt that is over (its job was released or requeued since) takes nothing.
+            if let attempt = try p.int("attempt"), attempt != Int64(job.attempt) {
+                throw ProtocolError(
+                    .leaseExpired, "attempt \(attempt) of \(job.id) is over; the job is on attempt \(job.attempt)")
+            }
             let owner = try listener ?? LeaseHolder(owner: "anonymous", instanceId: instanceId(p))
             return transition(record, to: .executing) { record in
                 record.job = job

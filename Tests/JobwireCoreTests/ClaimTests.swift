@@ -111,4 +111,26 @@ import Testing
             "jobs.complete", ["jobId": id.json, "listenerId": "shared", "attempt": 2, "outcome": ["message": "two"]])
         #expect(done.string("status") == "complete")
     }
+
+    @Test(
+        "a renewal from an attempt that is over does not take the job back once it is ready again",
+        arguments: CoreHarness.StoreKind.allCases)
+    func staleRenewalOfReadyJob(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
+        defer { harness.close() }
+        let created = try harness.call("jobs.create", ["type": "fence", "operation": "x", "source": "s"])
+        let id = try #require(created.string("id"))
+        try harness.call("jobs.ack", ["jobId": id.json, "listenerId": "l", "attempt": 1])
+        // The listener releases the job (shutting down) while its lease renewer still has an ack of attempt 1 to send.
+        try harness.call("jobs.release", ["jobId": id.json, "listenerId": "l", "attempt": 1])
+        let seq = try harness.seq()
+        let late = try harness.failure("jobs.ack", ["jobId": id.json, "listenerId": "l", "attempt": 1])
+        #expect(late.code == .leaseExpired)
+        #expect(try harness.seq() == seq, "the late renewal changed nothing")
+        #expect(try harness.job(id).status == .ready)
+        #expect(try harness.job(id).attempt == 2)
+        // An ack that names the job's current attempt (or none) takes it as usual.
+        let taken = try harness.call("jobs.ack", ["jobId": id.json, "listenerId": "m", "attempt": 2])
+        #expect(taken.string("status") == "executing")
+    }
 }
