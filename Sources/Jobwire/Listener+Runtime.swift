@@ -369,7 +369,14 @@ final class Runtime: Sendable {
                 logger.error("handler failed", metadata: metadata)
             }
         }
-        guard let jobId = event.jobId, event.leases?.drop(jobId) == true, let failure else { return }
+        // Only a lease the handlers took with `event.ack` is theirs to end: a `jobHandler`'s runner ends its own.
+        guard let jobId = event.jobId, event.tookLease else { return }
+        if Task.isCancelled || event.runtime?.isStopping == true {
+            // Stopped by the shutdown: the lease stays held, and renewed, until the listener has drained and
+            // releases every job it holds (``LeaseKeeper/releaseAll()``), from a task the deadline did not cancel.
+            return
+        }
+        guard event.leases?.drop(jobId) == true, let failure else { return }
         do {
             _ = try await event.client.release(
                 jobId: jobId, info: "handler failed: \(failure)", attempt: event.readyAttempt)

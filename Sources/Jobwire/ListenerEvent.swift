@@ -30,6 +30,9 @@ public struct ListenerEvent: Sendable {
     /// Whether `ack` found the job already taken by another listener or another copy of this one.
     var takenElsewhere: Bool { acked.takenElsewhere }
 
+    /// Whether the handlers took the job's lease through ``ack(progress:info:estimatedCompletionAt:)``.
+    var tookLease: Bool { acked.value != nil }
+
     /// The listener's logger, with the event's topic, seq and job in its metadata.
     public var logger: Logger {
         var logger = runtime?.logger ?? client.logger

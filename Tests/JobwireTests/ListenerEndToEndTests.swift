@@ -159,10 +159,13 @@ import Testing
 
     @Test(
         "on SIGTERM a listener takes no new jobs and releases the ones still running at the deadline",
-        .timeLimit(.minutes(1)))
-    func gracefulShutdown() async throws {
+        .timeLimit(.minutes(1)),
+        // A claiming jobHandler, and an on("job:ready") handler that took the job with event.ack.
+        arguments: ["job-handler", "workbook-export"])
+    func gracefulShutdown(example: String) async throws {
         try await withBroker { broker in
-            let listener = try ListenerProcess("job-handler", broker: broker, environment: ["JOBWIRE_GRACE_MS": "300"])
+            let listener = try ListenerProcess(
+                example, broker: broker, environment: ["JOBWIRE_GRACE_MS": "300", "JOBWIRE_WORK_MS": "60000"])
             let client = try JobsClient(commands: broker.commands)
             let job = try await client.create(
                 type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 60000])
