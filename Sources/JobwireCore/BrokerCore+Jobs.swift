@@ -370,7 +370,9 @@ extension BrokerCore {
         guard var lease = record.job.lease else { return }
         lease.expiresAt = now + .seconds(record.job.leaseSeconds)
         record.job.lease = lease
-        leases.push(lease.expiresAt, record.job.id)
+        // A lease only moves later, so the job's entry, if it has one, comes up no later than this expiry:
+        // renewals (every progress update renews) add nothing to the heap.
+        if leaseTimers.insert(record.job.id).inserted { leases.push(lease.expiresAt, record.job.id) }
     }
 
     /// Remembers the job's lease holder as a former one, whose late calls get `lease_expired`.
@@ -757,9 +759,16 @@ extension BrokerCore {
     /// parent waiting for its parts keeps its lease.
     private func expireDueLeases() {
         while let id = leases.popDue(now) {
-            guard var record = jobs[id], record.job.status == .executing, let lease = record.job.lease,
-                lease.expiresAt <= now
-            else { continue }
+            guard var record = jobs[id], record.job.status == .executing, let lease = record.job.lease else {
+                leaseTimers.remove(id)
+                continue
+            }
+            if lease.expiresAt > now {
+                // Renewed since the entry was pushed: it waits for the new expiry.
+                leases.push(lease.expiresAt, id)
+                continue
+            }
+            leaseTimers.remove(id)
             if let p = parts[id], p.ended < p.total {
                 // A parent waiting for its parts keeps its lease.
                 renewLease(&record)

@@ -88,7 +88,11 @@ package final class BrokerCore {
     package static let idAlphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
     package var waitingClaims = WaitingClaims()
     package var globCache: [String: Glob] = [:]
+    /// Lease expiries: one entry per leased job, at or before its lease's expiry (a renewal moves the lease,
+    /// not the entry; ``expireDueLeases()`` pushes an entry that came up early again at the new expiry).
     package var leases = TimerHeap<String>()
+    /// The jobs with an entry in ``leases``.
+    package var leaseTimers: Set<String> = []
     package var runAts = TimerHeap<String>()
     /// Scheduled jobs waiting on each predecessor.
     package var dependents: [String: [String]] = [:]
@@ -200,6 +204,7 @@ package final class BrokerCore {
         handlingEnds = false
         wakeAtStart = []
         leases.removeAll()
+        leaseTimers.removeAll()
         runAts.removeAll()
         dependents = [:]
         parts = [:]
@@ -219,7 +224,10 @@ package final class BrokerCore {
             switch job.status {
             case .ready: pushReady(job.id, name: job.name)
             case .executing:
-                if let lease = job.lease { leases.push(lease.expiresAt, job.id) }
+                if let lease = job.lease {
+                    leases.push(lease.expiresAt, job.id)
+                    leaseTimers.insert(job.id)
+                }
                 if job.partExecution != nil { try loadParts(of: job) }
             case .scheduled:
                 if let runAt = job.runAt { runAts.push(runAt, job.id) }

@@ -2,8 +2,9 @@ package import JobwireProtocol
 
 /// A min-heap of (deadline, id): lease expiries, `runAt` times and the deadlines of waiting claims.
 ///
-/// Entries are never updated in place; a renewed lease pushes a new entry, and the stale one is
-/// skipped when it comes up because the job's own deadline has moved on.
+/// Entries are never updated in place: when one comes up, its owner checks the job's own deadline, which
+/// may have moved on (a renewed lease is pushed again at its new expiry; a job that left `scheduled` is
+/// skipped).
 package struct TimerHeap<ID> {
     private var items: [(deadline: Timestamp, id: ID)] = []
 

@@ -82,3 +82,47 @@ import Testing
         #expect(try harness.job(id).status == .failed)
     }
 }
+
+@Suite struct LeaseTimerTests {
+    @Test(
+        "renewals do not grow the timer heap: one entry per leased job, and the lease still runs out on time",
+        arguments: CoreHarness.StoreKind.allCases)
+    func renewalsKeepOneEntry(store: CoreHarness.StoreKind) throws {
+        let harness = try CoreHarness(store: store)
+        defer { harness.close() }
+        let created = try harness.call(
+            "jobs.create", ["type": "t", "operation": "o", "source": "s", "leaseSeconds": 86_400, "maxAttempts": 2])
+        let id = try #require(created["id"]?.stringValue)
+        try harness.call("jobs.ack", ["jobId": .string(id), "listenerId": "l"])
+        // A client that reports progress as fast as it can, for a day-long lease.
+        for step in 0..<2_000 {
+            harness.advance(by: .milliseconds(10))
+            harness.send(
+                "jobs.update", ["jobId": .string(id), "listenerId": "l", "progress": .double(Double(step % 100))])
+            if step % 100 == 99 { harness.commit() }
+        }
+        harness.commit()
+        #expect(harness.core.leases.count == 1)
+        let renewedUntil = try #require(try harness.job(id).lease?.expiresAt)
+        #expect(renewedUntil == harness.now + .seconds(86_400))
+
+        // The first entry comes up at the first expiry, finds the lease renewed and waits for the new one.
+        harness.advance(by: .seconds(86_400) - .milliseconds(20_000))
+        harness.core.tick()
+        harness.commit()
+        #expect(try harness.job(id).status == .executing)
+        #expect(harness.core.leases.count == 1)
+        harness.advance(by: .milliseconds(19_999))
+        harness.core.tick()
+        harness.commit()
+        #expect(try harness.job(id).status == .executing)
+        harness.advance(by: .milliseconds(1))
+        harness.core.tick()
+        harness.commit()
+        harness.settle()
+        let requeued = try harness.job(id)
+        #expect(requeued.status == .ready)
+        #expect(requeued.attempt == 2)
+        #expect(harness.core.leases.count == 0)
+    }
+}
