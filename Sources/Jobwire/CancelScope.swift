@@ -68,8 +68,10 @@ final class CancelScope: Sendable {
 final class RunningWork: Sendable {
     private struct State {
         var handlers: [Int: CancelScope] = [:]
-        var jobs: [String: Int] = [:]
-        var canceledJobs: Set<String> = []
+        /// The handler running each attempt of a job: a runner of an attempt that is over may still be winding
+        /// down when the same listener runs the next one.
+        var jobs: [JobAttempt: Int] = [:]
+        var canceledJobs: Set<JobAttempt> = []
         var claims: [Int: CancelScope] = [:]
         var nextKey = 0
         var deadlinePassed = false
@@ -78,21 +80,30 @@ final class RunningWork: Sendable {
 
     private let state = Mutex(State())
 
-    /// Runs a handler; `jobId` lets ``cancelJob(_:)`` find it.
-    func handler<T: Sendable>(jobId: String?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    /// One attempt of one job.
+    struct JobAttempt: Hashable, Sendable {
+        var jobId: String
+        var attempt: Int
+    }
+
+    /// Runs a handler; `jobId` and `attempt` let ``cancelJob(_:attempt:)`` find it.
+    func handler<T: Sendable>(
+        jobId: String?, attempt: Int = 0, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        let job = jobId.map { JobAttempt(jobId: $0, attempt: attempt) }
         let scope = CancelScope()
         let key = state.withLock { s in
             let key = s.nextKey
             s.nextKey += 1
             s.handlers[key] = scope
-            if let jobId { s.jobs[jobId] = key }
+            if let job { s.jobs[job] = key }
             if s.deadlinePassed { scope.fire() }
             return key
         }
         defer {
             state.withLock { s in
                 s.handlers[key] = nil
-                if let jobId, s.jobs[jobId] == key { s.jobs[jobId] = nil }
+                if let job, s.jobs[job] == key { s.jobs[job] = nil }
             }
         }
         return try await scope.run(body)
@@ -112,22 +123,25 @@ final class RunningWork: Sendable {
         return try await scope.run(body)
     }
 
-    /// Stops the handler running `jobId`, because the job was canceled.
-    func cancelJob(_ jobId: String) {
-        let scope = state.withLock { s -> CancelScope? in
-            guard let key = s.jobs[jobId] else { return nil }
-            s.canceledJobs.insert(jobId)
-            return s.handlers[key]
+    /// Stops the handler running `attempt` of `jobId` (every attempt's when nil): the job was canceled, or
+    /// that attempt's lease was lost.
+    func cancelJob(_ jobId: String, attempt: Int? = nil) {
+        let scopes = state.withLock { s -> [CancelScope] in
+            let running = s.jobs.filter { $0.key.jobId == jobId && (attempt == nil || $0.key.attempt == attempt) }
+            for job in running.keys { s.canceledJobs.insert(job) }
+            return running.values.compactMap { s.handlers[$0] }
         }
-        scope?.fire()
+        for scope in scopes { scope.fire() }
     }
 
-    /// Whether ``cancelJob(_:)`` stopped the job's handler; kept until ``forget(_:)``.
-    func wasCanceled(_ jobId: String) -> Bool { state.withLock { $0.canceledJobs.contains(jobId) } }
+    /// Whether ``cancelJob(_:attempt:)`` stopped the attempt's handler; kept until ``forget(_:attempt:)``.
+    func wasCanceled(_ jobId: String, attempt: Int = 0) -> Bool {
+        state.withLock { $0.canceledJobs.contains(JobAttempt(jobId: jobId, attempt: attempt)) }
+    }
 
-    /// Forgets that a job was canceled, once its runner is done with it.
-    func forget(_ jobId: String) {
-        _ = state.withLock { $0.canceledJobs.remove(jobId) }
+    /// Forgets that an attempt was canceled, once its runner is done with it.
+    func forget(_ jobId: String, attempt: Int = 0) {
+        _ = state.withLock { $0.canceledJobs.remove(JobAttempt(jobId: jobId, attempt: attempt)) }
     }
 
     /// Stops every handler, now and from now on: the shutdown deadline passed.

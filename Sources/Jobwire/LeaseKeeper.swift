@@ -25,10 +25,15 @@ final class LeaseKeeper: Sendable {
         held.withLock { $0[job.id] = Held(renewEvery: every, attempt: job.attempt, lastRenewed: .now, onLost: onLost) }
     }
 
-    /// Stops renewing; returns whether the job was held.
+    /// Stops renewing; returns whether the job was held. With `attempt`, only that attempt's lease: a runner
+    /// of an attempt that is over must not end the lease of the next one.
     @discardableResult
-    func drop(_ jobId: String) -> Bool {
-        held.withLock { $0.removeValue(forKey: jobId) } != nil
+    func drop(_ jobId: String, attempt: Int? = nil) -> Bool {
+        held.withLock { held in
+            guard let lease = held[jobId], attempt == nil || lease.attempt == attempt else { return false }
+            held[jobId] = nil
+            return true
+        }
     }
 
     var heldJobIds: [String] { held.withLock { Array($0.keys) } }
@@ -42,13 +47,23 @@ final class LeaseKeeper: Sendable {
                 held.filter { now - $0.value.lastRenewed >= $0.value.renewEvery }.map { ($0.key, $0.value.attempt) }
             }
             for (jobId, attempt) in due {
-                held.withLock { $0[jobId]?.lastRenewed = now }
+                let current = held.withLock { held -> Bool in
+                    guard held[jobId]?.attempt == attempt else { return false }
+                    held[jobId]?.lastRenewed = now
+                    return true
+                }
+                // Dropped or released since `due` was taken: an ack now would take the job back.
+                guard current else { continue }
                 do {
                     _ = try await client.ack(jobId: jobId, attempt: attempt)
                     logger.trace("renewed a lease", metadata: ["job.id": "\(jobId)"])
                 } catch let error as ProtocolError {
                     // The job ended, was canceled or moved on: stop renewing and tell its runner.
-                    let lost = held.withLock { $0.removeValue(forKey: jobId) }
+                    let lost = held.withLock { held -> Held? in
+                        // Only the attempt this ack renewed: the job may be held again, on a later attempt.
+                        guard held[jobId]?.attempt == attempt else { return nil }
+                        return held.removeValue(forKey: jobId)
+                    }
                     logger.info("lost a lease", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
                     lost?.onLost?(error)
                 } catch {

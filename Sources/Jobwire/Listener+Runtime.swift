@@ -459,11 +459,11 @@ enum JobRunner {
         // Every call names the attempt, so a late one after the lease moved on changes nothing.
         let attempt = job.attempt
         let work = runtime.work
-        defer { work.forget(jobId) }
+        defer { work.forget(jobId, attempt: attempt) }
         runtime.leases.hold(job) { error in
             // The lease is gone (canceled, or taken over after an expiry): the work is no longer ours.
             logger.info("stopping a job whose lease is lost", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
-            work.cancelJob(jobId)
+            work.cancelJob(jobId, attempt: attempt)
         }
         let tick = Tick { progress, info, eta in
             _ = try await client.update(
@@ -473,10 +473,10 @@ enum JobRunner {
         let completion: JobCompletion?
         do {
             let body = spec.body
-            completion = try await work.handler(jobId: jobId) { try await body(event, tick) }
+            completion = try await work.handler(jobId: jobId, attempt: attempt) { try await body(event, tick) }
         } catch {
-            if work.wasCanceled(jobId) {
-                runtime.leases.drop(jobId)
+            if work.wasCanceled(jobId, attempt: attempt) {
+                runtime.leases.drop(jobId, attempt: attempt)
                 logger.info("job canceled: its handler stopped", metadata: ["job.id": "\(jobId)"])
                 return
             }
@@ -489,7 +489,7 @@ enum JobRunner {
                     "job stopped on shutdown: it is released as the listener stops", metadata: ["job.id": "\(jobId)"])
                 return
             }
-            runtime.leases.drop(jobId)
+            runtime.leases.drop(jobId, attempt: attempt)
             if let transport = error as? JobwireError {
                 // The handler could not reach the broker: that is not the job's failure. Another attempt runs it.
                 logger.info(
@@ -510,8 +510,8 @@ enum JobRunner {
             }
             return
         }
-        runtime.leases.drop(jobId)
-        if work.wasCanceled(jobId) { return }
+        runtime.leases.drop(jobId, attempt: attempt)
+        if work.wasCanceled(jobId, attempt: attempt) { return }
         await finish(jobId, runtime: runtime, "jobs.complete") {
             _ = try await client.complete(
                 jobId: jobId, outcome: completion?.outcome ?? Outcome(message: "Job complete"), info: completion?.info,

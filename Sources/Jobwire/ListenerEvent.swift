@@ -111,7 +111,7 @@ public struct ListenerEvent: Sendable {
     @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func complete(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
-        leases?.drop(jobId)
+        leases?.drop(jobId, attempt: readyAttempt)
         return try await client.complete(jobId: jobId, outcome: outcome, info: info, attempt: readyAttempt)
     }
 
@@ -120,7 +120,7 @@ public struct ListenerEvent: Sendable {
     @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func fail(outcome: Outcome? = nil, info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
-        leases?.drop(jobId)
+        leases?.drop(jobId, attempt: readyAttempt)
         return try await client.fail(jobId: jobId, outcome: outcome, info: info, attempt: readyAttempt)
     }
 
@@ -129,7 +129,7 @@ public struct ListenerEvent: Sendable {
     @_optimize(none)  // Swift 6.3 crashes splitting these coroutines when optimized
     public func release(info: String? = nil) async throws -> Job {
         let jobId = try requireJobId()
-        leases?.drop(jobId)
+        leases?.drop(jobId, attempt: readyAttempt)
         return try await client.release(jobId: jobId, info: info, attempt: readyAttempt)
     }
 

@@ -63,6 +63,56 @@ struct ListenerRunTests {
         #expect(try await work.handler(jobId: "us_jb_2") { "done" } == "done")
     }
 
+    @Test("a lost lease stops only its attempt's handler: the same job's next attempt, run here too, runs on")
+    func cancelOneAttempt() async throws {
+        let work = RunningWork()
+        let started = AsyncStream.makeStream(of: Int.self)
+        let release = AsyncStream.makeStream(of: Void.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await #expect(throws: CancellationError.self) {
+                    try await work.handler(jobId: "us_jb_1", attempt: 1) {
+                        started.continuation.yield(1)
+                        try await Task.sleep(for: .seconds(3600))
+                    }
+                }
+            }
+            group.addTask {
+                let result = try await work.handler(jobId: "us_jb_1", attempt: 2) {
+                    started.continuation.yield(2)
+                    for await _ in release.stream { break }
+                    return "attempt 2 done"
+                }
+                #expect(result == "attempt 2 done")
+            }
+            var running = 0
+            for await _ in started.stream {
+                running += 1
+                if running == 2 { break }
+            }
+            work.cancelJob("us_jb_1", attempt: 1)
+            // Attempt 1's handler ends (the group would wait forever otherwise); attempt 2's is not canceled.
+            #expect(work.wasCanceled("us_jb_1", attempt: 1))
+            #expect(!work.wasCanceled("us_jb_1", attempt: 2))
+            release.continuation.yield()
+            try await group.waitForAll()
+        }
+    }
+
+    @Test("a runner of an attempt that is over cannot end the lease of the job's next attempt")
+    func leaseOfOneAttempt() async throws {
+        let client = try JobsClient(commands: "tcp://127.0.0.1:1")
+        let leases = LeaseKeeper(client: client, logger: client.logger)
+        var job = Job(id: "us_jb_1", type: "workbook", operation: "export", source: "s")
+        job.attempt = 2
+        leases.hold(job)
+        #expect(!leases.drop("us_jb_1", attempt: 1), "attempt 1's runner, winding down late")
+        #expect(leases.heldJobIds == ["us_jb_1"])
+        #expect(leases.drop("us_jb_1", attempt: 2))
+        #expect(leases.heldJobIds.isEmpty)
+        await client.close()
+    }
+
     @Test("after the shutdown deadline every handler is cancelled, also one that starts later; claims are not")
     func deadline() async throws {
         let work = RunningWork()
