@@ -34,6 +34,9 @@ final class Runtime: Sendable {
     private let stopping = Atomic<Bool>(false)
     /// The intake's input, finished on shutdown so that the intake ends at once.
     private let intake = Mutex<AsyncStream<Input>.Continuation?>(nil)
+    /// Stops the intake's call in flight (a catch-up, a replay) when the listener stops: the shutdown does not
+    /// wait for the broker's answer.
+    private let intakeScope = CancelScope()
     var logger: Logger { listener.logger }
 
     init(listener: Listener, client: JobsClient, leases: LeaseKeeper, post: AsyncStream<Work>.Continuation) {
@@ -49,6 +52,7 @@ final class Runtime: Sendable {
     func stop() {
         stopping.store(true, ordering: .relaxed)
         intake.withLock { $0 }?.finish()
+        intakeScope.fire()
         work.stopClaims()
     }
 
@@ -121,7 +125,7 @@ final class Runtime: Sendable {
                     continuation.yield(.tick)
                 }
             }
-            await intake(inputs, endpoint: endpoint)
+            _ = try? await intakeScope.run { await self.intake(inputs, endpoint: endpoint) }
             group.cancelAll()
         }
         continuation.finish()
@@ -248,7 +252,7 @@ final class Runtime: Sendable {
         defer {
             if missed > 0 { logger.info("replayed events missed live", metadata: ["events.missed": "\(missed)"]) }
         }
-        while let since = cursor.log.confirmed {
+        while let since = cursor.log.confirmed, !isStopping {
             let page: EventPage
             do {
                 page = try await client.events(since: since, topics: topics, limit: 1000)
