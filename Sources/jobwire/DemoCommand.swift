@@ -106,7 +106,20 @@ struct DemoCommand: AsyncParsableCommand {
             "--commands", broker.commandsEndpoint, "--events", broker.eventsEndpoint,
         ])
         let client = try options.makeClient()
-        defer { Task { await client.close() } }
+        do {
+            let code = try await demo(client: client, options: options, panel: panel, bold: bold, children: children)
+            await client.close()
+            return code
+        } catch {
+            await client.close()
+            throw error
+        }
+    }
+
+    private func demo(
+        client: JobsClient, options: ClientOptions, panel: JobPanel, bold: (String) -> String,
+        children: [ChildProcess]
+    ) async throws -> Int32 {
         let action = try await client.mountAction(
             domain: "workbook", resourceId: "us_wb_demo",
             action: [
