@@ -120,40 +120,53 @@ import Testing
         .timeLimit(.minutes(1)))
     func brokerRestart() async throws {
         let first = try await BrokerProcess.start()
-        let claimer = try ListenerProcess("job-handler", broker: first, environment: ["JOBWIRE_WORK_MS": "1500"])
-        let acker = try ListenerProcess("workbook-export", broker: first, environment: ["JOBWIRE_WORK_MS": "1500"])
-        try await claimer.waitUntilLive()
-        try await acker.waitUntilLive()
-        var client = try JobsClient(commands: first.commands)
-        var ids: [String] = []
-        for index in 0..<4 {
-            let request = JobCreateRequest(
-                type: "workbook", operation: "export", source: "us_wb_\(index)", leaseSeconds: 3)
-            ids.append(try await client.create(request).id)
-        }
-        _ = try await client.waitFor(ids[0], "taken") { $0 != .ready }
-        // Killed while jobs run: replies are lost, and events published meanwhile are never sent live.
-        await first.kill(SIGKILL)
-        try await withBroker(try await first.restart()) { broker in
-            await client.close()
-            client = try JobsClient(commands: broker.commands)
-            for index in 4..<8 {
-                ids.append(try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)").id)
-            }
-            for id in ids {
-                do {
-                    _ = try await client.waitFor(id, .complete, timeout: .seconds(40))
-                } catch {
-                    let job = try? await client.get(jobId: id)
-                    print("job \(id): \(String(describing: job.map { JSONCodec.string(.object($0.json)) }))")
-                    print("claimer log:\n\(claimer.log.suffix(6000))\nacker log:\n\(acker.log.suffix(6000))")
-                    print("broker log:\n\(broker.log.suffix(4000))")
-                    throw error
+        // The first broker is killed below (stopping it then only reaps it); its restart has a withBroker of its own.
+        try await withBroker(first) { first in
+            let listeners = [
+                try ListenerProcess("job-handler", broker: first, environment: ["JOBWIRE_WORK_MS": "1500"]),
+                try ListenerProcess("workbook-export", broker: first, environment: ["JOBWIRE_WORK_MS": "1500"]),
+            ]
+            try await withListeners(listeners) { listeners in
+                let (claimer, acker) = (listeners[0], listeners[1])
+                try await claimer.waitUntilLive()
+                try await acker.waitUntilLive()
+                var ids: [String] = []
+                try await withClient(try JobsClient(commands: first.commands)) { client in
+                    for index in 0..<4 {
+                        let request = JobCreateRequest(
+                            type: "workbook", operation: "export", source: "us_wb_\(index)", leaseSeconds: 3)
+                        ids.append(try await client.create(request).id)
+                    }
+                    _ = try await client.waitFor(ids[0], "taken") { $0 != .ready }
+                }
+                // Killed while jobs run: replies are lost, and events published meanwhile are never sent live.
+                await first.kill(SIGKILL)
+                try await withBroker(try await first.restart()) { broker in
+                    try await withClient(try JobsClient(commands: broker.commands)) { client in
+                        for index in 4..<8 {
+                            ids.append(
+                                try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)")
+                                    .id)
+                        }
+                        for id in ids {
+                            do {
+                                _ = try await client.waitFor(id, .complete, timeout: .seconds(40))
+                            } catch {
+                                let job = try? await client.get(jobId: id)
+                                print(
+                                    "job \(id): \(String(describing: job.map { JSONCodec.string(.object($0.json)) }))")
+                                print(
+                                    "claimer log:\n\(claimer.log.suffix(6000))\nacker log:\n\(acker.log.suffix(6000))")
+                                print("broker log:\n\(broker.log.suffix(4000))")
+                                throw error
+                            }
+                        }
+                        #expect(try await client.endings() == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }))
+                    }
+                    #expect(await claimer.stop() == 0)
+                    #expect(await acker.stop() == 0)
                 }
             }
-            #expect(try await client.endings() == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }))
-            #expect(await claimer.stop() == 0)
-            #expect(await acker.stop() == 0)
         }
     }
 
@@ -164,16 +177,19 @@ import Testing
         arguments: ["job-handler", "workbook-export"])
     func gracefulShutdown(example: String) async throws {
         try await withBroker { broker in
-            let listener = try ListenerProcess(
-                example, broker: broker, environment: ["JOBWIRE_GRACE_MS": "300", "JOBWIRE_WORK_MS": "60000"])
-            let client = try JobsClient(commands: broker.commands)
-            let job = try await client.create(
-                type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 60000])
-            _ = try await client.waitFor(job.id, .executing)
-            #expect(await listener.stop() == 0)
-            let released = try await client.get(jobId: job.id)
-            #expect(released.status == .ready)
-            #expect(released.attempt == 2)
+            try await withListener(
+                example, broker: broker, environment: ["JOBWIRE_GRACE_MS": "300", "JOBWIRE_WORK_MS": "60000"]
+            ) { listener in
+                try await withClient(try JobsClient(commands: broker.commands)) { client in
+                    let job = try await client.create(
+                        type: "workbook", operation: "export", source: "us_wb_1", input: ["workMs": 60000])
+                    _ = try await client.waitFor(job.id, .executing)
+                    #expect(await listener.stop() == 0)
+                    let released = try await client.get(jobId: job.id)
+                    #expect(released.status == .ready)
+                    #expect(released.attempt == 2)
+                }
+            }
         }
     }
 

@@ -135,75 +135,65 @@ struct ListenerRunTests {
 
     @Test("a jobHandler with concurrency 3 keeps 3 claims waiting in the broker; run() returns after stop()")
     func claimsInFlight() async throws {
-        let broker = try await BrokerProcess.start()
-        let client = try JobsClient(commands: broker.commands)
-        let listener = Listener(name: "slots", commands: broker.commands, events: broker.events) {
-            jobHandler("workbook:export", concurrency: 3) { _, _ in }
-        }
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await listener.run() }
-                try await eventually("three claims waiting in the broker") {
-                    try await client.call(method: "broker.info")["waitingClaims"]?.intValue == 3
+        try await withBroker { broker in
+            try await withClient(try JobsClient(commands: broker.commands)) { client in
+                let listener = Listener(name: "slots", commands: broker.commands, events: broker.events) {
+                    jobHandler("workbook:export", concurrency: 3) { _, _ in }
                 }
-                let job = try await client.create(type: "workbook", operation: "export", source: "us_wb_1")
-                try await eventually("the job to complete") { try await client.get(jobId: job.id).status == .complete }
-                listener.stop()
-                try await group.waitForAll()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await listener.run() }
+                    try await eventually("three claims waiting in the broker") {
+                        try await client.call(method: "broker.info")["waitingClaims"]?.intValue == 3
+                    }
+                    let job = try await client.create(type: "workbook", operation: "export", source: "us_wb_1")
+                    try await eventually("the job to complete") {
+                        try await client.get(jobId: job.id).status == .complete
+                    }
+                    listener.stop()
+                    try await group.waitForAll()
+                }
             }
-        } catch {
-            await client.close()
-            await broker.stop()
-            throw error
         }
-        await client.close()
-        await broker.stop()
     }
 
     @Test("at most maxConcurrentEvents events run their handlers at once; the others wait their turn and run")
     func boundedEvents() async throws {
-        let broker = try await BrokerProcess.start()
-        let client = try JobsClient(commands: broker.commands)
-        // Ready before the listener starts: its catch-up hands all five to the dispatcher at once.
-        for index in 0..<5 {
-            _ = try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)")
-        }
-        struct Count { var running = 0, most = 0, done = 0 }
-        let count = Locked(Count())
-        let gate = CancelScope()
-        let listener = Listener(
-            name: "bounded", commands: broker.commands, events: broker.events,
-            configuration: .init(maxConcurrentEvents: 2)
-        ) {
-            on("job:ready") { _ in
-                count.withLock {
-                    $0.running += 1
-                    $0.most = max($0.most, $0.running)
+        try await withBroker { broker in
+            try await withClient(try JobsClient(commands: broker.commands)) { client in
+                // Ready before the listener starts: its catch-up hands all five to the dispatcher at once.
+                for index in 0..<5 {
+                    _ = try await client.create(type: "workbook", operation: "export", source: "us_wb_\(index)")
                 }
-                // Parks until the gate fires (run ends its body by cancelling it).
-                _ = try? await gate.run { try await Task.sleep(for: .seconds(3600)) }
-                count.withLock {
-                    $0.running -= 1
-                    $0.done += 1
+                struct Count { var running = 0, most = 0, done = 0 }
+                let count = Locked(Count())
+                let gate = CancelScope()
+                let listener = Listener(
+                    name: "bounded", commands: broker.commands, events: broker.events,
+                    configuration: .init(maxConcurrentEvents: 2)
+                ) {
+                    on("job:ready") { _ in
+                        count.withLock {
+                            $0.running += 1
+                            $0.most = max($0.most, $0.running)
+                        }
+                        // Parks until the gate fires (run ends its body by cancelling it).
+                        _ = try? await gate.run { try await Task.sleep(for: .seconds(3600)) }
+                        count.withLock {
+                            $0.running -= 1
+                            $0.done += 1
+                        }
+                    }
                 }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await listener.run() }
+                    try await eventually("two handlers running") { count.withLock { $0.running } == 2 }
+                    gate.fire()
+                    try await eventually("all five handlers done") { count.withLock { $0.done } == 5 }
+                    listener.stop()
+                    try await group.waitForAll()
+                }
+                #expect(count.withLock { $0.most } == 2)
             }
         }
-        do {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await listener.run() }
-                try await eventually("two handlers running") { count.withLock { $0.running } == 2 }
-                gate.fire()
-                try await eventually("all five handlers done") { count.withLock { $0.done } == 5 }
-                listener.stop()
-                try await group.waitForAll()
-            }
-        } catch {
-            await client.close()
-            await broker.stop()
-            throw error
-        }
-        #expect(count.withLock { $0.most } == 2)
-        await client.close()
-        await broker.stop()
     }
 }
