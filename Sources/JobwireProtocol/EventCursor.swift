@@ -41,6 +41,11 @@ public struct EventCursor: Sendable, Hashable {
     /// Seqs above `confirmed` already delivered.
     private var ahead: Set<Int64> = []
 
+    /// The most seqs ``ahead`` keeps while no replay succeeds (a filtered subscriber's every event lands there
+    /// until one does). Past it the oldest half is forgotten: a later replay may deliver those events again,
+    /// which an at-least-once handler takes, rather than the cursor growing for as long as the broker fails.
+    public static let maxAhead = 65_536
+
     /// A cursor at a known position, or with no start yet (`confirmed` nil): then every new event is delivered
     /// until ``start(epoch:at:)`` gives it one.
     public init(epoch: String? = nil, confirmed: Int64? = nil) {
@@ -84,7 +89,7 @@ public struct EventCursor: Sendable, Hashable {
             self.epoch = epoch
         }
         guard let confirmed else {
-            return ahead.insert(seq).inserted ? .deliver : .duplicate
+            return remember(seq) ? .deliver : .duplicate
         }
         if seq <= confirmed || ahead.contains(seq) { return .duplicate }
         if seq == confirmed + 1 {
@@ -92,7 +97,7 @@ public struct EventCursor: Sendable, Hashable {
             settle(pruning: false)
             return .deliver
         }
-        ahead.insert(seq)
+        remember(seq)
         return .gap(since: confirmed)
     }
 
@@ -100,7 +105,7 @@ public struct EventCursor: Sendable, Hashable {
     /// ``replayed(through:)``.
     public mutating func replayed(seq: Int64) -> Decision {
         if let confirmed, seq <= confirmed { return .duplicate }
-        return ahead.insert(seq).inserted ? .deliver : .duplicate
+        return remember(seq) ? .deliver : .duplicate
     }
 
     /// Whether an `events.list` page of `epoch` belongs to the cursor's store; if not, the cursor starts over at
@@ -130,6 +135,19 @@ public struct EventCursor: Sendable, Hashable {
         guard let confirmed, seq > confirmed else { return .current }
         return .behind(since: confirmed)
     }
+
+    /// Adds `seq` to the delivered ones ahead; returns false if it was there. Keeps at most ``maxAhead``.
+    @discardableResult
+    private mutating func remember(_ seq: Int64) -> Bool {
+        guard ahead.insert(seq).inserted else { return false }
+        if ahead.count > Self.maxAhead {
+            ahead = Set(ahead.sorted().suffix(Self.maxAhead / 2))
+        }
+        return true
+    }
+
+    /// The number of seqs remembered above ``confirmed``.
+    public var aheadCount: Int { ahead.count }
 
     /// Moves `confirmed` over the events delivered right after it, and forgets those at or below it (only a
     /// jump of `confirmed` leaves any: `pruning` says whether there was one).

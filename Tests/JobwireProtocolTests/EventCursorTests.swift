@@ -2,6 +2,20 @@ import JobwireProtocol
 import Testing
 
 @Suite struct EventCursorTests {
+    @Test("while no replay succeeds, a filtered subscriber's cursor keeps at most maxAhead seqs, the newest")
+    func boundedAhead() {
+        var cursor = EventCursor(epoch: "e1", confirmed: 0)
+        // Every other seq went to another topic: each event is a gap, remembered until a replay.
+        for seq in stride(from: Int64(2), through: Int64(2 * EventCursor.maxAhead + 2), by: 2) {
+            #expect(cursor.live(seq: seq, epoch: "e1") == .gap(since: 0))
+        }
+        #expect(cursor.aheadCount <= EventCursor.maxAhead)
+        #expect(cursor.aheadCount >= EventCursor.maxAhead / 2)
+        // The newest are still known as delivered; the oldest were forgotten.
+        #expect(cursor.live(seq: Int64(2 * EventCursor.maxAhead + 2), epoch: "e1") == .duplicate)
+        #expect(cursor.replayed(seq: 2) == .deliver)
+    }
+
     @Test("events in order are delivered and move the cursor")
     func inOrder() {
         var cursor = EventCursor(epoch: "e1", confirmed: 4)
