@@ -195,6 +195,8 @@ public final class JobsClient: Sendable {
         let id = pending.nextId()
         let body = RPCRequest(id: .int(id), method: method, params: params).bytes
         let endpoint = self.endpoint
+        // A cancel or a timeout that raced the registration leaves a mark for it; the request is over here.
+        defer { pending.settle(id: id) }
         return try await withThrowingTaskGroup(of: Wait.self) { group in
             group.addTask {
                 let result: Result<JSONValue, ProtocolError> = try await withTaskCancellationHandler {
@@ -332,6 +334,17 @@ final class Pending: Sendable {
         }
         waiter?.continuation.resume(throwing: error)
     }
+
+    /// Forgets the marks a cancel or a timeout left for a request that is over.
+    func settle(id: Int64) {
+        state.withLock { s in
+            s.cancelled.remove(id)
+            s.failed[id] = nil
+        }
+    }
+
+    /// The marks left for requests (cancelled or timed out before they were registered), for the tests.
+    var markCount: Int { state.withLock { $0.cancelled.count + $0.failed.count } }
 
     func cancel(id: Int64) {
         let waiter = state.withLock { s -> Waiter? in

@@ -113,6 +113,17 @@ struct ListenerRunTests {
         await client.close()
     }
 
+    @Test("a cancel or a timeout that came before its request was registered leaves no mark once the request is over")
+    func pendingMarks() {
+        let pending = Pending()
+        pending.cancel(id: 1)
+        pending.fail(id: 2, JobwireError(.timeout, "late"))
+        #expect(pending.markCount == 2)
+        pending.settle(id: 1)
+        pending.settle(id: 2)
+        #expect(pending.markCount == 0)
+    }
+
     @Test("after the shutdown deadline every handler is cancelled, also one that starts later; claims are not")
     func deadline() async throws {
         let work = RunningWork()
