@@ -406,6 +406,7 @@ final class Runtime: Sendable {
         guard let globs = worker.claimGlobs else { return }
         let client = self.client
         let post = self.post
+        let leases = self.leases
         let wait = listener.configuration.claimWait
         while !Task.isCancelled && !isStopping {
             let claimed: Job?
@@ -413,7 +414,10 @@ final class Runtime: Sendable {
                 claimed = try await work.claim {
                     try await client.claim(
                         jobs: globs, wait: wait, info: nil,
-                        onAbandoned: { job in post.yield(.abandoned(job)) })
+                        onAbandoned: { job in
+                            // Past the run loop (the listener is draining), the final releaseAll releases it.
+                            if case .terminated = post.yield(.abandoned(job)) { leases.hold(job) }
+                        })
                 }
             } catch is CancellationError {
                 // Interrupted: on shutdown the loop ends, after a broker restart the claim is sent again.
