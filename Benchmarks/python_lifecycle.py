@@ -6,6 +6,8 @@ One client per system, one job at a time, the lifecycle each system offers:
   jobwire-pipelined:  the same four requests over one DEALER, one round trip per job: each round trip
                       sends the previous job's update and complete and this job's create and claim
   beanstalkd:         put, reserve, touch, delete
+  beanstalkd-workers: --workers processes, one job at a time each (reserve, touch, delete), while this
+                      process puts the jobs: the beanstalkd side of `jobwire-bench --only python-client`
   zmq-round-trip:     no broker: REQ round trips against a ROUTER that echoes (the floor of a sync client)
 Prints one JSON object: jobs per second and the server's CPU microseconds per lifecycle (from /proc),
 or, for zmq-round-trip, the round trip's p50 in microseconds.
@@ -155,6 +157,58 @@ def beanstalkd(port: int, jobs: int, pid: int) -> dict:
     return {"jobsPerSecond": jobs / elapsed, "serverMicrosPerJob": (cpu_micros(pid) - before) / jobs}
 
 
+def _beanstalkd_worker(port: int, jobs: int, counter, done, ready) -> None:
+    greenstalk = need("greenstalk", "greenstalk")
+    client = greenstalk.Client(("127.0.0.1", port))
+    ready.release()
+    while True:
+        job = client.reserve()
+        client.touch(job)
+        client.delete(job)
+        with counter.get_lock():
+            counter.value += 1
+            if counter.value == jobs:
+                done.set()
+
+
+def beanstalkd_workers(port: int, jobs: int, pid: int, workers: int) -> dict:
+    """`workers` greenstalk worker processes, one job at a time each, while this process puts `jobs` jobs.
+
+    The clock starts at the first put, once every worker is connected, and stops when the last job is
+    deleted. Also returns the workers' CPU per job.
+    """
+    greenstalk = need("greenstalk", "greenstalk")
+    import multiprocessing
+
+    mp = multiprocessing.get_context("fork")
+    counter = mp.Value("q", 0)
+    done = mp.Event()
+    ready = mp.Semaphore(0)
+    processes = [mp.Process(target=_beanstalkd_worker, args=(port, jobs, counter, done, ready), daemon=True)
+                 for _ in range(workers)]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        if not ready.acquire(timeout=TIMEOUT_MS / 1000):
+            raise RuntimeError("a beanstalkd worker did not connect")
+    client = greenstalk.Client(("127.0.0.1", port))
+    before = cpu_micros(pid)
+    workers_before = sum(cpu_micros(process.pid) for process in processes)
+    start = time.perf_counter()
+    for _ in range(jobs):
+        client.put("run")
+    if not done.wait(timeout=120):
+        raise RuntimeError(f"beanstalkd workers ran {counter.value} of {jobs} jobs in 120 s")
+    elapsed = time.perf_counter() - start
+    server = cpu_micros(pid) - before
+    workers_cpu = sum(cpu_micros(process.pid) for process in processes) - workers_before
+    for process in processes:
+        process.terminate()
+        process.join()
+    return {"jobsPerSecond": jobs / elapsed, "serverMicrosPerJob": server / jobs,
+            "clientMicrosPerJob": workers_cpu / jobs}
+
+
 def zmq_round_trip(endpoint: str, count: int) -> dict:
     """p50 of `count` REQ round trips, each carrying a request-sized body, against a ROUTER echo."""
     zmq = need("zmq", "pyzmq")
@@ -175,11 +229,13 @@ def zmq_round_trip(endpoint: str, count: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("system", choices=["jobwire", "jobwire-pipelined", "beanstalkd", "zmq-round-trip"])
+    parser.add_argument("system", choices=["jobwire", "jobwire-pipelined", "beanstalkd", "beanstalkd-workers",
+                                                 "zmq-round-trip"])
     parser.add_argument("--commands", help="the broker's commands endpoint (jobwire), or the echo's (zmq-round-trip)")
     parser.add_argument("--port", type=int, help="beanstalkd's port")
     parser.add_argument("--pid", type=int, help="the server's pid, for its CPU time (not for zmq-round-trip)")
     parser.add_argument("--jobs", type=int, default=5000, help="lifecycles (round trips for zmq-round-trip)")
+    parser.add_argument("--workers", type=int, default=4, help="worker processes (beanstalkd-workers)")
     args = parser.parse_args()
     if args.system != "zmq-round-trip" and args.pid is None:
         parser.error(f"{args.system} needs --pid")
@@ -189,6 +245,8 @@ def main() -> None:
         result = jobwire_pipelined(args.commands, args.jobs, args.pid)
     elif args.system == "beanstalkd":
         result = beanstalkd(args.port, args.jobs, args.pid)
+    elif args.system == "beanstalkd-workers":
+        result = beanstalkd_workers(args.port, args.jobs, args.pid, args.workers)
     else:
         result = zmq_round_trip(args.commands, args.jobs)
     print(json.dumps(result))

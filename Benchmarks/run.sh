@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Jobwire's benchmark command (never part of CI): builds the broker and the benchmark in release mode,
 # installs beanstalkd and the Python clients for the comparison when missing, and prints one table.
-# Arguments go to jobwire-bench, e.g. `Benchmarks/run.sh --jobs 20000 --only lifecycle`.
+# Arguments go to jobwire-bench, e.g. `Benchmarks/run.sh --jobs 20000 --only lifecycle`, or
+# `Benchmarks/run.sh --only sdk --only python-client` for the rows driven by the product's own clients.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh

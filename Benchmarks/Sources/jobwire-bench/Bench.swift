@@ -6,7 +6,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "jobwire-bench",
         abstract: "Jobwire's benchmarks: run them all and print one table.",
-        subcommands: [Run.self, Listen.self],
+        subcommands: [Run.self, Listen.self, ListenSDK.self],
         defaultSubcommand: Run.self
     )
 
@@ -20,8 +20,18 @@ struct Bench: ParsableCommand {
         @Option(help: "Latency samples for the unloaded create → job:ready measurement.")
         var samples = 2000
 
-        @Option(help: "Which parts to run: raw, lifecycle, latency, fanout, growth, python (all when none).")
+        @Option(
+            help: """
+                Which parts to run: sdk, python-client, raw, lifecycle, latency, fanout, growth, python (all when \
+                none; repeat the option for several).
+                """)
         var only: [String] = []
+
+        @Option(help: "Jobs per run of the product rows (sdk, python-client).")
+        var productJobs = 5000
+
+        @Option(help: "Creates the product rows' JobsClient producer keeps in flight.")
+        var productWindow = 256
 
         @Option(
             help: """
@@ -44,6 +54,18 @@ struct Bench: ParsableCommand {
             func wanted(_ name: String) -> Bool { only.isEmpty || only.contains(name) }
             var rows: [(String, String)] = []
             print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, jobs per run \(jobs)")
+            let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().path
+            // Through the product first: the rows users get.
+            if wanted("sdk") {
+                rows += try sdkRows(
+                    binary: binary, bench: bench, jobs: productJobs, window: productWindow, repeats: repeats)
+            }
+            if wanted("python-client") {
+                rows += try pythonClientRows(
+                    binary: binary, python: python, directory: directory, jobs: productJobs, window: productWindow,
+                    repeats: repeats)
+            }
             if wanted("raw") {
                 let pairs = try rawPairs(count: 200_000)
                 rows.append(("raw libzmq DEALER/ROUTER pairs/s (ceiling)", String(format: "%.0f", pairs)))
@@ -63,7 +85,8 @@ struct Bench: ParsableCommand {
                     let label = runs.count > 1 ? " (median of \(runs.count) runs; range)" : ""
                     rows.append(
                         (
-                            "lifecycle, \(listeners) listener(s), durable: jobs/s\(label)",
+                            "broker alone, hand-written client: lifecycle, \(listeners) raw-DEALER listener(s) × 64 "
+                                + "in flight, durable: jobs/s\(label)",
                             String(format: "%.0f", r.jobsPerSecond)
                                 + (runs.count > 1
                                     ? String(
@@ -107,8 +130,7 @@ struct Bench: ParsableCommand {
                 rows.append(("  broker resident memory MB", String(format: "%.0f", full.residentMB)))
             }
             if wanted("python") {
-                let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                    .deletingLastPathComponent().appendingPathComponent("python_lifecycle.py").path
+                let script = directory + "/python_lifecycle.py"
                 rows += try pythonComparison(binary: binary, python: python, script: script, jobs: min(jobs, 5000))
             }
             let width = rows.map(\.0.count).max() ?? 0
@@ -126,5 +148,30 @@ struct Bench: ParsableCommand {
         @Option var name = "bench"
         @Option var inflight = 64
         func run() throws { try runListener(commands: commands, inflight: inflight, name: name) }
+    }
+
+    /// Sync, like the root command, so that `run` measures from the main thread and never blocks a thread of
+    /// Swift's concurrency pool: the listener runs on a task of its own until the process is terminated.
+    struct ListenSDK: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "listen-sdk", abstract: "A benchmark listener built on the Swift SDK (used by run).")
+        @Option var commands: String
+        @Option var events: String
+        @Option var name = "bench-sdk"
+        @Option(help: "The jobHandler's concurrency.") var concurrency = 1
+        func run() throws {
+            let (commands, events, name, concurrency) = (self.commands, self.events, self.name, self.concurrency)
+            let ended = DispatchSemaphore(value: 0)
+            Task.detached {
+                do {
+                    try await runSDKListener(commands: commands, events: events, name: name, concurrency: concurrency)
+                } catch {
+                    FileHandle.standardError.write(Data("listen-sdk: \(error)\n".utf8))
+                    Foundation.exit(1)
+                }
+                ended.signal()
+            }
+            ended.wait()
+        }
     }
 }

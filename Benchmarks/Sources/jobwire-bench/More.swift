@@ -150,19 +150,7 @@ func growth(binary: String, finished: Int, samples: Int) throws -> (empty: Growt
 /// synchronous ZeroMQ client.
 func pythonComparison(binary: String, python: String, script: String, jobs: Int) throws -> [(String, String)] {
     func run(_ arguments: [String]) throws -> JSONValue {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script] + arguments + ["--jobs", String(jobs)]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            // Its standard error, ours too, says why.
-            throw BenchError("python_lifecycle.py \(arguments[0]) failed (exit \(process.terminationStatus))")
-        }
-        return try JSONCodec.parse(Array(data))
+        try runPython(python: python, script: script, arguments + ["--jobs", String(jobs)])
     }
     var rows: [(String, String)] = [
         ("Python rows: lifecycles per row, one job at a time (--jobs, at most 5000)", "\(jobs)")
@@ -209,32 +197,11 @@ func pythonComparison(binary: String, python: String, script: String, jobs: Int)
         rows.append(("Python sync, beanstalkd", "greenstalk not installed for \(python) (pip install greenstalk)"))
         return rows
     }
-    let version = Process()
-    version.executableURL = URL(fileURLWithPath: beanstalkd)
-    version.arguments = ["-v"]
-    let out = Pipe()
-    version.standardOutput = out
-    try version.run()
-    let versionText = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-    version.waitUntilExit()
-
+    let versionText = beanstalkdVersion(beanstalkd)
     func beanstalk(_ flags: [String]) throws -> JSONValue {
-        let binlog = NSTemporaryDirectory() + "beanstalkd-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: binlog, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: binlog) }
-        let port = 11_300 + Int.random(in: 0..<500)
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: beanstalkd)
-        server.arguments = ["-l", "127.0.0.1", "-p", String(port), "-b", binlog] + flags
-        try server.run()
-        defer {
-            server.terminate()
-            server.waitUntilExit()
+        try withBeanstalkd(beanstalkd, flags: flags) { port, pid in
+            try run(["beanstalkd", "--port", String(port), "--pid", String(pid)])
         }
-        Thread.sleep(forTimeInterval: 0.3)
-        guard server.isRunning else { throw BenchError("beanstalkd \(flags) exited at start (port \(port) taken?)") }
-        return try run(["beanstalkd", "--port", String(port), "--pid", String(server.processIdentifier)])
     }
     // beanstalkd's default since 1.12 is `-f 50`: an fsync at most every 50 ms (`beanstalkd -h`).
     let binlogs = [
@@ -260,6 +227,57 @@ func pythonComparison(binary: String, python: String, script: String, jobs: Int)
             String(format: "%.0f / %.0f", p50, 1e6 / (4 * p50))
         ))
     return rows
+}
+
+/// Runs `script` with `arguments` and returns the JSON object it prints.
+func runPython(python: String, script: String, _ arguments: [String]) throws -> JSONValue {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: python)
+    process.arguments = [script] + arguments
+    let out = Pipe()
+    process.standardOutput = out
+    try process.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else {
+        // Its standard error, ours too, says why.
+        throw BenchError("python_lifecycle.py \(arguments[0]) failed (exit \(process.terminationStatus))")
+    }
+    return try JSONCodec.parse(Array(data))
+}
+
+/// `beanstalkd -v`: `beanstalkd 1.12`.
+func beanstalkdVersion(_ beanstalkd: String) -> String {
+    let version = Process()
+    version.executableURL = URL(fileURLWithPath: beanstalkd)
+    version.arguments = ["-v"]
+    let out = Pipe()
+    version.standardOutput = out
+    guard (try? version.run()) != nil else { return "beanstalkd" }
+    let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    version.waitUntilExit()
+    return text
+}
+
+/// Runs `body` with the port and pid of a beanstalkd started with `flags` and a binlog (`-b`) in a fresh
+/// directory, then stops it.
+func withBeanstalkd<T>(_ beanstalkd: String, flags: [String], _ body: (Int, Int32) throws -> T) throws -> T {
+    let binlog = NSTemporaryDirectory() + "beanstalkd-\(UUID().uuidString.prefix(8))"
+    try FileManager.default.createDirectory(atPath: binlog, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: binlog) }
+    let port = 11_300 + Int.random(in: 0..<500)
+    let server = Process()
+    server.executableURL = URL(fileURLWithPath: beanstalkd)
+    server.arguments = ["-l", "127.0.0.1", "-p", String(port), "-b", binlog] + flags
+    try server.run()
+    defer {
+        server.terminate()
+        server.waitUntilExit()
+    }
+    Thread.sleep(forTimeInterval: 0.3)
+    guard server.isRunning else { throw BenchError("beanstalkd \(flags) exited at start (port \(port) taken?)") }
+    return try body(port, server.processIdentifier)
 }
 
 /// The first executable called `name` on PATH.
