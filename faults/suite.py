@@ -230,9 +230,20 @@ def slow_listener(short: bool) -> Row:
         # Only the Python workers know slowMs; a slow job the Swift listener took at attempt 1 runs normally.
         started_slow = {w[1] for name in workers for w in procs.lines(name) if w[0] == "start" and w[2] == "1"}
         slow_taken_by_python = {j for j in slow_ids if j in started_slow}
-        wrong = {j: late.get(j) for j in slow_taken_by_python if late.get(j) != ["1:lease_expired"]}
+
+        def refused_rightly(j: str) -> bool:
+            # Attempt 1's late complete is refused once with lease_expired. A later attempt's call may be too, if
+            # that attempt's lease ran out as well (a worker stalled on a loaded machine): then the job went on
+            # to the next attempt. Any other refusal, or a refused attempt that was not over, is wrong.
+            calls = late.get(j) or []
+            attempts = jobs.get(j, h.JobLedger()).executing_attempts
+            over = all(kind == "lease_expired" and max(attempts, default=0) > int(k)
+                       for k, kind in (c.split(":", 1) for c in calls))
+            return calls.count("1:lease_expired") == 1 and over
+
+        wrong = {j: late.get(j) for j in slow_taken_by_python if not refused_rightly(j)}
         row.faults = len(slow_ids) + len(held)
-        row.check(not wrong, f"{len(wrong)} slow jobs' late calls did not get exactly one lease_expired: "
+        row.check(not wrong, f"{len(wrong)} slow jobs' late calls were not refused as their attempts ended: "
                              f"{list(wrong.items())[:3]}")
         unexpected = {j: v for j, v in late.items() if j not in slow_ids}
         row.check(not unexpected, f"late calls on jobs that were not slow: {list(unexpected.items())[:3]}")
