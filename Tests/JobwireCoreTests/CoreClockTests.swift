@@ -21,22 +21,14 @@ import Testing
 
         // Rounds without a move of the clock change nothing, however long they take in real time.
         let start = harness.now
-        for _ in 0..<3 {
-            harness.core.tick()
-            harness.commit()
-        }
+        for _ in 0..<3 { harness.round() }
         #expect(harness.now == start)
         #expect(try harness.job(id).status == .executing)
 
-        harness.advance(by: .milliseconds(9_999))
-        harness.core.tick()
-        harness.commit()
+        harness.pass(.milliseconds(9_999))
         #expect(try harness.job(id).status == .executing)
 
-        harness.advance(by: .milliseconds(1))
-        harness.core.tick()
-        harness.commit()
-        harness.settle()
+        harness.pass(.milliseconds(1))
         let failed = try harness.job(id)
         #expect(failed.status == .failed)
         #expect(failed.outcome?.message == "lease expired")

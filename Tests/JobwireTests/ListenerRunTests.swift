@@ -19,7 +19,7 @@ struct ListenerRunTests {
         let early = CancelScope()
         early.fire()
         await #expect(throws: CancellationError.self) {
-            try await early.run { try await Task.sleep(for: .seconds(3600)) }
+            try await early.run { try await untilCancelled() }
         }
         let late = CancelScope()
         let started = AsyncStream.makeStream(of: Void.self)
@@ -28,7 +28,7 @@ struct ListenerRunTests {
                 await #expect(throws: CancellationError.self) {
                     try await late.run {
                         started.continuation.yield()
-                        try await Task.sleep(for: .seconds(3600))
+                        try await untilCancelled()
                     }
                 }
             }
@@ -47,7 +47,7 @@ struct ListenerRunTests {
                 await #expect(throws: CancellationError.self) {
                     try await work.handler(jobId: "us_jb_1") {
                         started.continuation.yield()
-                        try await Task.sleep(for: .seconds(3600))
+                        try await untilCancelled()
                     }
                 }
             }
@@ -73,7 +73,7 @@ struct ListenerRunTests {
                 await #expect(throws: CancellationError.self) {
                     try await work.handler(jobId: "us_jb_1", attempt: 1) {
                         started.continuation.yield(1)
-                        try await Task.sleep(for: .seconds(3600))
+                        try await untilCancelled()
                     }
                 }
             }
@@ -129,7 +129,7 @@ struct ListenerRunTests {
         let work = RunningWork()
         work.cancelHandlers()
         await #expect(throws: CancellationError.self) {
-            try await work.handler(jobId: nil) { try await Task.sleep(for: .seconds(3600)) }
+            try await work.handler(jobId: nil) { try await untilCancelled() }
         }
         #expect(try await work.claim { 7 } == 7)
     }
@@ -139,7 +139,7 @@ struct ListenerRunTests {
         let work = RunningWork()
         work.stopClaims()
         await #expect(throws: CancellationError.self) {
-            try await work.claim { try await Task.sleep(for: .seconds(3600)) }
+            try await work.claim { try await untilCancelled() }
         }
         #expect(try await work.handler(jobId: nil) { 1 } == 1)
     }
@@ -188,7 +188,7 @@ struct ListenerRunTests {
                             $0.most = max($0.most, $0.running)
                         }
                         // Parks until the gate fires (run ends its body by cancelling it).
-                        _ = try? await gate.run { try await Task.sleep(for: .seconds(3600)) }
+                        _ = try? await gate.run { try await untilCancelled() }
                         count.withLock {
                             $0.running -= 1
                             $0.done += 1
@@ -207,4 +207,16 @@ struct ListenerRunTests {
             }
         }
     }
+}
+
+/// Waits for nothing but the calling task's cancellation, then throws `CancellationError`: a handler or a claim
+/// that works until it is stopped.
+func untilCancelled() async throws {
+    let (stream, continuation) = AsyncStream.makeStream(of: Never.self)
+    await withTaskCancellationHandler {
+        for await _ in stream {}
+    } onCancel: {
+        continuation.finish()
+    }
+    throw CancellationError()
 }

@@ -62,13 +62,7 @@ func lifecycle(binary: String, bench: String, jobs: Int, listeners: Int, data: S
     let broker = try BrokerHandle(binary: binary, data: data)
     defer { broker.stop() }
     let context = try Context()
-    let sub = try Socket(context, type: .sub)
-    try sub.set(.receiveHighWaterMark, 0)
-    try sub.subscribe("job:completed/")
-    try sub.subscribe("broker:heartbeat/")
-    try sub.connect(broker.events)
-    // Slow joiner: wait for a heartbeat so that no completion is missed.
-    while let frames = try sub.receiveMultipart(), !frames[0].starts(with: Array("broker:".utf8)) {}
+    let sub = try subscriber(context: context, events: broker.events, topics: ["job:completed/"])
     var children: [Process] = []
     for index in 0..<listeners {
         let child = Process()
@@ -142,11 +136,7 @@ func unloadedLatency(binary: String, samples: Int, data: String?) throws -> (p50
     let broker = try BrokerHandle(binary: binary, data: data)
     defer { broker.stop() }
     let context = try Context()
-    let sub = try Socket(context, type: .sub)
-    try sub.subscribe("job:ready/")
-    try sub.subscribe("broker:heartbeat/")
-    try sub.connect(broker.events)
-    while let frames = try sub.receiveMultipart(), !frames[0].starts(with: Array("broker:".utf8)) {}
+    let sub = try subscriber(context: context, events: broker.events, topics: ["job:ready/"], unbounded: false)
     try sub.unsubscribe("broker:heartbeat/")
     let producer = try Dealer(context: context, endpoint: broker.commands)
     var latencies: [Double] = []

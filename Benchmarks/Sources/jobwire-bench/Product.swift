@@ -90,14 +90,7 @@ func productLifecycle(
     let broker = try BrokerHandle(binary: binary, data: data)
     defer { broker.stop() }
     let context = try Context()
-    let sub = try Socket(context, type: .sub)
-    try sub.set(.receiveHighWaterMark, 0)
-    try sub.subscribe("job:completed/")
-    try sub.subscribe("job:failed/")
-    try sub.subscribe("broker:heartbeat/")
-    try sub.connect(broker.events)
-    // Slow joiner: wait for a heartbeat so that no completion is missed.
-    while let frames = try sub.receiveMultipart(), !frames[0].starts(with: Array("broker:".utf8)) {}
+    let sub = try subscriber(context: context, events: broker.events, topics: ["job:completed/", "job:failed/"])
     var children: [Process] = []
     defer {
         for child in children where child.isRunning {

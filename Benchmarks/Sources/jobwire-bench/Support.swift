@@ -181,3 +181,15 @@ enum QuickRead {
         return nil
     }
 }
+
+/// A subscriber to `topics` on `events`, returned once the broker has its subscriptions (its first heartbeat
+/// came: a slow joiner would miss the first events). `unbounded` lifts the receive high-water mark, so that a
+/// burst of events is never dropped before the benchmark reads it.
+func subscriber(context: Context, events: String, topics: [String], unbounded: Bool = true) throws -> Socket {
+    let sub = try Socket(context, type: .sub)
+    if unbounded { try sub.set(.receiveHighWaterMark, 0) }
+    for topic in topics + ["broker:heartbeat/"] { try sub.subscribe(topic) }
+    try sub.connect(events)
+    while let frames = try sub.receiveMultipart(), !frames[0].starts(with: Array("broker:".utf8)) {}
+    return sub
+}
