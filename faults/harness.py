@@ -33,6 +33,72 @@ WORKER = os.path.join(ROOT, "faults", "worker.py")
 TERMINAL = {"complete", "failed", "canceled"}
 
 
+# The store the suite's brokers run on: "sqlite" (a data folder each) or "postgres" (a fresh schema each in
+# the PostgreSQL database of POSTGRES_URL). suite.py --store sets them.
+STORE = "sqlite"
+POSTGRES_URL = os.environ.get("JOBWIRE_TEST_POSTGRES", "")
+POSTGRES_SH = os.path.join(ROOT, "scripts", "postgres.sh")
+
+
+def with_schema(url: str, schema: str) -> str:
+    """`url` with `schema=NAME` in its query (replacing one it had)."""
+    base, _, query = url.partition("?")
+    params = [p for p in query.split("&") if p and not p.startswith("schema=")] + [f"schema={schema}"]
+    return f"{base}?{'&'.join(params)}"
+
+
+def fresh_schema() -> str:
+    return f"t_{os.urandom(5).hex()}"
+
+
+def via_port(url: str, port: int) -> str:
+    """`url` with its host and port replaced by 127.0.0.1:`port` (a proxy in front of the server)."""
+    scheme, _, rest = url.partition("://")
+    authority, slash, path = rest.partition("/")
+    user, at, _ = authority.rpartition("@")
+    return f"{scheme}://{user}{at}127.0.0.1:{port}{slash}{path}"
+
+
+def postgres_port(url: str) -> int:
+    authority = url.partition("://")[2].partition("/")[0].rpartition("@")[2]
+    return int(authority.rpartition(":")[2] or 5432)
+
+
+def psql(url: str, sql: str, schema: Optional[str] = None) -> list[tuple[str, ...]]:
+    """Rows of one SQL statement run with psql (text fields; the store's own schema first on the path)."""
+    base = url.partition("?")[0]
+    env = {**os.environ, **({"PGOPTIONS": f"-c search_path={schema}"} if schema else {})}
+    out = subprocess.run(["psql", base, "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, env=env, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql: {out.stderr.strip()}")
+    return [tuple(line.split("\x1f")) for line in out.stdout.splitlines() if line]
+
+
+class Postgres:
+    """A throwaway cluster of scripts/postgres.sh under a folder: started, restarted, stopped."""
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.url = ""
+
+    def start(self) -> str:
+        self.url = self._run("start")
+        return self.url
+
+    def restart(self) -> None:
+        self._run("restart")
+
+    def stop(self) -> None:
+        self._run("stop")
+
+    def _run(self, verb: str) -> str:
+        out = subprocess.run([POSTGRES_SH, verb, self.folder], capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"scripts/postgres.sh {verb} failed: {out.stderr.strip()}")
+        return out.stdout.strip().splitlines()[-1] if out.stdout.strip() else ""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,12 +162,30 @@ class Row:
         return "pass" if not self.failures else "FAIL"
 
 
-class Broker:
-    """`jobwire broker` on fixed loopback ports (so a restart keeps them) over a data folder."""
+# The postgres store's names for the SQLite schema's camelCase columns that the suite reads.
+STORE_COLUMNS = {"formerOwners": "former_owners"}
 
-    def __init__(self, data: str, *args: str, events_port: Optional[int] = None, commands_port: Optional[int] = None):
+
+class Broker:
+    """`jobwire broker` on fixed loopback ports (so a restart keeps them) over a data folder, or with the
+    postgres store over a fresh schema of its own (`store` names another URL: a standby's, a proxy's)."""
+
+    def __init__(self, data: str, *args: str, events_port: Optional[int] = None, commands_port: Optional[int] = None,
+                 store: Optional[str] = None):
         self.data = data
         self.args = list(args)
+        self.schema: Optional[str] = None
+        self.store: Optional[str] = store
+        if store is None and STORE == "postgres":
+            if not POSTGRES_URL:
+                raise RuntimeError("the postgres store needs JOBWIRE_TEST_POSTGRES (suite.py --store postgres sets it)")
+            self.schema = fresh_schema()
+            self.store = with_schema(POSTGRES_URL, self.schema)
+        elif store is not None:
+            self.schema = dict(p.split("=", 1) for p in store.partition("?")[2].split("&") if "=" in p).get("schema")
+        self.direct: Optional[str] = None  # the URL that store_rows reads through, when `store` is a proxy's
+        self.listening_at: Optional[float] = None  # when the startup line came (a standby's: when it took over)
+        self.listening = threading.Event()
         self.events = f"tcp://127.0.0.1:{events_port or free_port()}"
         self.commands = f"tcp://127.0.0.1:{commands_port or free_port()}"
         self.proc: Optional[subprocess.Popen[bytes]] = None
@@ -115,17 +199,65 @@ class Broker:
         log = open(self.log_path, "ab")
         log.write(f"--- start {self.starts}\n".encode())
         log.flush()
-        self.proc = subprocess.Popen(
-            [JOBWIRE, "broker", "--data", self.data, "--events", self.events, "--commands", self.commands, *self.args],
-            stdout=subprocess.PIPE, stderr=log)
+        self.listening.clear()
+        self.listening_at = None
+        self.proc = subprocess.Popen([JOBWIRE, "broker", *self.store_args(), "--events", self.events, "--commands",
+                                      self.commands, *self.args], stdout=subprocess.PIPE, stderr=log)
         log.close()
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
+        if "listening" in line:
+            self.listening_at = time.monotonic()
+            self.listening.set()
         if expect_listening and "listening" not in line:
             self.proc.wait(timeout)
             raise RuntimeError(f"broker did not start: {line!r}; log {self.log_path}:\n{self.log_tail()}")
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         return line or None
+
+    def store_args(self) -> list[str]:
+        return ["--store", self.store] if self.store else ["--data", self.data]
+
+    def start_standby(self, timeout: float = 20.0) -> None:
+        """Starts a broker that may come up as a standby (postgres store): returns when its log says
+        `standby`, or when it prints its startup line (it was active at once). A reader thread marks the
+        moment the startup line comes (`listening_at`, the `listening` event)."""
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(f"--- start {self.starts} (standby)\n".encode())
+            log.flush()
+            mark = log.tell()
+            self.listening.clear()
+            self.listening_at = None
+            self.proc = subprocess.Popen([JOBWIRE, "broker", *self.store_args(), "--events", self.events, "--commands",
+                                          self.commands, *self.args], stdout=subprocess.PIPE, stderr=log)
+        proc = self.proc
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                if "listening" in raw.decode(errors="replace") and not self.listening.is_set():
+                    self.listening_at = time.monotonic()
+                    self.listening.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.listening.is_set() or "standby" in self.log_since(mark):
+                return
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"broker neither stood by nor started (exit {proc.poll()}); log {self.log_path}:\n"
+                           f"{self.log_tail()}")
+
+    def log_since(self, offset: int) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
 
     def log_tail(self, lines: int = 15) -> str:
         try:
@@ -158,7 +290,13 @@ class Broker:
 
     def store_rows(self, sql: str) -> list[tuple[Any, ...]]:
         """Reads the store directly. The broker holds its store exclusively: when it runs, it is stopped
-        for the read and started again; after a kill -9 its write-ahead log is read the same way."""
+        for the read and started again; after a kill -9 its write-ahead log is read the same way. On the
+        postgres store the rows come through psql while the broker runs; columns named in camelCase in the
+        SQLite schema are asked for as the PostgreSQL schema names them (STORE_COLUMNS)."""
+        if self.schema is not None:
+            for sqlite_name, postgres_name in STORE_COLUMNS.items():
+                sql = sql.replace(sqlite_name, postgres_name)
+            return psql(self.direct or self.store or POSTGRES_URL, sql, self.schema)
         running = self.alive()
         if running:
             self.stop()

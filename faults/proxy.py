@@ -1,5 +1,9 @@
 """A TCP proxy of the suite's own between one listener and the broker (scenario 8), that can pass,
-delay, blackhole (keep connections, move no bytes) and reset (RST every connection)."""
+delay, blackhole (keep connections, move no bytes) and reset (RST every connection).
+
+Given several target ports, each new connection goes to the first that accepts one, the way a TCP load
+balancer fronts an active broker and its standbys (which bind nothing until they take over); the same
+proxy stands between a broker and PostgreSQL for the partition scenario (p3)."""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ import time
 
 
 class Proxy:
-    def __init__(self, target_port: int) -> None:
+    def __init__(self, target_port: int, *more_ports: int) -> None:
         self.target = ("127.0.0.1", target_port)
+        self.targets = [("127.0.0.1", port) for port in (target_port, *more_ports)]
         self.server = socket.socket()
         self.server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.server.bind(("127.0.0.1", 0))
@@ -49,9 +54,15 @@ class Proxy:
                 with self.lock:
                     self.conns.append(client)  # accepted, never answered
                 continue
-            try:
-                upstream = socket.create_connection(self.target)
-            except OSError:
+            upstream = None
+            for target in self.targets:
+                try:
+                    upstream = socket.create_connection(target, timeout=2)
+                    upstream.settimeout(None)
+                    break
+                except OSError:
+                    continue
+            if upstream is None:
                 client.close()
                 continue
             with self.lock:

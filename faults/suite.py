@@ -408,6 +408,9 @@ def fuzzing(short: bool) -> Row:
     if os.environ.get("JOBWIRE_FAULT_NO_LIBFUZZER"):
         row.notes.append("libFuzzer harnesses skipped (JOBWIRE_FAULT_NO_LIBFUZZER)")
         return row
+    if h.STORE != "sqlite":
+        row.notes.append("libFuzzer harnesses (the request decoder, no store) run with the sqlite store only")
+        return row
     result = subprocess.run([os.path.join(h.ROOT, "Fuzz", "run.sh"), str(seconds)], capture_output=True, text=True,
                             cwd=h.ROOT)
     lines = [line for line in result.stdout.splitlines() if line.startswith("fuzz ")]
@@ -702,6 +705,299 @@ def slow_swift_subscriber(short: bool) -> Row:
     return row
 
 
+# ---------------------------------------------------------------------------------------------
+# p1-p3. Standby brokers on the postgres store (issue 19): the active broker SIGKILLed, PostgreSQL
+# restarted, the active broker cut off from PostgreSQL. Two brokers share one store (one schema);
+# the listeners and the producer reach them through a front proxy that connects each new connection
+# to the first broker that accepts it (a standby binds nothing), as a TCP load balancer would.
+
+
+FAILOVER_TIMEOUT = 5  # the broker's default --failover-timeout
+
+
+class Pair:
+    """Brokers on one postgres store, each watched: when it printed its startup line, when it exited."""
+
+    def __init__(self, work: str, store: str, direct: str, *args: str, stores: Optional[list[str]] = None) -> None:
+        stores = stores or [store, store]
+        self.brokers = [h.Broker(os.path.join(work, name), *args, store=url) for name, url in zip("ab", stores)]
+        for broker in self.brokers:
+            broker.direct = direct
+        self.exits: dict[int, tuple[float, Optional[int]]] = {}  # id(proc) -> (when, exit code)
+        ports = lambda kind: [int(getattr(b, kind).rsplit(":", 1)[1]) for b in self.brokers]  # noqa: E731
+        import proxy as px
+
+        self.front_commands = px.Proxy(*ports("commands"))
+        self.front_events = px.Proxy(*ports("events"))
+        self.front = h.Broker.__new__(h.Broker)  # only its endpoints: listeners and producer go through the front
+        self.front.commands = self.front_commands.endpoint
+        self.front.events = self.front_events.endpoint
+
+    def watch(self, broker: h.Broker) -> None:
+        proc = broker.proc
+        assert proc is not None
+
+        def wait() -> None:
+            code = proc.wait()
+            self.exits[id(proc)] = (time.monotonic(), code)
+
+        threading.Thread(target=wait, daemon=True).start()
+
+    def start(self, index: int, standby: bool) -> h.Broker:
+        broker = self.brokers[index]
+        if standby:
+            broker.start_standby()
+        else:
+            broker.start()
+        self.watch(broker)
+        return broker
+
+    def active(self) -> Optional[h.Broker]:
+        live = [b for b in self.brokers if b.alive() and b.listening.is_set()]
+        return live[0] if len(live) == 1 else None
+
+    def exit_of(self, broker: h.Broker) -> Optional[tuple[float, Optional[int]]]:
+        return self.exits.get(id(broker.proc)) if broker.proc else None
+
+    def stop(self) -> None:
+        for broker in self.brokers:
+            broker.stop()
+
+
+def first_reply(broker: h.Broker, limit: float) -> Optional[float]:
+    """Asks broker.info of `broker` until it answers; returns when (monotonic), None after `limit` seconds."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        client = h.Client(broker.commands, timeout=0.25)
+        try:
+            client.broker_info()
+            return time.monotonic()
+        except (h.JobwireError, h.JobwireTimeout):
+            pass
+        finally:
+            client.close()
+    return None
+
+
+def serves(pair: Optional[Pair]) -> bool:
+    """An active broker answers a request that reads the store."""
+    active = pair.active() if pair else None
+    if active is None:
+        return False
+    client = active.client(timeout=1)
+    try:
+        return client.list(pageSize=1) is not None
+    finally:
+        client.close()
+
+
+def check_log(row: Row, client: h.Client) -> None:
+    """The log of a store that changed hands: seq gap-free and increasing (no commit of a fenced broker)."""
+    seqs = [int(e["seq"]) for e in h.events(client)]
+    gaps = [(a, b) for a, b in zip(seqs, seqs[1:]) if b != a + 1]
+    row.check(not gaps, f"the event log is not gap-free across the takeovers: {gaps[:5]}")
+
+
+def standby_load(row: Row, work: str, pair: Pair, n: int, rate: float, tag: str) -> tuple[h.Procs, h.Producer]:
+    procs = h.Procs(work)
+    for i in range(2):
+        procs.python_worker(f"py{i}", pair.front, threads=3, jobs=JOB)
+    for i in range(2):
+        procs.swift_handler(f"sw{i}", pair.front, work_ms=40)
+    producer = h.Producer(pair.front.commands, tag=tag, job=JOB, timeout=2.0)
+    producer.start(n, lambda i: {"workMs": 40}, rate=rate)
+    return procs, producer
+
+
+def settle(row: Row, pair: Pair, procs: h.Procs, producer: h.Producer, in_flight: set[str], n: int) -> None:
+    producer.join()
+    active = pair.active()
+    row.check(active is not None, "no single active broker at the end: "
+              + ", ".join(f"{b.data}: alive {b.alive()}, listening {b.listening.is_set()}" for b in pair.brokers))
+    if active is None:
+        return
+    client = active.client(timeout=10)
+    drained = h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=90)
+    row.check(drained, "the listeners did not drain the queue after the takeovers")
+    count_jobs(row, client, set(producer.acked.values()), in_flight)
+    check_log(row, client)
+    row.check(len(producer.acked) == n, f"only {len(producer.acked)} of {n} creates were acknowledged")
+    row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    row.notes.append(f"{len(in_flight)} jobs in flight at the faults; {producer.resends} creates re-sent "
+                     f"(same idempotency key), {producer.errors} error replies")
+
+
+def executing_ids(broker: h.Broker) -> set[str]:
+    return {r[0] for r in broker.store_rows("SELECT id FROM jobs WHERE status = 'executing'")}
+
+
+def active_killed(short: bool) -> Row:
+    """p1: SIGKILL of the active broker under load with a standby running: it takes over (timed)."""
+    row = Row("p1 active broker killed, standby takes over")
+    n, kills, rate = (1200, 2, 150) if short else (6000, 6, 200)
+    work = h.workdir("active-killed")
+    schema = h.fresh_schema()
+    store = h.with_schema(h.POSTGRES_URL, schema)
+    pair = Pair(work, store, store, "--lease-seconds", "3")
+    procs: Optional[h.Procs] = None
+    takeovers: list[str] = []
+    try:
+        active = pair.start(0, standby=False)
+        standby = pair.start(1, standby=True)
+        row.check(not standby.listening.is_set(), "the second broker on the store did not stand by: it started serving")
+        procs, producer = standby_load(row, work, pair, n, rate, "pk")
+        duration = n / rate
+        in_flight: set[str] = set()
+        for k in range(kills):
+            time.sleep(duration / (kills + 1) * random.uniform(0.6, 1.2))
+            killed_at = time.monotonic()
+            active.kill9()
+            in_flight |= executing_ids(active)
+            replied = first_reply(standby, FAILOVER_TIMEOUT * 4)
+            took = standby.listening.wait(5) and standby.listening_at is not None
+            line_s = standby.listening_at - killed_at if took and standby.listening_at else None
+            reply_s = replied - killed_at if replied else None
+            takeovers.append(f"{line_s:.2f} s to the startup line, {reply_s:.2f} s to the first reply"
+                             if line_s is not None and reply_s is not None
+                             else f"startup line {line_s}, first reply {reply_s}")
+            h.say(f"kill -9 the active broker: {len(in_flight)} jobs in flight so far; takeover {takeovers[-1]}")
+            row.check(replied is not None and took, f"kill {k + 1}: the standby did not take over")
+            row.check(reply_s is None or reply_s <= FAILOVER_TIMEOUT,
+                      f"kill {k + 1}: the standby took {reply_s:.1f} s to answer (failover timeout {FAILOVER_TIMEOUT} s)")
+            if replied is None:
+                break
+            # The killed one comes back as the standby, as a supervisor would restart it.
+            index = pair.brokers.index(active)
+            pair.start(index, standby=True)
+            row.check(not active.listening.is_set(), f"kill {k + 1}: the restarted broker did not stand by")
+            active, standby = standby, active
+        row.kills = sum(b.kills for b in pair.brokers)
+        row.faults = len(in_flight)
+        settle(row, pair, procs, producer, in_flight, n)
+        row.notes.append("takeovers: " + "; ".join(takeovers))
+    finally:
+        if procs:
+            procs.close()
+        pair.stop()
+    return row
+
+
+def postgres_restarted(short: bool) -> Row:
+    """p2: `pg_ctl restart -m fast` of the PostgreSQL server under load: the active broker carries on, or
+    gives up its role (exit 3) and the standby takes over; nothing lost or done twice either way."""
+    row = Row("p2 PostgreSQL restarted")
+    n, restarts, rate = (1200, 1, 150) if short else (6000, 3, 200)
+    work = h.workdir("postgres-restarted")
+    cluster = h.Postgres(os.path.join(work, "cluster"))
+    pair: Optional[Pair] = None
+    procs: Optional[h.Procs] = None
+    try:
+        store = h.with_schema(cluster.start(), h.fresh_schema())
+        pair = Pair(work, store, store, "--lease-seconds", "3")
+        pair.start(0, standby=False)
+        pair.start(1, standby=True)
+        procs, producer = standby_load(row, work, pair, n, rate, "pr")
+        duration = n / rate
+        in_flight: set[str] = set()
+        outcomes: list[str] = []
+        for k in range(restarts):
+            time.sleep(duration / (restarts + 1) * random.uniform(0.6, 1.2))
+            before = pair.active()
+            assert before is not None
+            in_flight |= executing_ids(before)
+            at = time.monotonic()
+            cluster.restart()
+            up = time.monotonic() - at
+            row.faults += 1
+            # Serving again: an active broker (the same or the other) answers a request that needs the store.
+            served = h.wait_until(lambda: serves(pair), timeout=FAILOVER_TIMEOUT * 4, every=0.1)
+            after = pair.active()
+            back = time.monotonic() - at
+            row.check(served, f"restart {k + 1}: no broker served again after PostgreSQL came back")
+            old_exit = pair.exit_of(before)
+            if after is before:
+                outcomes.append(f"the active broker carried on ({up:.1f} s restart, serving after {back:.1f} s)")
+            else:
+                outcomes.append(f"the standby took over ({up:.1f} s restart, serving after {back:.1f} s; the old "
+                                f"active exited {old_exit[1] if old_exit else 'not'})")
+                row.check(old_exit is not None and old_exit[1] == 3,
+                          f"restart {k + 1}: the old active did not exit with code 3: {old_exit}")
+                if after is not None and old_exit is not None and after.listening_at is not None:
+                    row.check(old_exit[0] < after.listening_at,
+                              f"restart {k + 1}: the new active served {old_exit[0] - after.listening_at:.2f} s "
+                              f"before the old one exited")
+            h.say(f"pg_ctl restart -m fast: {outcomes[-1]}")
+            # Whichever broker exited stands by again (a supervisor's restart).
+            for index, broker in enumerate(pair.brokers):
+                if not broker.alive():
+                    if broker is not before:
+                        outcomes.append(f"the standby exited ({broker.proc.returncode if broker.proc else None})")
+                    pair.start(index, standby=True)
+        row.kills = sum(1 for code in pair.exits.values())
+        settle(row, pair, procs, producer, in_flight, n)
+        row.notes.append("; ".join(outcomes))
+    finally:
+        if procs:
+            procs.close()
+        if pair:
+            pair.stop()
+        cluster.stop()
+    return row
+
+
+def postgres_partition(short: bool) -> Row:
+    """p3: the active broker reaches PostgreSQL through faults/proxy.py, blackholed under load; the standby
+    is connected directly. The old active must exit (code 3, `lost the active role`) before the new one
+    serves."""
+    import proxy as px
+
+    row = Row("p3 partition from PostgreSQL")
+    n, rate = (1200, 150) if short else (6000, 200)
+    work = h.workdir("postgres-partition")
+    schema = h.fresh_schema()
+    direct = h.with_schema(h.POSTGRES_URL, schema)
+    link = px.Proxy(h.postgres_port(h.POSTGRES_URL))
+    cut = h.with_schema(h.via_port(h.POSTGRES_URL, link.port), schema)
+    pair = Pair(work, direct, direct, "--lease-seconds", "3", stores=[cut, direct])
+    procs: Optional[h.Procs] = None
+    try:
+        old = pair.start(0, standby=False)
+        new = pair.start(1, standby=True)
+        procs, producer = standby_load(row, work, pair, n, rate, "pp")
+        time.sleep(n / rate / 3)
+        in_flight = executing_ids(old)
+        at = time.monotonic()
+        link.set("blackhole")
+        row.faults = 1
+        h.say(f"blackholed the active broker's link to PostgreSQL ({len(in_flight)} jobs in flight)")
+        h.wait_until(lambda: not old.alive() and new.listening.is_set(), timeout=FAILOVER_TIMEOUT * 6, every=0.05)
+        exit_ = pair.exit_of(old)
+        row.check(exit_ is not None, f"the cut-off active broker did not exit within {FAILOVER_TIMEOUT * 6} s")
+        row.check(new.listening.is_set(), f"the standby did not take over within {FAILOVER_TIMEOUT * 6} s")
+        if exit_ is not None:
+            row.check(exit_[1] == 3, f"the cut-off active broker exited with code {exit_[1]}, not 3")
+            row.check("lost the active role" in old.log_tail(40),
+                      f"the cut-off broker's log does not say it lost the active role: {old.log_tail(3)!r}")
+        if exit_ is not None and new.listening_at is not None:
+            row.check(exit_[0] < new.listening_at,
+                      f"the new active served {exit_[0] - new.listening_at:.2f} s before the old one exited")
+            row.notes.append(f"the old active exited (code {exit_[1]}) {exit_[0] - at:.2f} s after the cut, the new "
+                             f"one started {new.listening_at - at:.2f} s after it "
+                             f"({new.listening_at - exit_[0]:.2f} s after the exit)")
+            h.say(row.notes[-1])
+        if new.listening.is_set():
+            in_flight |= executing_ids(new)  # what the old active had handed out before the cut
+        link.set("pass")
+        settle(row, pair, procs, producer, in_flight, n)
+        row.kills = 1 if exit_ is not None else 0
+    finally:
+        if procs:
+            procs.close()
+        pair.stop()
+        link.set("reset")
+    return row
+
+
 SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "1": listener_killed,
     "4": broker_killed,
@@ -714,9 +1010,20 @@ SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "5": damaged_store,
     "6": disk_full,
     **hostile.SCENARIOS,
+    "p1": active_killed,
+    "p2": postgres_restarted,
+    "p3": postgres_partition,
 }
+# Scenarios about one store's own files, run on that store only, and why.
+SQLITE_ONLY = {
+    "5": "damages the SQLite database and WAL files",
+    "6": "fills the disk under the SQLite data folder",
+    "h5": "copies a built SQLite data folder",
+    "h6": "deletes the SQLite write-ahead log",
+}
+POSTGRES_ONLY = {key: "standby brokers share a PostgreSQL store" for key in ("p1", "p2", "p3")}
 # Named groups for --only; `--short` runs these only where it is cheap (CI).
-GROUPS = {"hostile": list(hostile.SCENARIOS)}
+GROUPS = {"hostile": list(hostile.SCENARIOS), "standby": list(POSTGRES_ONLY)}
 SHORT = [key for key in SCENARIOS if key not in hostile.FULL_ONLY]
 
 
@@ -753,6 +1060,9 @@ def main() -> int:
     parser.add_argument("--only", default="",
                         help="comma-separated scenario keys (1, 7s, h1, ...) or groups (hostile)")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--store", choices=["sqlite", "postgres"], default="sqlite",
+                        help="the brokers' store: a SQLite data folder each, or a fresh schema each in the PostgreSQL "
+                             "database of JOBWIRE_TEST_POSTGRES (without it, a throwaway cluster of scripts/postgres.sh)")
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else int(time.time())
     random.seed(seed)
@@ -768,10 +1078,29 @@ def main() -> int:
         else:
             parser.error(f"no scenario or group {key!r}: one of {', '.join([*SCENARIOS, *GROUPS])}")
     chosen = chosen or (SHORT if args.short else list(SCENARIOS))
+    h.STORE = args.store
+    cluster: Optional[h.Postgres] = None
+    if args.store == "postgres" and not h.POSTGRES_URL:
+        cluster = h.Postgres(h.workdir("postgres-cluster"))
+        h.POSTGRES_URL = cluster.start()
+    try:
+        return run(args, seed, chosen)
+    finally:
+        if cluster:
+            cluster.stop()
+
+
+def run(args: argparse.Namespace, seed: int, chosen: list[str]) -> int:
     rows: list[Row] = []
-    print(f"jobwire fault suite ({'short' if args.short else 'full'}), seed {seed}", flush=True)
+    other = POSTGRES_ONLY if args.store == "sqlite" else SQLITE_ONLY
+    where = f"the {args.store} store" + (f" ({h.POSTGRES_URL})" if args.store == "postgres" else "")
+    print(f"jobwire fault suite ({'short' if args.short else 'full'}) on {where}, seed {seed}", flush=True)
     for key in chosen:
         scenario = SCENARIOS[key]
+        if key in other:
+            rows.append(Row(f"{key} {scenario.__name__}", skipped=f"{other[key]}: not run on the {args.store} store"))
+            print(f"== {key}: {scenario.__name__}: skipped on {args.store} ({other[key]})", flush=True)
+            continue
         print(f"== {key}: {scenario.__name__}", flush=True)
         started = time.monotonic()
         try:
@@ -801,7 +1130,7 @@ def main() -> int:
     skipped = [r for r in rows if r.skipped and r.result != "FAIL"]
     passed = len(rows) - len(failed) - len(skipped)
     # The plain closing line: scenarios, as the other suites count their rules and tests.
-    print(f"faults: {passed} passed, {len(failed)} failed" + (f", {len(skipped)} skipped" if skipped else ""))
+    print(f"faults-{args.store}: {passed} passed, {len(failed)} failed" + (f", {len(skipped)} skipped" if skipped else ""))
     return 1 if failed else 0
 
 

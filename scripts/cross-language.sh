@@ -12,11 +12,23 @@
 #
 #   scripts/cross-language.sh                 # binaries from .build/debug (swift build first)
 #   JOBWIRE_BIN=.build-x/debug JOBS=5 scripts/cross-language.sh
+#   scripts/cross-language.sh --store postgres   # the broker on a fresh schema of $JOBWIRE_TEST_POSTGRES
+#                                                # (without it, a throwaway cluster of scripts/postgres.sh)
 #
 # Prints PASS/FAIL per check and "N passed, N failed"; exits 1 on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+store=sqlite
+while [ $# -gt 0 ]; do
+    case $1 in
+        --store) store=${2:?--store sqlite|postgres}; shift 2 ;;
+        --store=*) store=${1#--store=}; shift ;;
+        *) echo "cross-language: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+case $store in sqlite | postgres) ;; *) echo "cross-language: --store sqlite|postgres, not $store" >&2; exit 2 ;; esac
+source scripts/store.sh
 bin=${JOBWIRE_BIN:-.build/debug}
 bin=$(cd "$bin" && pwd)
 jobs=${JOBS:-20}
@@ -32,10 +44,12 @@ py=$(scripts/python-env.sh | tail -n1)
 
 work=$(mktemp -d)
 pids=()
+own_cluster=""
 cleanup() {
     local pid
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    [ -z "$own_cluster" ] || scripts/postgres.sh stop "$own_cluster" || true
     if [ "${keep:-0}" = 1 ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -56,8 +70,14 @@ stop() {
     pids=("${rest[@]}")
 }
 
-# The broker, on random loopback ports.
-"$bin/jobwire" broker --data "$work/store" --events 'tcp://127.0.0.1:*' --commands 'tcp://127.0.0.1:*' \
+# The broker, on random loopback ports, over the chosen store.
+if [ "$store" = postgres ] && [ -z "${JOBWIRE_TEST_POSTGRES:-}" ]; then
+    own_cluster=$(mktemp -d)
+    JOBWIRE_TEST_POSTGRES=$(scripts/postgres.sh start "$own_cluster" | tail -n1)
+fi
+mapfile -t store_options < <(store_args "$store" "$work/store")
+[ ${#store_options[@]} -eq 2 ] || exit 2
+"$bin/jobwire" broker "${store_options[@]}" --events 'tcp://127.0.0.1:*' --commands 'tcp://127.0.0.1:*' \
     >"$work/broker.out" 2>"$work/broker.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -qs listening "$work/broker.out" && break; sleep 0.1; done
@@ -66,7 +86,7 @@ line=$(head -n1 "$work/broker.out")
 JOBWIRE_EVENTS=$(sed -E 's/.*events ([^,]+),.*/\1/' <<<"$line")
 JOBWIRE_COMMANDS=$(sed -E 's/.*commands ([^,]+),.*/\1/' <<<"$line")
 export JOBWIRE_EVENTS JOBWIRE_COMMANDS
-echo "broker: commands $JOBWIRE_COMMANDS, events $JOBWIRE_EVENTS"
+echo "broker ($store store): commands $JOBWIRE_COMMANDS, events $JOBWIRE_EVENTS"
 
 # Checks the jobs in file $2 from the log; appends its PASS/FAIL lines to the tally.
 verify() { # verify label ids-file expected-count
@@ -193,5 +213,6 @@ verify "b2 python->swift claim" "$work/b2.ids" "$jobs"
 if [ "$failed" -gt 0 ]; then
     for log in "$work"/*.log; do echo "--- ${log#"$work"/} (last lines)"; tail -n 15 "$log"; done
 fi
-echo "$passed passed, $failed failed ($((SECONDS - started)) s)"
+echo "cross-language ($store store): $((SECONDS - started)) s"
+echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
