@@ -5,6 +5,9 @@
 #   scripts/faults.sh --short    the short variant of each scenario (CI, a few minutes on 2 cores)
 #   scripts/faults.sh --only 1,4 some scenarios; other options go to faults/suite.py
 #   scripts/faults.sh --only hostile   the hostile-client scenarios h1-h6 (issue #13), a few minutes
+#   scripts/faults.sh --store postgres the brokers on PostgreSQL (a fresh schema each in $JOBWIRE_TEST_POSTGRES,
+#                                      or a throwaway cluster of scripts/postgres.sh), with the standby
+#                                      scenarios p1-p3 (issue 19); the SQLite-file scenarios are skipped
 # JOBWIRE_FAULT_BUILD names a folder with the built jobwire and job-handler (default .build-fault/debug).
 set -euo pipefail
 cd "$(dirname "$0")/.."
