@@ -68,11 +68,11 @@ def psql(url: str, sql: str, schema: Optional[str] = None) -> list[tuple[str, ..
     """Rows of one SQL statement run with psql (text fields; the store's own schema first on the path)."""
     base = url.partition("?")[0]
     env = {**os.environ, **({"PGOPTIONS": f"-c search_path={schema}"} if schema else {})}
-    out = subprocess.run(["psql", base, "-X", "-q", "-A", "-t", "-F", "\x1f", "-v", "ON_ERROR_STOP=1", "-c", sql],
-                         capture_output=True, text=True, env=env, timeout=60)
+    out = subprocess.run(["psql", base, "-X", "-q", "-A", "-t", "-F", "\x1f", "-R", "\x1e", "-v", "ON_ERROR_STOP=1",
+                          "-c", sql], capture_output=True, text=True, env=env, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"psql: {out.stderr.strip()}")
-    return [tuple(line.split("\x1f")) for line in out.stdout.splitlines() if line]
+    return [tuple(record.split("\x1f")) for record in out.stdout.rstrip("\n").split("\x1e") if record]
 
 
 class Postgres:
@@ -206,6 +206,8 @@ class Broker:
         log.close()
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode()
+        while "standby" in line and "listening" not in line:  # postgres store: stood by first, then took over
+            line = self.proc.stdout.readline().decode()
         if "listening" in line:
             self.listening_at = time.monotonic()
             self.listening.set()
@@ -232,18 +234,22 @@ class Broker:
             self.proc = subprocess.Popen([JOBWIRE, "broker", *self.store_args(), "--events", self.events, "--commands",
                                           self.commands, *self.args], stdout=subprocess.PIPE, stderr=log)
         proc = self.proc
+        stood_by = threading.Event()  # a `standby` line on stdout (the log file is read for one too)
 
         def read() -> None:
             assert proc.stdout is not None
             for raw in proc.stdout:
-                if "listening" in raw.decode(errors="replace") and not self.listening.is_set():
+                text = raw.decode(errors="replace")
+                if "standby" in text:
+                    stood_by.set()
+                if "listening" in text and not self.listening.is_set():
                     self.listening_at = time.monotonic()
                     self.listening.set()
 
         threading.Thread(target=read, daemon=True).start()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.listening.is_set() or "standby" in self.log_since(mark):
+            if self.listening.is_set() or stood_by.is_set() or "standby" in self.log_since(mark):
                 return
             if proc.poll() is not None:
                 break

@@ -811,6 +811,8 @@ def standby_load(row: Row, work: str, pair: Pair, n: int, rate: float, tag: str)
 
 def settle(row: Row, pair: Pair, procs: h.Procs, producer: h.Producer, in_flight: set[str], n: int) -> None:
     producer.join()
+    serving = [b for b in pair.brokers if b.alive() and b.listening.is_set()]
+    row.check(len(serving) < 2, "two brokers on one store serve at once")
     active = pair.active()
     row.check(active is not None, "no single active broker at the end: "
               + ", ".join(f"{b.data}: alive {b.alive()}, listening {b.listening.is_set()}" for b in pair.brokers))
@@ -888,7 +890,7 @@ def postgres_restarted(short: bool) -> Row:
     row = Row("p2 PostgreSQL restarted")
     n, restarts, rate = (1200, 1, 150) if short else (6000, 3, 200)
     work = h.workdir("postgres-restarted")
-    cluster = h.Postgres(os.path.join(work, "cluster"))
+    cluster = h.Postgres(h.workdir("postgres-restarted-cluster"))  # under /tmp: the postgres user enters it
     pair: Optional[Pair] = None
     procs: Optional[h.Procs] = None
     try:
