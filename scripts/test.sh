@@ -65,7 +65,7 @@ run_check() {
     echo "== $label ($store store) =="
     "$@" 2>&1 | tee "$log" || status=$?
     local counts
-    counts=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 | sed -E 's/^[A-Za-z-]+: //')
+    counts=$(grep -E '^([A-Za-z-]+: )?[0-9]+ passed, [0-9]+ failed' "$log" | tail -n1 | sed -E 's/^[A-Za-z-]+: //' || true)
     rm -f "$log"
     [ "$status" -eq 0 ] || failures=$((failures + 1))
     results+=("$(printf '%-9s %-16s %5d s  %s%s' "$store" "$label" $((SECONDS - start)) "${counts:-no counts}" \
