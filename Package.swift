@@ -33,6 +33,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     ],
     targets: [
         .systemLibrary(name: "CZeroMQ", providers: [.apt(["libzmq3-dev"])]),
@@ -47,10 +50,21 @@ let package = Package(
             dependencies: ["JobwireProtocol", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
+        // The PostgreSQL store and the active/standby role it fences; no sockets.
+        .target(
+            name: "JobwirePostgres",
+            dependencies: [
+                "JobwireCore", "JobwireProtocol", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: strict
+        ),
         .target(
             name: "JobwireBroker",
             dependencies: [
-                "JobwireCore", "ZeroMQ", "JobwireProtocol", "CJobwireSupport",
+                "JobwireCore", "JobwirePostgres", "ZeroMQ", "JobwireProtocol", "CJobwireSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -70,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "jobwire",
             dependencies: [
-                "JobwireBroker", "Jobwire", "JobwireProtocol", "ZeroMQ", "JobwireChildProcess",
+                "JobwireBroker", "JobwirePostgres", "Jobwire", "JobwireProtocol", "ZeroMQ", "JobwireChildProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,4 +1,6 @@
+import Foundation
 package import JobwireCore
+public import JobwirePostgres
 public import JobwireProtocol
 
 /// How a broker runs: where it listens, where it keeps its store, and its limits.
@@ -7,8 +9,21 @@ public struct BrokerConfiguration: Sendable {
     public var eventsEndpoint: String
     /// Where the ROUTER commands socket binds.
     public var commandsEndpoint: String
-    /// The folder of the SQLite store; `nil` keeps everything in memory (lost on exit).
+    /// The folder of the SQLite store; `nil` keeps everything in memory (lost on exit). Unused with
+    /// ``postgres``.
     public var dataDirectory: String?
+    /// The PostgreSQL store, instead of SQLite: several brokers may run on it, one active at a time.
+    public var postgres: PostgresLocation?
+    /// With ``postgres``: how long the active broker's role lasts without a renewal, so how long at most
+    /// a standby waits to take over from a broker that stopped renewing it (one whose process died is
+    /// replaced at once, as PostgreSQL ends its session).
+    public var failoverTimeout: Duration = .seconds(5)
+    /// With ``postgres``: called once when this broker loses the active role (another took over, or it could
+    /// not renew the role in time). The broker must stop serving at once: by default it exits with status 3.
+    public var roleLost: @Sendable (String) -> Void = { _ in
+        fflush(nil)
+        _exit(3)
+    }
     /// The default lease of an acked or claimed job, when the job names none.
     public var leaseSeconds: Int
     /// The default number of attempts before a lease expiry fails a job, when the job names none.

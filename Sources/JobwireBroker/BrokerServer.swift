@@ -1,5 +1,6 @@
 import Foundation
 import JobwireCore
+import JobwirePostgres
 import JobwireProtocol
 public import Logging
 import Synchronization
@@ -33,11 +34,24 @@ public final class BrokerServer: Sendable {
     }
 
     /// Opens the store, binds both sockets and starts the loop.
+    ///
+    /// On a PostgreSQL store another broker may be active: then this one waits as a standby (calling
+    /// `standby` once) and binds nothing until it takes over, or until `cancelled` answers true.
     /// - Throws: when the store cannot be opened or an endpoint cannot be bound.
-    public static func start(configuration: BrokerConfiguration, logger: Logger) throws -> BrokerServer {
-        let store = try SQLiteJobStore(
-            directory: configuration.dataDirectory, fsync: configuration.fsync,
-            acceptLostChanges: configuration.acceptLostChanges)
+    public static func start(
+        configuration: BrokerConfiguration, logger: Logger, standby: (String) -> Void = { _ in },
+        cancelled: @escaping @Sendable () -> Bool = { false }
+    ) throws -> BrokerServer {
+        let store: any JobStore
+        if let postgres = configuration.postgres {
+            store = try PostgresJobStore(
+                location: postgres, holder: holderName(configuration), failoverTimeout: configuration.failoverTimeout,
+                logger: logger, standby: standby, cancelled: cancelled, lost: configuration.roleLost)
+        } else {
+            store = try SQLiteJobStore(
+                directory: configuration.dataDirectory, fsync: configuration.fsync,
+                acceptLostChanges: configuration.acceptLostChanges)
+        }
         let core = try BrokerCore(
             configuration: configuration.core, store: store, clock: SystemClock(), logger: logger)
         if configuration.curveSecretKey == nil && !configuration.allowInsecureRemote {
@@ -129,6 +143,11 @@ public final class BrokerServer: Sendable {
         thread.name = "jobwire-broker"
         thread.start()
         return server
+    }
+
+    /// How this broker appears in the PostgreSQL store's leader row: host, process and commands endpoint.
+    private static func holderName(_ configuration: BrokerConfiguration) -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier) \(configuration.commandsEndpoint)"
     }
 
     private static func secure(_ socket: borrowing Socket, secretKey: String) throws {

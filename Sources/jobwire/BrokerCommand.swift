@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import JobwireBroker
+import JobwirePostgres
 import JobwireProtocol
 import Logging
 import ServiceLifecycle
@@ -37,6 +38,23 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Flag(name: .customLong("in-memory"), help: "Keep everything in memory; nothing survives a restart.")
     var inMemory = false
+
+    @Option(
+        name: .customLong("store"),
+        help: ArgumentHelp(
+            "Keep the state in PostgreSQL instead of SQLite: postgresql://USER@HOST:PORT/DB[?schema=NAME&sslmode=MODE] "
+                + "(password from the URL, PGPASSWORD or .pgpass). Brokers started on one store elect one active "
+                + "broker; the others wait as standbys and take over when it dies.",
+            valueName: "url"))
+    var storeOption: String?
+
+    @Option(
+        name: .customLong("failover-timeout"),
+        help: ArgumentHelp(
+            "With --store: how long the active broker's role lasts without renewal, in seconds; a standby takes "
+                + "over at most this long after the active broker stops (at once when its process dies).",
+            valueName: "seconds"))
+    var failoverTimeout: Double = 5
 
     @Option(name: .customLong("lease-seconds"), help: "The default lease of an acked or claimed job, in seconds.")
     var leaseSeconds = 30
@@ -115,6 +133,13 @@ struct BrokerCommand: AsyncParsableCommand {
     var logLevel: LogLevel = .info
 
     func validate() throws {
+        if storeOption != nil && (inMemory || dataOption != nil) {
+            throw ValidationError(
+                "--store keeps the state in PostgreSQL: it cannot go with --data or --in-memory (SQLite)")
+        }
+        guard failoverTimeout >= 1, failoverTimeout <= 3600 else {
+            throw ValidationError("--failover-timeout must be between 1 and 3600 seconds")
+        }
         guard leaseSeconds > 0 else { throw ValidationError("--lease-seconds must be at least 1") }
         guard maxAttempts > 0 else { throw ValidationError("--max-attempts must be at least 1") }
         guard maxMessageSize >= 1024 else { throw ValidationError("--max-message-size must be at least 1024") }
@@ -141,7 +166,15 @@ struct BrokerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let (events, commands) = try checkedEndpoints()
-        if !inMemory { try Self.checkDataFolder(data, option: dataOption == nil ? "the data folder" : "--data") }
+        let postgres: PostgresLocation?
+        do {
+            postgres = try storeOption.map { try PostgresLocation(url: $0) }
+        } catch {
+            throw UsageError("--store \(storeOption ?? ""): \(error)")
+        }
+        if !inMemory && postgres == nil {
+            try Self.checkDataFolder(data, option: dataOption == nil ? "the data folder" : "--data")
+        }
         let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -150,7 +183,7 @@ struct BrokerCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "jobwire.broker")
         let clients = try authorizedKeys.map(KeyFiles.authorizedKeys(in:)) ?? []
-        let configuration = BrokerConfiguration(
+        var configuration = BrokerConfiguration(
             eventsEndpoint: events, commandsEndpoint: commands, dataDirectory: inMemory ? nil : data,
             leaseSeconds: leaseSeconds, maxAttempts: maxAttempts, maxMessageSize: maxMessageSize,
             eventRetention: eventRetention, sendHighWaterMark: eventsHighWaterMark,
@@ -162,8 +195,13 @@ struct BrokerCommand: AsyncParsableCommand {
             authorizedKeys: clients.map(\.key),
             keyRoles: Dictionary(clients.compactMap { c in c.roles.map { (c.key, $0) } }) { $0.union($1) },
             allowInsecureRemote: insecureAllowRemote, acceptLostChanges: acceptLostChanges)
-        let store = inMemory ? "in memory" : data
-        let service = BrokerService(configuration: configuration, logger: logger) { server in
+        configuration.postgres = postgres
+        configuration.failoverTimeout = .milliseconds(Int64(failoverTimeout * 1000))
+        let store = postgres.map { "\($0)" } ?? (inMemory ? "in memory" : data)
+        let service = BrokerService(configuration: configuration, logger: logger) { holder in
+            print("jobwire broker standby: \(holder); waiting to take over (store \(store))")
+            fflush(nil)
+        } onListening: { server in
             let curve = server.publicKey.map { ", curve public key \($0)" } ?? ""
             print(
                 "jobwire broker listening: events \(server.eventsEndpoint), commands \(server.commandsEndpoint), "
