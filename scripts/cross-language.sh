@@ -81,7 +81,7 @@ mapfile -t store_options < <(store_args "$store" "$work/store")
     >"$work/broker.out" 2>"$work/broker.log" &
 pids+=($!)
 for _ in $(seq 100); do grep -qs listening "$work/broker.out" && break; sleep 0.1; done
-line=$(head -n1 "$work/broker.out")
+line=$(grep -m1 listening "$work/broker.out" || true)
 [[ $line == *"listening: events "* ]] || { echo "cross-language: the broker did not start:" >&2; cat "$work/broker.log" >&2; exit 2; }
 JOBWIRE_EVENTS=$(sed -E 's/.*events ([^,]+),.*/\1/' <<<"$line")
 JOBWIRE_COMMANDS=$(sed -E 's/.*commands ([^,]+),.*/\1/' <<<"$line")

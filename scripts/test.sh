@@ -81,7 +81,7 @@ conformance() { # conformance STORE: a broker over that store, the suite against
         >"$out" 2>"$data/broker.log" &
     broker=$!
     for _ in $(seq 100); do grep -q listening "$out" && break; kill -0 $broker 2>/dev/null || break; sleep 0.1; done
-    line=$(head -n1 "$out")
+    line=$(grep -m1 listening "$out" || true)
     if [[ $line != *listening* ]]; then
         echo "conformance: the broker did not start:"
         cat "$data/broker.log"
