@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import PostgresNIO
@@ -32,6 +33,11 @@ final class ActiveRole: @unchecked Sendable {
     /// What to do when the role is lost: by default log and exit at once (``BrokerRoleLoss``).
     private let lost: @Sendable (String) -> Void
     private let lostOnce = Atomic<Bool>(false)
+    /// Wakes the keeper early (to stop).
+    private let wake = DispatchSemaphore(value: 0)
+    /// Signalled when the keeper thread ends.
+    private let keeperDone = DispatchSemaphore(value: 0)
+    private var keeping = false
 
     init(
         location: PostgresLocation, holder: String, timeout: Duration, logger: Logger,
@@ -120,20 +126,28 @@ final class ActiveRole: @unchecked Sendable {
 
     /// Starts the keeper thread, which renews the lease until ``stop()``.
     func startKeeping() {
+        keeping = true
         let thread = Thread { [self] in keep() }
         thread.name = "jobwire-role"
         thread.start()
     }
 
-    /// Stops renewing (the broker is stopping); the lease runs out or a standby finds the session gone.
+    /// Stops renewing and hands the role back (the broker is stopping): the lease is ended at once, so a
+    /// standby takes over without waiting for it to run out. Returns once the keeper thread is done.
     func stop() {
-        stopped.store(true, ordering: .relaxed)
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        wake.signal()
+        if keeping { keeperDone.wait() }
     }
 
     /// The margin before the lease's end at which the broker stops serving.
     var margin: Duration { timeout / 5 }
 
     private func keep() {
+        defer {
+            session.disconnect()
+            keeperDone.signal()
+        }
         var lastRenewal = ContinuousClock.now
         var failing = false
         while !stopped.load(ordering: .relaxed) {
@@ -175,9 +189,13 @@ final class ActiveRole: @unchecked Sendable {
             }
             let next = min(sent + timeout / 5, lastRenewal + timeout - margin)
             let wait = next - ContinuousClock.now
-            if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
+            if wait > .zero { _ = self.wake.wait(timeout: .now() + wait.seconds) }
         }
-        session.disconnect()
+        if !lostOnce.load(ordering: .relaxed) {
+            _ = try? session.query(
+                "UPDATE \(unescaped: table) SET expires_at = '-infinity' WHERE id = 1 AND term = \(term)",
+                timeout: .seconds(2))
+        }
     }
 
     /// The role is gone: log it and hand over to ``lost`` (once).

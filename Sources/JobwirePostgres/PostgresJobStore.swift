@@ -174,6 +174,13 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
 
     package func markCommitted(epoch: String, seq: Int64) {}
 
+    /// Drops a store's schema with everything in it (for tests that make a schema each).
+    package static func dropSchema(_ location: PostgresLocation) throws {
+        let session = PostgresSession(location: location, name: "jobwire-drop", logger: Logger(label: "jobwire"))
+        defer { session.disconnect() }
+        try session.execute("DROP SCHEMA IF EXISTS \"\(location.schema)\" CASCADE")
+    }
+
     package func close() {
         role.stop()
         session.disconnect()
@@ -247,7 +254,8 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
         try counts(
             read {
                 try session.query(
-                    "SELECT status, count(*) FROM \(unescaped: schema).jobs WHERE parent_id = \(parentId) GROUP BY status")
+                    "SELECT status, count(*) FROM \(unescaped: schema).jobs WHERE parent_id = \(parentId) GROUP BY status"
+                )
             })
     }
 
@@ -313,7 +321,8 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
     package func actions() throws -> [Action] {
         try read {
             try session.query("SELECT body FROM \(unescaped: schema).actions ORDER BY position").map { row in
-                try Action(json: try JSONCodec.parse(Array(try row.decode(ByteBuffer.self).readableBytesView)), path: "")
+                try Action(
+                    json: try JSONCodec.parse(Array(try row.decode(ByteBuffer.self).readableBytesView)), path: "")
             }
         }
     }
