@@ -59,7 +59,8 @@ public struct Endpoints: Sendable, Hashable {
             while trimmed.last == " " { trimmed = trimmed.dropLast() }
             let endpoint = String(trimmed)
             if endpoint.isEmpty {
-                let fix = value.contains(",") ? "drop the extra comma" : "give tcp://HOST:PORT, ipc://PATH or inproc://NAME"
+                let fix =
+                    value.contains(",") ? "drop the extra comma" : "give tcp://HOST:PORT, ipc://PATH or inproc://NAME"
                 throw EndpointError(value: value, endpoint: "", reason: "is not allowed: \(fix)")
             }
             if let reason = problem(endpoint) {

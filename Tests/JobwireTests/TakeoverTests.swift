@@ -53,6 +53,9 @@ import Testing
                         let ids = [before.id, inFlight.id, missed.id]
                         let endings = try await client.endings().filter { ids.contains($0.key) }
                         #expect(endings == Dictionary(uniqueKeysWithValues: ids.map { ($0, 1) }))
+                        // Its calls lost with the first broker were sent again: the job did not wait out its lease
+                        // to run a second attempt.
+                        #expect(try await client.get(jobId: inFlight.id).attempt == 1)
                         #expect(listener.log.contains("broker heartbeats resumed"))
                         if example == "workbook-export" {
                             // Its jobs come by their job:ready events: the missed one's came by the replay.
@@ -78,10 +81,13 @@ import Testing
                 // Frozen, the broker cannot finish a handshake: with ZMQ_IMMEDIATE the request goes to the silent
                 // broker only, never into the queue of a connection that is not complete.
                 broker.signal(SIGSTOP)
-                let client = try JobsClient(commands: "\(silent.endpoint),\(broker.commands)", configuration: configuration)
+                let client = try JobsClient(
+                    commands: "\(silent.endpoint),\(broker.commands)", configuration: configuration)
                 try await withClient(client) { client in
                     let outcome = Outcome(message: "Exported once")
-                    let completing = Task { try await client.complete(jobId: job.id, outcome: outcome, attempt: acked.attempt) }
+                    let completing = Task {
+                        try await client.complete(jobId: job.id, outcome: outcome, attempt: acked.attempt)
+                    }
                     try await eventually("the complete to reach the silent broker") {
                         silent.methods == ["jobs.complete"]
                     }

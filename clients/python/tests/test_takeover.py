@@ -64,6 +64,9 @@ def test_a_worker_given_two_brokers_follows_the_one_that_takes_over(tmp_path: An
         counts = completed_counts(client)
         assert {i: counts[i] for i in ids} == {i: 1 for i in ids}
         log = worker.log()
+        # Its complete, lost with the first broker, was sent again: the job did not wait out its lease to run
+        # a second attempt.
+        assert client.get(in_flight).attempt == 1 and log.count(f"start {in_flight}") == 1, log
         assert f"event {missed[1]} replayed" in log, log  # its job:ready came by the replay
         assert "waiting requests again" in log, log
         assert "Traceback" not in log and "could not" not in log, log
