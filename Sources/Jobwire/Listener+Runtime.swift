@@ -101,7 +101,8 @@ final class Runtime: Sendable {
                 }
                 // Heartbeats subscribed last: the first one proves the broker has every other subscription.
                 for prefix in prefixes { try socket.subscribe(prefix) }
-                try socket.connect(endpoint)
+                // Every broker of the list: only the active one binds, and it may change.
+                for one in try Endpoints.list(endpoint) { try socket.connect(one) }
             }
         } catch {
             logger.error(

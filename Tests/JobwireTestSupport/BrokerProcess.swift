@@ -28,11 +28,15 @@ public final class BrokerProcess: Sendable {
     ///   - dataDirectory: the store's folder; a new temporary one when nil.
     ///   - arguments: more options, e.g. `["--lease-seconds", "1"]`.
     ///   - environment: variables to add to the test's environment for it.
+    ///   - events: where its events socket binds; a random loopback port when nil.
+    ///   - commands: where its commands socket binds; a random loopback port when nil.
     public static func start(
-        dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:]
+        dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:],
+        events: String? = nil, commands: String? = nil
     ) async throws -> BrokerProcess {
         let directory = dataDirectory ?? TestPaths.temporaryDirectory(prefix: "jobwire-broker")
-        return try await BrokerProcess(directory: directory, arguments: arguments, environment: environment)
+        return try await BrokerProcess(
+            directory: directory, arguments: arguments, environment: environment, events: events, commands: commands)
     }
 
     private init(
@@ -120,6 +124,9 @@ public final class BrokerProcess: Sendable {
 
     /// The process id.
     public var pid: Int32 { child.pid }
+
+    /// Sends a signal and returns at once (`SIGSTOP` freezes the broker, `SIGCONT` lets it go on).
+    public func signal(_ signal: Int32) { child.signal(signal) }
 
     /// Sends a signal (e.g. `SIGKILL`) and waits for the process to end.
     public func kill(_ signal: Int32) async {
