@@ -33,6 +33,8 @@ final class ActiveRole: @unchecked Sendable {
     /// What to do when the role is lost: by default log and exit at once (``BrokerRoleLoss``).
     private let lost: @Sendable (String) -> Void
     private let lostOnce = Atomic<Bool>(false)
+    /// Whether a stop hands the role back (not when a test plays a crash).
+    private let handBack = Atomic<Bool>(true)
     /// Wakes the keeper early (to stop).
     private let wake = DispatchSemaphore(value: 0)
     /// Signalled when the keeper thread ends.
@@ -140,6 +142,12 @@ final class ActiveRole: @unchecked Sendable {
         if keeping { keeperDone.wait() }
     }
 
+    /// Ends the keeper and its session without handing the role back, as a crash would (for tests).
+    func abandon() {
+        handBack.store(false, ordering: .relaxed)
+        stop()
+    }
+
     /// The margin before the lease's end at which the broker stops serving.
     var margin: Duration { timeout / 5 }
 
@@ -191,7 +199,7 @@ final class ActiveRole: @unchecked Sendable {
             let wait = next - ContinuousClock.now
             if wait > .zero { _ = self.wake.wait(timeout: .now() + wait.seconds) }
         }
-        if !lostOnce.load(ordering: .relaxed) {
+        if !lostOnce.load(ordering: .relaxed) && handBack.load(ordering: .relaxed) {
             _ = try? session.query(
                 "UPDATE \(unescaped: table) SET expires_at = '-infinity' WHERE id = 1 AND term = \(term)",
                 timeout: .seconds(2))

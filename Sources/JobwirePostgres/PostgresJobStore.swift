@@ -174,6 +174,13 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
 
     package func markCommitted(epoch: String, seq: Int64) {}
 
+    /// Drops both connections without handing the role back, as a killed broker's end (for tests): a
+    /// standby takes over, and a later call of this store meets the newer term.
+    package func abandonForTesting() {
+        role.abandon()
+        session.disconnect()
+    }
+
     /// Drops a store's schema with everything in it (for tests that make a schema each).
     package static func dropSchema(_ location: PostgresLocation) throws {
         let session = PostgresSession(location: location, name: "jobwire-drop", logger: Logger(label: "jobwire"))

@@ -21,7 +21,9 @@ final class CoreHarness {
         /// (`scripts/test.sh` starts one); left out when the variable is not set.
         case postgres
 
-        static var allCases: [StoreKind] { CoreHarness.postgresServer == nil ? [.file, .memory] : [.file, .memory, .postgres] }
+        static var allCases: [StoreKind] {
+            CoreHarness.postgresServer == nil ? [.file, .memory] : [.file, .memory, .postgres]
+        }
 
         /// The stores that keep what was committed across a restart.
         static var durable: [StoreKind] { allCases.filter { $0 != .memory } }
