@@ -44,7 +44,7 @@ public final class JobsClient: Sendable {
         public init(
             requestTimeout: Duration = .seconds(10), listenerId: String? = nil,
             instanceId: String? = JobsClient.makeInstanceId(), attempts: Int = 3,
-            reconnectInterval: Duration = .milliseconds(100), reconnectIntervalMax: Duration = .seconds(5),
+            reconnectInterval: Duration = .milliseconds(100), reconnectIntervalMax: Duration = .seconds(1),
             curve: CurveConfiguration? = nil
         ) {
             self.requestTimeout = requestTimeout

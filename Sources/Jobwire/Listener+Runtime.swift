@@ -93,7 +93,7 @@ final class Runtime: Sendable {
             subscriber = try AsyncSocket(context: SharedContext.context, type: .sub) { socket in
                 try socket.set(.linger, .zero)
                 try socket.set(.reconnectInterval, .milliseconds(100))
-                try socket.set(.reconnectIntervalMax, .seconds(2))
+                try socket.set(.reconnectIntervalMax, .seconds(1))
                 if let curve = configuration.curve {
                     try socket.set(.curveServerKey, curve.serverPublicKey)
                     try socket.set(.curvePublicKey, curve.publicKey)
