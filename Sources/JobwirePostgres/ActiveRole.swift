@@ -71,16 +71,22 @@ final class ActiveRole: @unchecked Sendable {
         var announced = false
         while true {
             if cancelled() { throw PostgresStoreError.server("stopped while waiting as a standby") }
-            if let term = try tryTakeOver() {
-                self.term = term
-                holdsLock = true
-                return
-            }
-            if !announced {
-                announced = true
-                let row = try session.query("SELECT term, holder FROM \(unescaped: table) WHERE id = 1")
-                let (term, holder) = try row.first?.decode((Int64, String).self) ?? (Int64(0), "")
-                standby("broker \(holder) is active (term \(term))")
+            do {
+                if let term = try tryTakeOver() {
+                    self.term = term
+                    holdsLock = true
+                    return
+                }
+                if !announced {
+                    announced = true
+                    let row = try session.query("SELECT term, holder FROM \(unescaped: table) WHERE id = 1")
+                    let (term, holder) = try row.first?.decode((Int64, String).self) ?? (Int64(0), "")
+                    standby("broker \(holder) is active (term \(term))")
+                }
+            } catch PostgresStoreError.connection(let message) {
+                // A standby outlives a PostgreSQL restart: it waits for the server as it waits for the role.
+                logger.warning("standby lost its PostgreSQL connection; retrying", metadata: ["error": "\(message)"])
+                session.disconnect()
             }
             Thread.sleep(forTimeInterval: pollInterval.seconds)
         }
@@ -147,6 +153,9 @@ final class ActiveRole: @unchecked Sendable {
         handBack.store(false, ordering: .relaxed)
         stop()
     }
+
+    /// Whether this broker lost the role.
+    var isLost: Bool { lostOnce.load(ordering: .relaxed) }
 
     /// The margin before the lease's end at which the broker stops serving.
     var margin: Duration { timeout / 5 }

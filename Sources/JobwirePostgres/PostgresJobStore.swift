@@ -140,6 +140,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
             do {
                 return try body()
             } catch PostgresStoreError.connection(let message) {
+                guard !role.isLost else { throw StoreError(message: "this broker lost the active role") }
                 logger.warning("PostgreSQL read failed; retrying", metadata: ["error": "\(message)"])
                 Thread.sleep(forTimeInterval: delay.seconds)
                 delay = min(delay * 2, .seconds(1))
@@ -354,6 +355,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
             }
             // The outcome is unknown: look it up on a new connection.
             while true {
+                guard !role.isLost else { throw StoreError(message: "this broker lost the active role") }
                 Thread.sleep(forTimeInterval: delay.seconds)
                 delay = min(delay * 2, .seconds(1))
                 do {
