@@ -237,8 +237,8 @@ extension BrokerCommand {
             source: commandsOption == nil ? "JOBWIRE_COMMANDS" : "--commands"
         )
         for endpoint in [events, commands] where endpoint.value.contains(",") {
-            let events = endpoint.source.hasSuffix("EVENTS") || endpoint.source == "--events"
-            let option = events ? "--events" : "--commands"
+            let isEvents = endpoint.source.hasSuffix("EVENTS") || endpoint.source == "--events"
+            let option = isEvents ? "--events" : "--commands"
             throw UsageError(
                 "\(endpoint.source) holds a list of brokers (\(endpoint.value)), which is for clients: a broker binds "
                     + "one endpoint; give it with \(option), e.g. \(option) \(endpoint.value.split(separator: ",")[0])")
