@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "JobwireCoreTests",
             dependencies: [
-                "JobwireCore", "JobwireBroker", "JobwireProtocol", .product(name: "Logging", package: "swift-log"),
+                "JobwireCore", "JobwireBroker", "JobwirePostgres", "JobwireProtocol", .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict

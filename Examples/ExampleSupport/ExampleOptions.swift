@@ -12,7 +12,8 @@ public struct ExampleOptions: Sendable {
     /// How long one job's simulated work takes (`JOBWIRE_WORK_MS`, default 400).
     public var workTime: Duration
     public var logLevel: Logger.Level
-    /// The listener's settings; `JOBWIRE_GRACE_MS` sets how long running jobs may finish on SIGTERM.
+    /// The listener's settings; `JOBWIRE_GRACE_MS` sets how long running jobs may finish on SIGTERM, and
+    /// `JOBWIRE_REQUEST_TIMEOUT_MS` how long a command waits for its reply.
     public var configuration: Listener.Configuration
     /// The values of the example's own options (`extraOptions`), by option name (`--parts`).
     public var extra: [String: String]
@@ -55,6 +56,9 @@ public struct ExampleOptions: Sendable {
         var configuration = Listener.Configuration()
         if let grace = environment["JOBWIRE_GRACE_MS"].flatMap({ Int($0) }) {
             configuration.shutdownGracePeriod = .milliseconds(grace)
+        }
+        if let timeout = environment["JOBWIRE_REQUEST_TIMEOUT_MS"].flatMap({ Int($0) }) {
+            configuration.requestTimeout = .milliseconds(timeout)
         }
         self.configuration = configuration
     }

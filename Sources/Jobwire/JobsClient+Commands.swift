@@ -128,14 +128,14 @@ extension JobsClient {
     public func complete(jobId: String, outcome: Outcome? = nil, info: String? = nil, attempt: Int? = nil)
         async throws -> Job
     {
-        try await jobCall("jobs.complete", finishParams(jobId, outcome, info, attempt))
+        try await endingCall("jobs.complete", finishParams(jobId, outcome, info, attempt), ends: .complete, attempt)
     }
 
     /// Ends a job this listener holds as `failed` (`jobs.fail`).
     public func fail(jobId: String, outcome: Outcome? = nil, info: String? = nil, attempt: Int? = nil)
         async throws -> Job
     {
-        try await jobCall("jobs.fail", finishParams(jobId, outcome, info, attempt))
+        try await endingCall("jobs.fail", finishParams(jobId, outcome, info, attempt), ends: .failed, attempt)
     }
 
     /// Gives a job back unfinished: it is `ready` again with attempt + 1 (`jobs.release`).
@@ -149,7 +149,7 @@ extension JobsClient {
     public func cancel(jobId: String, info: String? = nil) async throws -> Job {
         var params = jobParams(jobId, listener: false)
         if let info { params["info"] = .string(info) }
-        return try await jobCall("jobs.cancel", params)
+        return try await endingCall("jobs.cancel", params, ends: .canceled, nil)
     }
 
     /// Runs a failed or canceled job again (`jobs.retry`).
@@ -265,5 +265,26 @@ extension JobsClient {
 
     private func jobCall(_ method: String, _ params: JSONObject) async throws -> Job {
         try Job(json: try await call(method: method, params: params))
+    }
+
+    /// A verb that ends a job. Sent more than once (again after the broker restarted or another took over,
+    /// or retried), its repeat finds the job ended by the first and gets `invalid_transition`: then the job,
+    /// read back, is the answer when it ended as asked (in `status`, on `attempt` when given).
+    private func endingCall(_ method: String, _ params: JSONObject, ends status: JobStatus, _ attempt: Int?)
+        async throws -> Job
+    {
+        let jobId = params["jobId"]?.stringValue ?? ""
+        let result = try await call(method: method, params: params, timeout: nil, retry: false, orphan: nil) {
+            [self] error in
+            guard error.code == .invalidTransition else { return nil }
+            let found = try await call(method: "jobs.get", params: ["jobId": .string(jobId)], retry: true)
+            let job = try Job(json: found)
+            guard job.status == status, attempt == nil || job.attempt == attempt else { return nil }
+            logger.debug(
+                "\(method) was sent twice; the first one landed",
+                metadata: ["job.id": "\(jobId)", "zmq.endpoint": "\(endpoint)"])
+            return found
+        }
+        return try Job(json: result)
     }
 }

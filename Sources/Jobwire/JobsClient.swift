@@ -4,6 +4,11 @@ internal import ZeroMQ
 
 /// An async client for every command of the broker (PROTOCOL.md §4) over one DEALER connection.
 ///
+/// The commands endpoint may be a list of brokers (`tcp://a:7401,tcp://b:7401`: an active one and its
+/// standbys). The DEALER connects to each and sends only over connections that are complete
+/// (`ZMQ_IMMEDIATE`), so requests go to the broker that is bound, never into the queue of one that is not;
+/// when another takes over, requests wait in memory until its connection is up.
+///
 /// Requests are pipelined: many may be in flight at once (a `jobs.claim` that waits a minute does not hold
 /// up a `jobs.get`), and replies are matched to requests by id. libzmq reconnects on its own with backoff
 /// (``Configuration/reconnectInterval`` up to ``Configuration/reconnectIntervalMax``); a request whose reply
@@ -39,7 +44,7 @@ public final class JobsClient: Sendable {
         public init(
             requestTimeout: Duration = .seconds(10), listenerId: String? = nil,
             instanceId: String? = JobsClient.makeInstanceId(), attempts: Int = 3,
-            reconnectInterval: Duration = .milliseconds(100), reconnectIntervalMax: Duration = .seconds(5),
+            reconnectInterval: Duration = .milliseconds(100), reconnectIntervalMax: Duration = .seconds(1),
             curve: CurveConfiguration? = nil
         ) {
             self.requestTimeout = requestTimeout
@@ -68,7 +73,7 @@ public final class JobsClient: Sendable {
         }
     }
 
-    /// The commands endpoint.
+    /// The commands endpoint, or the comma-separated list of them, as given.
     public let endpoint: String
     /// How this client connects and waits.
     public let configuration: Configuration
@@ -77,12 +82,14 @@ public final class JobsClient: Sendable {
     private let pending: Pending
     private let reader: Task<Void, Never>
 
-    /// Connects (lazily: libzmq connects in the background and queues requests meanwhile).
+    /// Connects (lazily: libzmq connects in the background and requests wait in memory meanwhile).
     /// - Parameters:
-    ///   - commands: the broker's commands endpoint; by default `JOBWIRE_COMMANDS`, else `tcp://127.0.0.1:7401`.
+    ///   - commands: the broker's commands endpoint, or a comma-separated list of the brokers that may serve
+    ///     (``Endpoints/list(_:)``); by default `JOBWIRE_COMMANDS`, else `tcp://127.0.0.1:7401`.
     ///   - configuration: timeouts, listener id, reconnect and CURVE.
     ///   - logger: where the client logs retries and dropped replies.
-    /// - Throws: ``ZMQError`` when the endpoint is malformed or the socket cannot be made.
+    /// - Throws: ``EndpointError`` naming a malformed endpoint of the list, ``ZMQError`` when libzmq refuses
+    ///   one or the socket cannot be made.
     public init(
         commands: String = Endpoints.fromEnvironment().commands, configuration: Configuration = .init(),
         logger: Logger = Logger(label: "jobwire.client")
@@ -90,16 +97,20 @@ public final class JobsClient: Sendable {
         self.endpoint = commands
         self.configuration = configuration
         self.logger = logger
+        let endpoints = try Endpoints.list(commands)
         let socket = try AsyncSocket(context: SharedContext.context, type: .dealer) { socket in
             try socket.set(.linger, .zero)
             try socket.set(.reconnectInterval, configuration.reconnectInterval)
             try socket.set(.reconnectIntervalMax, configuration.reconnectIntervalMax)
+            // Without it libzmq gives each endpoint a queue from the start and deals requests round-robin
+            // into them, also into the queue of a standby that binds nothing: those would wait for ever.
+            try socket.set(.immediate, true)
             if let curve = configuration.curve {
                 try socket.set(.curveServerKey, curve.serverPublicKey)
                 try socket.set(.curvePublicKey, curve.publicKey)
                 try socket.set(.curveSecretKey, curve.secretKey)
             }
-            try socket.connect(commands)
+            for endpoint in endpoints { try socket.connect(endpoint) }
         }
         self.socket = socket
         let pending = Pending()
@@ -133,10 +144,13 @@ public final class JobsClient: Sendable {
     }
 
     /// Sends every request still waiting for its reply again, with the same id: for after the broker
-    /// restarted, when the replies to them are lost with the old process.
+    /// restarted, or another broker of the list took over, when the replies to them are lost with the old
+    /// process.
     ///
     /// Each verb is safe to repeat: a create carries its idempotency key, an ack or update from the owner
-    /// applies again, and a complete or fail the old process had already written gets `invalid_transition`.
+    /// applies again, and a complete, fail or cancel the old process had already written gets
+    /// `invalid_transition`, which ``complete(jobId:outcome:info:attempt:)``, ``fail(jobId:outcome:info:attempt:)``
+    /// and ``cancel(jobId:info:)`` answer with the job when it ended as asked.
     /// - Parameter methods: methods not to send again (a claim is re-sent by its own loop).
     public func resendPending(except methods: Set<String> = ["jobs.claim"]) {
         for body in pending.waitingBodies(except: methods) { socket.send([[], body]) }
@@ -158,17 +172,27 @@ public final class JobsClient: Sendable {
     }
 
     /// `orphan` runs with a reply that arrives after its caller gave up (cancelled): a claim answered
-    /// after a shutdown holds a job that must be released.
+    /// after a shutdown holds a job that must be released. `repeated` runs with the error answered to a
+    /// request that was sent more than once (resent after a broker change, or retried): the first may have
+    /// landed, and `repeated` may return the result it had; nil throws the error.
     func call(
         method: String, params: JSONObject, timeout: Duration?, retry: Bool,
-        orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
+        orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?,
+        repeated: (@Sendable (ProtocolError) async throws -> JSONValue?)? = nil
     ) async throws -> JSONValue {
         let timeout = timeout ?? configuration.requestTimeout
         let attempts = retry ? max(1, configuration.attempts) : 1
         var attempt = 1
         while true {
             do {
-                return try await send(method: method, params: params, timeout: timeout, orphan: orphan)
+                let (result, resent) = try await send(method: method, params: params, timeout: timeout, orphan: orphan)
+                switch result {
+                case .success(let value):
+                    return value
+                case .failure(let error):
+                    if resent || attempt > 1, let repeated, let value = try await repeated(error) { return value }
+                    throw error
+                }
             } catch let error as JobwireError where error.code != .closed && attempt < attempts {
                 attempt += 1
                 logger.debug(
@@ -186,10 +210,11 @@ public final class JobsClient: Sendable {
     }
 
     /// Sends one request and waits for its reply, racing it against its timeout in a task group of its own.
+    /// - Returns: the reply, and whether the request was sent again (``resendPending(except:)``) meanwhile.
     private func send(
         method: String, params: JSONObject, timeout: Duration,
         orphan: (@Sendable (Result<JSONValue, ProtocolError>) -> Void)?
-    ) async throws -> JSONValue {
+    ) async throws -> (Result<JSONValue, ProtocolError>, resent: Bool) {
         let pending = self.pending
         let socket = self.socket
         let id = pending.nextId()
@@ -232,7 +257,7 @@ public final class JobsClient: Sendable {
                 switch wait {
                 case .reply(let result):
                     group.cancelAll()
-                    return try result.get()
+                    return (result, pending.wasResent(id: id))
                 case .timedOut:
                     // The reply's child then throws this error.
                     let error =
@@ -278,6 +303,8 @@ final class Pending: Sendable {
         var cancelled: Set<Int64> = []
         /// Ids whose timeout passed before they were registered.
         var failed: [Int64: JobwireError] = [:]
+        /// Ids of waiting requests that were sent again.
+        var resent: Set<Int64> = []
         /// Ids whose caller gave up but whose late reply still matters.
         var orphans: [Int64: @Sendable (Result<JSONValue, ProtocolError>) -> Void] = [:]
         var closed: JobwireError?
@@ -308,11 +335,18 @@ final class Pending: Sendable {
         }
     }
 
-    /// The bodies of the requests still waiting, except the methods named.
+    /// The bodies of the requests still waiting, except the methods named, marked as sent again.
     func waitingBodies(except methods: Set<String>) -> [[UInt8]] {
         state.withLock { s in
-            s.waiting.sorted { $0.key < $1.key }.filter { !methods.contains($0.value.method) }.map(\.value.body)
+            let again = s.waiting.sorted { $0.key < $1.key }.filter { !methods.contains($0.value.method) }
+            s.resent.formUnion(again.map(\.key))
+            return again.map(\.value.body)
         }
+    }
+
+    /// Whether the request was sent again while it waited.
+    func wasResent(id: Int64) -> Bool {
+        state.withLock { $0.resent.contains(id) }
     }
 
     func deliver(id: Int64, _ result: Result<JSONValue, ProtocolError>) {
@@ -340,6 +374,7 @@ final class Pending: Sendable {
         state.withLock { s in
             s.cancelled.remove(id)
             s.failed[id] = nil
+            s.resent.remove(id)
         }
     }
 

@@ -93,7 +93,7 @@ final class Runtime: Sendable {
             subscriber = try AsyncSocket(context: SharedContext.context, type: .sub) { socket in
                 try socket.set(.linger, .zero)
                 try socket.set(.reconnectInterval, .milliseconds(100))
-                try socket.set(.reconnectIntervalMax, .seconds(2))
+                try socket.set(.reconnectIntervalMax, .seconds(1))
                 if let curve = configuration.curve {
                     try socket.set(.curveServerKey, curve.serverPublicKey)
                     try socket.set(.curvePublicKey, curve.publicKey)
@@ -101,7 +101,8 @@ final class Runtime: Sendable {
                 }
                 // Heartbeats subscribed last: the first one proves the broker has every other subscription.
                 for prefix in prefixes { try socket.subscribe(prefix) }
-                try socket.connect(endpoint)
+                // Every broker of the list: only the active one binds, and it may change.
+                for one in try Endpoints.list(endpoint) { try socket.connect(one) }
             }
         } catch {
             logger.error(

@@ -20,6 +20,9 @@ internal import ZeroMQ
 /// The listener subscribes with the narrowest prefixes its handlers need, replays what it missed
 /// (`events.list`, and jobs already `ready`) on connect, after a reconnect, after the broker's heartbeats
 /// stop and resume, and when it has been quiet while heartbeats moved on; it never runs an event twice.
+/// With a list of brokers it follows the active one: when another takes over (its heartbeats come from a new
+/// process), requests waiting for the former are sent again and the events missed meanwhile are replayed from
+/// the cursor, as after a restart.
 /// Handlers of one event run in order; events run concurrently up to
 /// ``Configuration/maxConcurrentEvents``. A handler's error is logged and does not stop the listener.
 public final class Listener: Service, Sendable {
@@ -78,8 +81,10 @@ public final class Listener: Service, Sendable {
     /// Creates a listener; it connects when it runs.
     /// - Parameters:
     ///   - name: its `listenerId`.
-    ///   - commands: the broker's commands endpoint; by default `JOBWIRE_COMMANDS`, else `tcp://127.0.0.1:7401`.
-    ///   - events: the broker's events endpoint; by default `JOBWIRE_EVENTS`, else `tcp://127.0.0.1:7400`.
+    ///   - commands: the broker's commands endpoint, or a comma-separated list of the brokers that may serve
+    ///     (an active one and its standbys); by default `JOBWIRE_COMMANDS`, else `tcp://127.0.0.1:7401`.
+    ///   - events: the broker's events endpoint, or a list of them as for `commands`; by default
+    ///     `JOBWIRE_EVENTS`, else `tcp://127.0.0.1:7400`.
     ///   - configuration: concurrency, timeouts and shutdown deadline.
     ///   - logger: where handler errors, reconnects and replays are logged.
     ///   - content: `on`, `filter`, `namespace`, `use` and `jobHandler`.
@@ -143,7 +148,9 @@ public final class Listener: Service, Sendable {
     /// Everything runs in one task group: the lease renewer, the intake of events, the claim slots of each
     /// `jobHandler` and each event's handlers are its children, and the group's own body starts the handlers
     /// of the events the intake posts, at most ``Configuration/maxConcurrentEvents`` at once.
+    /// - Throws: ``EndpointError`` for a malformed endpoint of `commands` or `events`.
     public func run() async throws {
+        _ = try Endpoints.list(events)
         let client = try JobsClient(
             commands: commands,
             configuration: .init(

@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
-import Synchronization
 public import ServiceLifecycle
+import Synchronization
 
 /// The broker as a `Service`: it runs until graceful shutdown, then answers what it has in hand,
 /// commits, and returns.
@@ -46,7 +46,7 @@ public struct BrokerService: Service {
             } onCancelOrGracefulShutdown: {
                 stop.set()
             }
-        } catch where stop.isSet {
+        } catch  where stop.isSet {
             return
         }
         let server = started

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import PostgresNIO
@@ -32,6 +33,13 @@ final class ActiveRole: @unchecked Sendable {
     /// What to do when the role is lost: by default log and exit at once (``BrokerRoleLoss``).
     private let lost: @Sendable (String) -> Void
     private let lostOnce = Atomic<Bool>(false)
+    /// Whether a stop hands the role back (not when a test plays a crash).
+    private let handBack = Atomic<Bool>(true)
+    /// Wakes the keeper early (to stop).
+    private let wake = DispatchSemaphore(value: 0)
+    /// Signalled when the keeper thread ends.
+    private let keeperDone = DispatchSemaphore(value: 0)
+    private var keeping = false
 
     init(
         location: PostgresLocation, holder: String, timeout: Duration, logger: Logger,
@@ -63,16 +71,22 @@ final class ActiveRole: @unchecked Sendable {
         var announced = false
         while true {
             if cancelled() { throw PostgresStoreError.server("stopped while waiting as a standby") }
-            if let term = try tryTakeOver() {
-                self.term = term
-                holdsLock = true
-                return
-            }
-            if !announced {
-                announced = true
-                let row = try session.query("SELECT term, holder FROM \(unescaped: table) WHERE id = 1")
-                let (term, holder) = try row.first?.decode((Int64, String).self) ?? (Int64(0), "")
-                standby("broker \(holder) is active (term \(term))")
+            do {
+                if let term = try tryTakeOver() {
+                    self.term = term
+                    holdsLock = true
+                    return
+                }
+                if !announced {
+                    announced = true
+                    let row = try session.query("SELECT term, holder FROM \(unescaped: table) WHERE id = 1")
+                    let (term, holder) = try row.first?.decode((Int64, String).self) ?? (Int64(0), "")
+                    standby("broker \(holder) is active (term \(term))")
+                }
+            } catch PostgresStoreError.connection(let message) {
+                // A standby outlives a PostgreSQL restart: it waits for the server as it waits for the role.
+                logger.warning("standby lost its PostgreSQL connection; retrying", metadata: ["error": "\(message)"])
+                session.disconnect()
             }
             Thread.sleep(forTimeInterval: pollInterval.seconds)
         }
@@ -120,20 +134,37 @@ final class ActiveRole: @unchecked Sendable {
 
     /// Starts the keeper thread, which renews the lease until ``stop()``.
     func startKeeping() {
+        keeping = true
         let thread = Thread { [self] in keep() }
         thread.name = "jobwire-role"
         thread.start()
     }
 
-    /// Stops renewing (the broker is stopping); the lease runs out or a standby finds the session gone.
+    /// Stops renewing and hands the role back (the broker is stopping): the lease is ended at once, so a
+    /// standby takes over without waiting for it to run out. Returns once the keeper thread is done.
     func stop() {
-        stopped.store(true, ordering: .relaxed)
+        guard !stopped.exchange(true, ordering: .relaxed) else { return }
+        wake.signal()
+        if keeping { keeperDone.wait() }
     }
+
+    /// Ends the keeper and its session without handing the role back, as a crash would (for tests).
+    func abandon() {
+        handBack.store(false, ordering: .relaxed)
+        stop()
+    }
+
+    /// Whether this broker lost the role.
+    var isLost: Bool { lostOnce.load(ordering: .relaxed) }
 
     /// The margin before the lease's end at which the broker stops serving.
     var margin: Duration { timeout / 5 }
 
     private func keep() {
+        defer {
+            session.disconnect()
+            keeperDone.signal()
+        }
         var lastRenewal = ContinuousClock.now
         var failing = false
         while !stopped.load(ordering: .relaxed) {
@@ -175,9 +206,13 @@ final class ActiveRole: @unchecked Sendable {
             }
             let next = min(sent + timeout / 5, lastRenewal + timeout - margin)
             let wait = next - ContinuousClock.now
-            if wait > .zero { Thread.sleep(forTimeInterval: wait.seconds) }
+            if wait > .zero { _ = self.wake.wait(timeout: .now() + wait.seconds) }
         }
-        session.disconnect()
+        if !lostOnce.load(ordering: .relaxed) && handBack.load(ordering: .relaxed) {
+            _ = try? session.query(
+                "UPDATE \(unescaped: table) SET expires_at = '-infinity' WHERE id = 1 AND term = \(term)",
+                timeout: .seconds(2))
+        }
     }
 
     /// The role is gone: log it and hand over to ``lost`` (once).

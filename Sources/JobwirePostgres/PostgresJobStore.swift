@@ -140,6 +140,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
             do {
                 return try body()
             } catch PostgresStoreError.connection(let message) {
+                guard !role.isLost else { throw StoreError(message: "this broker lost the active role") }
                 logger.warning("PostgreSQL read failed; retrying", metadata: ["error": "\(message)"])
                 Thread.sleep(forTimeInterval: delay.seconds)
                 delay = min(delay * 2, .seconds(1))
@@ -173,6 +174,20 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
     }
 
     package func markCommitted(epoch: String, seq: Int64) {}
+
+    /// Drops both connections without handing the role back, as a killed broker's end (for tests): a
+    /// standby takes over, and a later call of this store meets the newer term.
+    package func abandonForTesting() {
+        role.abandon()
+        session.disconnect()
+    }
+
+    /// Drops a store's schema with everything in it (for tests that make a schema each).
+    package static func dropSchema(_ location: PostgresLocation) throws {
+        let session = PostgresSession(location: location, name: "jobwire-drop", logger: Logger(label: "jobwire"))
+        defer { session.disconnect() }
+        try session.execute("DROP SCHEMA IF EXISTS \"\(location.schema)\" CASCADE")
+    }
 
     package func close() {
         role.stop()
@@ -247,7 +262,8 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
         try counts(
             read {
                 try session.query(
-                    "SELECT status, count(*) FROM \(unescaped: schema).jobs WHERE parent_id = \(parentId) GROUP BY status")
+                    "SELECT status, count(*) FROM \(unescaped: schema).jobs WHERE parent_id = \(parentId) GROUP BY status"
+                )
             })
     }
 
@@ -313,7 +329,8 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
     package func actions() throws -> [Action] {
         try read {
             try session.query("SELECT body FROM \(unescaped: schema).actions ORDER BY position").map { row in
-                try Action(json: try JSONCodec.parse(Array(try row.decode(ByteBuffer.self).readableBytesView)), path: "")
+                try Action(
+                    json: try JSONCodec.parse(Array(try row.decode(ByteBuffer.self).readableBytesView)), path: "")
             }
         }
     }
@@ -338,6 +355,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
             }
             // The outcome is unknown: look it up on a new connection.
             while true {
+                guard !role.isLost else { throw StoreError(message: "this broker lost the active role") }
                 Thread.sleep(forTimeInterval: delay.seconds)
                 delay = min(delay * 2, .seconds(1))
                 do {

@@ -43,16 +43,20 @@ final class PostgresSession: @unchecked Sendable {
         do {
             connection = try Self.wait(future, timeout: timeout + .seconds(1))
         } catch {
+            // A connection that comes up after the wait gave up is closed, not leaked.
+            future.whenSuccess { late in _ = late.close() as EventLoopFuture<Void> }
             throw PostgresStoreError.connection("cannot connect to \(location): \(Self.describe(error))")
         }
     }
+
+    deinit { disconnect() }
 
     /// Closes the connection, if any; the next call connects again.
     func disconnect() {
         guard let connection else { return }
         self.connection = nil
         let closed: EventLoopFuture<Void> = connection.close()
-        try? closed.wait()
+        _ = try? Self.wait(closed, timeout: .seconds(2))
     }
 
     /// Runs one statement and returns its rows and how many rows it changed.
@@ -85,7 +89,8 @@ final class PostgresSession: @unchecked Sendable {
         } catch {
             // The connection is in an unknown state (a statement may be running): start over on a new one.
             self.connection = nil
-            let _: EventLoopFuture<Void> = connection.close()
+            let closed: EventLoopFuture<Void> = connection.close()
+            _ = try? Self.wait(closed, timeout: .seconds(2))
             throw PostgresStoreError.connection("the connection to \(location) failed: \(Self.describe(error))")
         }
     }

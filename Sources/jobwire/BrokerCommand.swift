@@ -236,6 +236,13 @@ extension BrokerCommand {
             value: commandsOption ?? environment.commands,
             source: commandsOption == nil ? "JOBWIRE_COMMANDS" : "--commands"
         )
+        for endpoint in [events, commands] where endpoint.value.contains(",") {
+            let isEvents = endpoint.source.hasSuffix("EVENTS") || endpoint.source == "--events"
+            let option = isEvents ? "--events" : "--commands"
+            throw UsageError(
+                "\(endpoint.source) holds a list of brokers (\(endpoint.value)), which is for clients: a broker binds "
+                    + "one endpoint; give it with \(option), e.g. \(option) \(endpoint.value.split(separator: ",")[0])")
+        }
         for endpoint in [events, commands] where !Self.isEndpoint(endpoint.value) {
             let source =
                 endpoint.source.hasPrefix("--")

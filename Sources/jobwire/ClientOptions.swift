@@ -11,14 +11,16 @@ struct ClientOptions: ParsableArguments {
     @Option(
         name: .customLong("commands"),
         help: ArgumentHelp(
-            "The broker's commands endpoint (default: $JOBWIRE_COMMANDS, else \(ClientOptions.defaultCommands)).",
+            "The broker's commands endpoint, or a comma-separated list of brokers to follow the active one of "
+                + "(default: $JOBWIRE_COMMANDS, else \(ClientOptions.defaultCommands)).",
             valueName: "endpoint"))
     var commandsOption: String?
 
     @Option(
         name: .customLong("events"),
         help: ArgumentHelp(
-            "The broker's events endpoint (default: $JOBWIRE_EVENTS, else \(ClientOptions.defaultEvents)).",
+            "The broker's events endpoint, or a comma-separated list as for --commands "
+                + "(default: $JOBWIRE_EVENTS, else \(ClientOptions.defaultEvents)).",
             valueName: "endpoint"))
     var eventsOption: String?
 
@@ -47,6 +49,14 @@ struct ClientOptions: ParsableArguments {
 
     func validate() throws {
         guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+        for (option, value) in [("--commands", commandsOption), ("--events", eventsOption)] {
+            guard let value else { continue }
+            do {
+                _ = try Endpoints.list(value)
+            } catch {
+                throw ValidationError("\(option): \(error)")
+            }
+        }
         if curveSecretKey != nil && curveSecretKeyFile != nil {
             throw ValidationError("give --curve-secret-key or --curve-secret-key-file, not both")
         }
@@ -90,6 +100,8 @@ struct ClientOptions: ParsableArguments {
             curve: try curve)
         do {
             return try JobsClient(commands: commands, configuration: configuration, logger: CLI.quietLogger)
+        } catch let error as EndpointError {
+            throw UsageError("\(commandsOption == nil ? "JOBWIRE_COMMANDS" : "--commands"): \(error)")
         } catch {
             throw UsageError("--commands \(commands) is not an endpoint ZeroMQ accepts (\(error))")
         }

@@ -41,7 +41,7 @@ final class EventFeed: Sendable {
                     try socket.set(.curveSecretKey, curve.secretKey)
                 }
                 for prefix in Subscription.minimal(prefixes) { try socket.subscribe(prefix) }
-                try socket.connect(endpoint)
+                for one in try Endpoints.list(endpoint) { try socket.connect(one) }
             }
         } catch {
             throw UsageError("--events \(endpoint) is not an endpoint ZeroMQ accepts (\(error))")

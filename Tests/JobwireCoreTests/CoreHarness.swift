@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import JobwireCore
+import JobwirePostgres
 import JobwireProtocol
 import Logging
 import Testing
@@ -11,11 +12,34 @@ import Testing
 /// applied and committed as the server's loop does, on a ``ManualClock`` that the test moves.
 final class CoreHarness {
     /// The stores the harness can run the core on, so that a rule suite can run on each.
-    enum StoreKind: CaseIterable {
+    enum StoreKind: CaseIterable, CustomTestStringConvertible {
         /// The SQLite store in a temporary folder.
         case file
         /// The SQLite store in memory: a restart starts from nothing.
         case memory
+        /// The PostgreSQL store, in a schema of its own on the server `JOBWIRE_TEST_POSTGRES` names
+        /// (`scripts/test.sh` starts one); left out when the variable is not set.
+        case postgres
+
+        static var allCases: [StoreKind] {
+            CoreHarness.postgresServer == nil ? [.file, .memory] : [.file, .memory, .postgres]
+        }
+
+        /// The stores that keep what was committed across a restart.
+        static var durable: [StoreKind] { allCases.filter { $0 != .memory } }
+
+        var testDescription: String { "\(self)" }
+    }
+
+    /// The PostgreSQL server the tests may use: `JOBWIRE_TEST_POSTGRES`, a `postgresql://` URL.
+    static let postgresServer = ProcessInfo.processInfo.environment["JOBWIRE_TEST_POSTGRES"].flatMap {
+        $0.isEmpty ? nil : $0
+    }
+
+    /// A PostgreSQL location on the test server with a schema of its own.
+    static func postgresLocation(schema: String) throws -> PostgresLocation {
+        let server = try #require(postgresServer, "JOBWIRE_TEST_POSTGRES is not set")
+        return try PostgresLocation(url: server + (server.contains("?") ? "&" : "?") + "schema=\(schema)")
     }
 
     let directory: String
@@ -44,6 +68,10 @@ final class CoreHarness {
         storeKind = store
         var configuration = BrokerConfiguration(dataDirectory: self.directory, fsync: false)
         configure(&configuration)
+        if store == .postgres {
+            configuration.postgres = try CoreHarness.postgresLocation(
+                schema: "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20))
+        }
         self.configuration = configuration
         core = try CoreHarness.open(self.directory, store: store, configuration: configuration, clock: clock)
     }
@@ -51,7 +79,15 @@ final class CoreHarness {
     private static func open(
         _ directory: String, store kind: StoreKind, configuration: BrokerConfiguration, clock: ManualClock
     ) throws -> BrokerCore {
-        let store = try SQLiteJobStore(directory: kind == .file ? directory : nil, fsync: false)
+        let store: any JobStore =
+            if kind == .postgres, let location = configuration.postgres {
+                try PostgresJobStore(
+                    location: location, holder: "test", failoverTimeout: .seconds(5), logger: Logger(label: "test"),
+                    standby: { holder in Issue.record("the test's store has another active broker: \(holder)") },
+                    lost: { reason in Issue.record("the test's broker lost its role: \(reason)") })
+            } else {
+                try SQLiteJobStore(directory: kind == .file ? directory : nil, fsync: false)
+            }
         return try BrokerCore(
             configuration: configuration.core, store: store, clock: clock, logger: Logger(label: "test"))
     }
@@ -67,7 +103,7 @@ final class CoreHarness {
 
     /// Whether a restart finds what was committed before it: the file store's does, the in-memory one
     /// starts from nothing.
-    var keepsAcrossRestart: Bool { storeKind == .file }
+    var keepsAcrossRestart: Bool { storeKind != .memory }
 
     /// Closes the store and opens a new core on it, as a restart of the broker does. The clock keeps its
     /// time: advance it before the restart for time that passes while the broker is down.
@@ -80,6 +116,7 @@ final class CoreHarness {
     func close() {
         core.store.close()
         try? FileManager.default.removeItem(atPath: directory)
+        if let location = configuration.postgres { try? PostgresJobStore.dropSchema(location) }
     }
 
     static let caller = Caller(route: [1], authenticatedKey: nil)

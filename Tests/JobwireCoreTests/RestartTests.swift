@@ -11,7 +11,7 @@ import Testing
 @Suite struct RestartTests {
     @Test(
         "a restart recovers every job exactly, with the counts, seq and epoch, and seq continues gap-free",
-        arguments: [CoreHarness.StoreKind.file])
+        arguments: CoreHarness.StoreKind.durable)
     func restartRecoversEverything(store: CoreHarness.StoreKind) throws {
         let harness = try CoreHarness(store: store)
         defer { harness.close() }
@@ -102,7 +102,7 @@ import Testing
 
     @Test(
         "leases and runAts that run out while the broker is down fire once each on the first round after the restart",
-        arguments: [CoreHarness.StoreKind.file])
+        arguments: CoreHarness.StoreKind.durable)
     func timersDueDuringDowntime(store: CoreHarness.StoreKind) throws {
         let harness = try CoreHarness(store: store)
         defer { harness.close() }
@@ -154,7 +154,7 @@ import Testing
 
     @Test(
         "a lease that ran out before a restart was requeued before it, and is not requeued again after",
-        arguments: [CoreHarness.StoreKind.file])
+        arguments: CoreHarness.StoreKind.durable)
     func timerDueBeforeRestart(store: CoreHarness.StoreKind) throws {
         let harness = try CoreHarness(store: store)
         defer { harness.close() }

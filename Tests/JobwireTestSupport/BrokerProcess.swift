@@ -12,6 +12,8 @@ public final class BrokerProcess: Sendable {
     public let dataDirectory: String
     /// Everything it printed to standard error so far.
     public var log: String { output.withLock { $0.stderr } }
+    /// Everything it printed to standard output so far (its `listening` or `standby` line).
+    public var printed: String { output.withLock { $0.stdout } }
 
     private let child: ChildProcess
     private let arguments: [String]
@@ -19,6 +21,7 @@ public final class BrokerProcess: Sendable {
 
     struct Output {
         var stderr = ""
+        var stdout = ""
         var listening: CheckedContinuation<String?, Never>?
         var firstLine: String??
     }
@@ -28,16 +31,31 @@ public final class BrokerProcess: Sendable {
     ///   - dataDirectory: the store's folder; a new temporary one when nil.
     ///   - arguments: more options, e.g. `["--lease-seconds", "1"]`.
     ///   - environment: variables to add to the test's environment for it.
+    ///   - events: where its events socket binds; a random loopback port when nil.
+    ///   - commands: where its commands socket binds; a random loopback port when nil.
     public static func start(
-        dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:]
+        dataDirectory: String? = nil, arguments: [String] = [], environment: [String: String] = [:],
+        events: String? = nil, commands: String? = nil
     ) async throws -> BrokerProcess {
         let directory = dataDirectory ?? TestPaths.temporaryDirectory(prefix: "jobwire-broker")
-        return try await BrokerProcess(directory: directory, arguments: arguments, environment: environment)
+        return try await BrokerProcess(
+            directory: directory, arguments: arguments, environment: environment, events: events, commands: commands)
+    }
+
+    /// Starts `jobwire broker` on a PostgreSQL store another broker serves, and returns once it says it waits
+    /// as a standby. It binds `events` and `commands` when it takes over (its ``printed`` output then holds
+    /// its `listening` line).
+    public static func startStandby(arguments: [String], events: String, commands: String) async throws
+        -> BrokerProcess
+    {
+        try await BrokerProcess(
+            directory: TestPaths.temporaryDirectory(prefix: "jobwire-standby"), arguments: arguments,
+            events: events, commands: commands, standby: true)
     }
 
     private init(
         directory: String, arguments: [String], environment: [String: String] = [:], events: String? = nil,
-        commands: String? = nil
+        commands: String? = nil, standby: Bool = false
     ) async throws {
         dataDirectory = directory
         self.arguments = arguments
@@ -46,14 +64,17 @@ public final class BrokerProcess: Sendable {
         child = try ChildProcess(
             executable: try TestPaths.executable("jobwire"),
             // `--in-memory` among the arguments replaces the data folder (the broker refuses both).
-            arguments: ["broker"] + (arguments.contains("--in-memory") ? [] : ["--data", directory]) + [
-                "--events", events ?? "tcp://127.0.0.1:*",
-                "--commands", commands ?? "tcp://127.0.0.1:*", "--log-level", "debug",
-            ] + arguments,
+            // `--store` (PostgreSQL) too.
+            arguments: ["broker"]
+                + (arguments.contains("--in-memory") || arguments.contains("--store") ? [] : ["--data", directory]) + [
+                    "--events", events ?? "tcp://127.0.0.1:*",
+                    "--commands", commands ?? "tcp://127.0.0.1:*", "--log-level", "debug",
+                ] + arguments,
             environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
             output: { line in
-                // The first line says where it listens.
+                // The first line says where it listens (or that it waits as a standby).
                 let waiter = output.withLock { o -> CheckedContinuation<String?, Never>? in
+                    o.stdout += line + "\n"
                     guard o.firstLine == nil else { return nil }
                     o.firstLine = .some(line)
                     defer { o.listening = nil }
@@ -63,6 +84,11 @@ public final class BrokerProcess: Sendable {
             },
             errorOutput: { line in output.withLock { $0.stderr += line + "\n" } })
         let line = await BrokerProcess.firstLine(of: child, output)
+        if standby, let line, line.contains("jobwire broker standby"), let events, let commands {
+            self.events = events
+            self.commands = commands
+            return
+        }
         guard let line, let parsed = BrokerProcess.parseListening(line) else {
             child.signal(SIGKILL)
             throw TestSupportError(
@@ -120,6 +146,9 @@ public final class BrokerProcess: Sendable {
 
     /// The process id.
     public var pid: Int32 { child.pid }
+
+    /// Sends a signal and returns at once (`SIGSTOP` freezes the broker, `SIGCONT` lets it go on).
+    public func signal(_ signal: Int32) { child.signal(signal) }
 
     /// Sends a signal (e.g. `SIGKILL`) and waits for the process to end.
     public func kill(_ signal: Int32) async {

@@ -11,7 +11,17 @@ final class ListenerProcess: Sendable {
     /// Everything it logged so far.
     var log: String { output.withLock { $0 } }
 
-    init(_ example: String, broker: BrokerProcess, name: String? = nil, environment: [String: String] = [:]) throws {
+    convenience init(
+        _ example: String, broker: BrokerProcess, name: String? = nil, environment: [String: String] = [:]
+    ) throws {
+        try self.init(
+            example, commands: broker.commands, events: broker.events, name: name, environment: environment)
+    }
+
+    /// Starts `example` with these endpoints (each may be a list of brokers).
+    init(
+        _ example: String, commands: String, events: String, name: String? = nil, environment: [String: String] = [:]
+    ) throws {
         var env = ProcessInfo.processInfo.environment
         env["JOBWIRE_LOG_LEVEL"] = "debug"
         env["JOBWIRE_WORK_MS"] = "200"
@@ -19,7 +29,7 @@ final class ListenerProcess: Sendable {
         let output = Locked("")
         child = try ChildProcess(
             executable: try TestPaths.executable(example),
-            arguments: ["--commands", broker.commands, "--events", broker.events]
+            arguments: ["--commands", commands, "--events", events]
                 + (name.map { ["--name", $0] } ?? []),
             environment: env,
             output: { line in output.withLock { $0 += line + "\n" } })

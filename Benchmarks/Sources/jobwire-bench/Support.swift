@@ -64,8 +64,14 @@ final class BrokerHandle {
             wrap + (wrap.isEmpty ? [] : [binary]) + [
                 "broker", "--events", "tcp://127.0.0.1:*", "--commands", "tcp://127.0.0.1:*", "--log-level", "error",
             ]
-        if let data { arguments += ["--data", data] } else { arguments.append("--in-memory") }
-        if !fsync { arguments.append("--no-fsync") }
+        // JOBWIRE_BENCH_STORE, a postgresql:// URL, runs every broker on PostgreSQL (a fresh schema each) instead.
+        if let server = ProcessInfo.processInfo.environment["JOBWIRE_BENCH_STORE"], !server.isEmpty {
+            let schema = "bench_\(UInt32.random(in: 0...UInt32.max))"
+            arguments += ["--store", server + (server.contains("?") ? "&" : "?") + "schema=\(schema)"]
+        } else {
+            if let data { arguments += ["--data", data] } else { arguments.append("--in-memory") }
+            if !fsync { arguments.append("--no-fsync") }
+        }
         // JOBWIRE_BENCH_BROKER_ARGS adds broker options, e.g. "--no-fsync".
         let more =
             ProcessInfo.processInfo.environment["JOBWIRE_BENCH_BROKER_ARGS"].map {

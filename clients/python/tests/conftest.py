@@ -37,12 +37,17 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = LIMIT) 
 
 
 class Broker:
-    """A `jobwire broker` process; ``restart()`` starts a new in-memory store on the same ports."""
+    """A `jobwire broker` process; ``restart()`` starts a new in-memory store on the same ports.
 
-    def __init__(self, tmp: str) -> None:
+    With ``data`` it keeps its store in that folder instead, and ``events``/``commands`` say where it binds.
+    """
+
+    def __init__(self, tmp: str, data: Optional[str] = None, events: str = "tcp://127.0.0.1:*",
+                 commands: str = "tcp://127.0.0.1:*") -> None:
         self.tmp = tmp
-        self.events = "tcp://127.0.0.1:*"
-        self.commands = "tcp://127.0.0.1:*"
+        self.data = data
+        self.events = events
+        self.commands = commands
         self.proc: Optional[subprocess.Popen[bytes]] = None
         self.clients: list[JobsClient] = []
         self.start()
@@ -52,7 +57,8 @@ class Broker:
             pytest.fail(f"{JOBWIRE} is missing: run `swift build` in {ROOT}, or set JOBWIRE_BIN")
         out = open(os.path.join(self.tmp, "broker.out"), "wb")
         log = open(os.path.join(self.tmp, "broker.log"), "ab")
-        self.proc = subprocess.Popen([JOBWIRE, "broker", "--in-memory", "--events", self.events,
+        store = ["--data", self.data] if self.data else ["--in-memory"]
+        self.proc = subprocess.Popen([JOBWIRE, "broker", *store, "--events", self.events,
                                       "--commands", self.commands], stdout=out, stderr=log)
         path = os.path.join(self.tmp, "broker.out")
 
@@ -71,6 +77,13 @@ class Broker:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
+            self.proc.wait(LIMIT)
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL: the broker dies as a machine does, with nothing flushed or said."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
             self.proc.wait(LIMIT)
         self.proc = None
 

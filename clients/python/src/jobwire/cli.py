@@ -18,6 +18,7 @@ import sys
 from typing import Any, Optional
 
 from .client import default_commands, default_events
+from .connection import parse_endpoints
 from .listener import Listener
 
 
@@ -48,6 +49,12 @@ def worker(args: argparse.Namespace) -> int:
         listener.concurrency = max(1, args.concurrency)
     if args.grace_seconds is not None:
         listener.grace_seconds = args.grace_seconds
+    for option, value in (("--commands", args.commands), ("--events", args.events)):
+        if value:
+            try:
+                parse_endpoints(value)
+            except ValueError as error:
+                raise SystemExit(f"jobwire worker: {option}: {error}") from None
     if args.commands:
         listener.commands = args.commands
     if args.events:
@@ -78,8 +85,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     run.add_argument("--concurrency", type=int, help="handlers that run at once (default: the listener's, 8)")
     run.add_argument("--grace-seconds", type=float, help="on SIGTERM, how long running handlers may finish")
     run.add_argument("--name", help="the listenerId (default: the listener's name)")
-    run.add_argument("--commands", help=f"commands endpoint (env JOBWIRE_COMMANDS, now {default_commands()})")
-    run.add_argument("--events", help=f"events endpoint (env JOBWIRE_EVENTS, now {default_events()})")
+    run.add_argument("--commands", help=f"commands endpoint, or a comma-separated list of brokers "
+                                        f"(env JOBWIRE_COMMANDS, now {default_commands()})")
+    run.add_argument("--events", help=f"events endpoint, or a comma-separated list "
+                                      f"(env JOBWIRE_EVENTS, now {default_events()})")
     run.add_argument("--log-level", default=os.environ.get("JOBWIRE_LOG_LEVEL", "info"),
                      choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)

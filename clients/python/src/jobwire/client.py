@@ -16,7 +16,7 @@ from typing import Any, Iterable, Iterator, List, Mapping, Optional, Sequence, U
 import zmq
 
 from .connection import Connection
-from .errors import JobwireTimeout
+from .errors import JobwireTimeout, ProtocolError
 from .types import (Action, BrokerInfo, EventPage, Job, JobPage, Json, OutcomeLike, camel, format_time,
                     outcome_json, to_wire)
 
@@ -111,7 +111,9 @@ class JobsClient:
     """The broker's commands, thread-safe, pipelined over one DEALER.
 
     Args:
-        commands: the commands endpoint (``JOBWIRE_COMMANDS``, else ``tcp://127.0.0.1:7401``).
+        commands: the commands endpoint (``JOBWIRE_COMMANDS``, else ``tcp://127.0.0.1:7401``), or a
+            comma-separated list of the brokers that may serve, an active one and its standbys
+            (``tcp://a:7401,tcp://b:7401``): requests go to the one that is bound.
         listener_id: the name sent as ``listenerId`` by the lease verbs (ack, claim, update, complete,
             fail, release, split); None acts as an operator.
         instance_id: sent as ``instanceId`` with ``listenerId``: one per process, so that two copies
@@ -236,13 +238,39 @@ class JobsClient:
 
     def complete(self, job_id: str, outcome: OutcomeLike = None, *, info: Optional[str] = None,
                  attempt: Optional[int] = None, listener_id: Optional[str] = None) -> Job:
-        return self._lease_call("jobs.complete", job_id, listener_id, outcome=outcome_json(outcome), info=info,
-                                attempt=attempt)
+        """``jobs.complete``; sent again after a timeout, and a repeat that finds the job already
+        complete (on ``attempt``) returns it: the first one landed."""
+        params = {"jobId": job_id, **self._owner(listener_id),
+                  **_params(outcome=outcome_json(outcome), info=info, attempt=attempt)}
+        return self._ending_call("jobs.complete", params, "complete", attempt)
 
     def fail(self, job_id: str, outcome: OutcomeLike = None, *, info: Optional[str] = None,
              attempt: Optional[int] = None, listener_id: Optional[str] = None) -> Job:
-        return self._lease_call("jobs.fail", job_id, listener_id, outcome=outcome_json(outcome), info=info,
-                                attempt=attempt)
+        """``jobs.fail``, sent again as ``complete`` is."""
+        params = {"jobId": job_id, **self._owner(listener_id),
+                  **_params(outcome=outcome_json(outcome), info=info, attempt=attempt)}
+        return self._ending_call("jobs.fail", params, "failed", attempt)
+
+    def _ending_call(self, method: str, params: Json, status: str, attempt: Optional[int], retries: int = 2) -> Job:
+        """A verb that ends a job, sent again (up to ``retries`` times) after a timeout. A repeat (or a
+        request resent after the broker changed) finds the job ended by the first and gets
+        ``invalid_transition``: the job, read back, is then the answer when it ended as asked."""
+        for tries in range(retries + 1):
+            try:
+                return Job.from_json(self.call(method, params))
+            except JobwireTimeout:
+                if tries == retries:
+                    raise
+                log.info("%s timed out; sending it again", method)
+            except ProtocolError as error:
+                if error.code != ProtocolError.INVALID_TRANSITION or not (error.repeated or tries > 0):
+                    raise
+                job = self.get(str(params["jobId"]))
+                if job.status != status or (attempt is not None and job.attempt != attempt):
+                    raise
+                log.debug("%s of %s was sent twice; the first one landed", method, job.id)
+                return job
+        raise AssertionError("unreachable")
 
     def release(self, job_id: str, *, info: Optional[str] = None, attempt: Optional[int] = None,
                 listener_id: Optional[str] = None) -> Job:
@@ -258,7 +286,7 @@ class JobsClient:
         return [Job.from_json(j) for j in self.call("jobs.split", params)["parts"]]
 
     def cancel(self, job_id: str, *, info: Optional[str] = None) -> Job:
-        return Job.from_json(self.call("jobs.cancel", _params(job_id=job_id, info=info)))
+        return self._ending_call("jobs.cancel", _params(job_id=job_id, info=info), "canceled", None, retries=0)
 
     def retry(self, job_id: str) -> Job:
         return Job.from_json(self.call("jobs.retry", {"jobId": job_id}))

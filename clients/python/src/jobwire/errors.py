@@ -14,7 +14,9 @@ class ProtocolError(JobwireError):
 
     ``code`` is the JSON-RPC code (``-32602``, ``-32003``, ...), ``type`` is ``data.type``
     (``not_found``, ``conflict``, ``lease_expired``, ...) and ``field`` is ``data.field``, the dotted
-    path of the parameter at fault (``outcome.next.type``), when the broker names one.
+    path of the parameter at fault (``outcome.next.type``), when the broker names one. ``repeated`` is set
+    when the request was sent more than once (again after a broker change, or retried): the first may
+    have landed.
     """
 
     PARSE_ERROR = -32700
@@ -40,6 +42,7 @@ class ProtocolError(JobwireError):
         field = self.data.get("field")
         self.type: Optional[str] = type_ if isinstance(type_, str) else None
         self.field: Optional[str] = field if isinstance(field, str) else None
+        self.repeated = False
 
     @classmethod
     def from_reply(cls, error: Mapping[str, Any], method: str = "") -> "ProtocolError":

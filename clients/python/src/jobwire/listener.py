@@ -20,6 +20,10 @@ on its thread (the event's verbs are blocking calls there too). The listener nev
 twice: it subscribes first (heartbeats last), then replays ``events.list`` from its cursor, drops events
 at or below what it handled, replays again when heartbeats show it fell behind, and starts over on a new
 epoch. Job handlers take jobs with ``jobs.claim`` (each job goes to exactly one listener instance).
+
+Given lists of brokers (an active one and its standbys), it follows the active one: when heartbeats come
+from a new broker process, the requests waiting for the former are sent again, claims are made anew and
+the events missed meanwhile are replayed from the cursor (the new active broker continues the seq).
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, TypeVar, Union
 import zmq
 
 from .client import JobsClient, Timestamp, default_commands, default_events, new_instance_id
+from .connection import parse_endpoints
 from .errors import ConnectionClosed, JobwireError, ProtocolError, TransportError
 from .glob import HEARTBEAT_TOPIC, glob_match, minimal_prefixes, split_topic_frame, subscription_prefix
 from .leases import LeaseKeeper
@@ -238,7 +243,8 @@ class Listener:
 
     Args:
         name: the ``listenerId``: a name for people; copies of a listener share it.
-        commands, events: the broker's endpoints (``JOBWIRE_COMMANDS`` / ``JOBWIRE_EVENTS`` by default).
+        commands, events: the broker's endpoints (``JOBWIRE_COMMANDS`` / ``JOBWIRE_EVENTS`` by default), each
+            maybe a comma-separated list of the brokers that may serve (``ValueError`` names a bad one).
         concurrency: how many handlers run at once (events and jobs together).
         grace_seconds: on shutdown, how long running handlers may finish before their jobs are released.
         claim_wait: how long one ``jobs.claim`` waits in the broker (at most 60 s).
@@ -254,6 +260,8 @@ class Listener:
         self.name = name
         self.commands = commands or default_commands()
         self.events = events or default_events()
+        parse_endpoints(self.commands)  # a bad endpoint is named now rather than when the listener runs
+        parse_endpoints(self.events)
         self.concurrency = max(1, concurrency)
         self.grace_seconds = grace_seconds
         self.claim_wait = claim_wait
@@ -309,7 +317,11 @@ class Listener:
         return self._stop.is_set()
 
     def run(self) -> None:
-        """Runs until ``stop()`` (or KeyboardInterrupt), then shuts down gracefully and returns."""
+        """Runs until ``stop()`` (or KeyboardInterrupt), then shuts down gracefully and returns.
+
+        Raises ``ValueError`` naming a malformed endpoint of ``commands`` or ``events``.
+        """
+        parse_endpoints(self.events)
         client = JobsClient(self.commands, listener_id=self.name, instance_id=self.instance_id,
                             timeout=self.request_timeout, context=self._context)
         leases = LeaseKeeper(client)
@@ -346,11 +358,13 @@ class Listener:
     def _listen(self, client: JobsClient, leases: LeaseKeeper) -> None:
         sub = self._context.socket(zmq.SUB)
         sub.setsockopt(zmq.LINGER, 0)
-        sub.connect(self.events)
+        for endpoint in parse_endpoints(self.events):  # only the active broker binds; it may change
+            sub.connect(endpoint)
         # Heartbeats last: the first heartbeat proves the broker applied every subscription before it.
         for prefix in self._subscriptions():
             sub.setsockopt(zmq.SUBSCRIBE, prefix.encode("utf-8"))
         live = False
+        caught_up = False  # a catch-up reached a broker once: a later one follows a restart or a takeover
         started_at: Optional[str] = None
         last_heartbeat = time.monotonic()
         warned = False
@@ -374,14 +388,24 @@ class Listener:
                 if topic == HEARTBEAT_TOPIC:
                     last_heartbeat, warned = now, False
                     payload = envelope.get("payload") or {}
-                    if started_at is not None and payload.get("startedAt") != started_at:
-                        # A restarted broker never answers the claims sent to the one before.
+                    restarted = started_at is not None and payload.get("startedAt") != started_at
+                    if restarted:
+                        # A restarted broker, or another one that took over, never answers the claims sent
+                        # to the one before.
                         live = False
                         if self._runtime is not None:
                             self._runtime.interrupt_claims()
+                    if caught_up and (restarted or not live):
+                        # The replies to requests in flight are lost with the former process: send them again.
+                        resent = client.connection.resend_pending()
+                        if resent:
+                            log.info("broker heartbeats resumed: sent %d waiting requests again", resent)
                     started_at = payload.get("startedAt")
                     if self._routes:
                         live = self._on_heartbeat(envelope, live, client, leases)
+                    else:
+                        live = True
+                    caught_up = caught_up or live
                 elif live:
                     self._on_live_event(topic, envelope, client, leases)
                     # A dispatch waits for a free slot: the wait is not the broker's silence.
