@@ -809,7 +809,21 @@ def standby_load(row: Row, work: str, pair: Pair, n: int, rate: float, tag: str)
     return procs, producer
 
 
-def settle(row: Row, pair: Pair, procs: h.Procs, producer: h.Producer, in_flight: set[str], n: int) -> None:
+def seq_now(broker: h.Broker) -> int:
+    """The log's last seq as `broker` reports it (after a takeover: every commit the old active made)."""
+    client = broker.client(timeout=10)
+    try:
+        return int(client.broker_info()["seq"])
+    finally:
+        client.close()
+
+
+def settle(row: Row, pair: Pair, procs: h.Procs, producer: h.Producer, in_flight: set[str], n: int,
+           fault_seqs: list[int]) -> None:
+    """The common end of p1-p3: one active broker, the queue drained, every job counted. A job that ran
+    again is explained by a fault when it was in flight at one (`in_flight`), or when a fault falls between
+    two of its attempts: the attempt before began at or below the log's seq when serving resumed after the
+    fault (`fault_seqs`: every commit of the old active is at or below it), the next one above."""
     producer.join()
     serving = [b for b in pair.brokers if b.alive() and b.listening.is_set()]
     row.check(len(serving) < 2, "two brokers on one store serve at once")
@@ -821,7 +835,15 @@ def settle(row: Row, pair: Pair, procs: h.Procs, producer: h.Producer, in_flight
     client = active.client(timeout=10)
     drained = h.wait_until(lambda: h.open_count(client, "workbook") == 0, timeout=90)
     row.check(drained, "the listeners did not drain the queue after the takeovers")
-    count_jobs(row, client, set(producer.acked.values()), in_flight)
+    jobs, _ = h.ledger(client)
+
+    def across_fault(job_id: str) -> bool:
+        entry = jobs.get(job_id, h.JobLedger())
+        seqs = [entry.first_exec_seq[a] for a in entry.executing_attempts if a in entry.first_exec_seq]
+        return len(seqs) > 1 and all(any(a <= f < b for f in fault_seqs) for a, b in zip(seqs, seqs[1:]))
+
+    count_jobs(row, client, set(producer.acked.values()), in_flight,
+               explain=lambda job_id: job_id in in_flight or across_fault(job_id))
     check_log(row, client)
     row.check(len(producer.acked) == n, f"only {len(producer.acked)} of {n} creates were acknowledged")
     row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
@@ -850,6 +872,7 @@ def active_killed(short: bool) -> Row:
         procs, producer = standby_load(row, work, pair, n, rate, "pk")
         duration = n / rate
         in_flight: set[str] = set()
+        fault_seqs: list[int] = []
         for k in range(kills):
             time.sleep(duration / (kills + 1) * random.uniform(0.6, 1.2))
             killed_at = time.monotonic()
@@ -868,6 +891,7 @@ def active_killed(short: bool) -> Row:
                       f"kill {k + 1}: the standby took {reply_s:.1f} s to answer (failover timeout {FAILOVER_TIMEOUT} s)")
             if replied is None:
                 break
+            fault_seqs.append(seq_now(standby))
             # The killed one comes back as the standby, as a supervisor would restart it.
             index = pair.brokers.index(active)
             pair.start(index, standby=True)
@@ -875,7 +899,7 @@ def active_killed(short: bool) -> Row:
             active, standby = standby, active
         row.kills = sum(b.kills for b in pair.brokers)
         row.faults = len(in_flight)
-        settle(row, pair, procs, producer, in_flight, n)
+        settle(row, pair, procs, producer, in_flight, n, fault_seqs)
         row.notes.append("takeovers: " + "; ".join(takeovers))
     finally:
         if procs:
@@ -901,6 +925,7 @@ def postgres_restarted(short: bool) -> Row:
         procs, producer = standby_load(row, work, pair, n, rate, "pr")
         duration = n / rate
         in_flight: set[str] = set()
+        fault_seqs: list[int] = []
         outcomes: list[str] = []
         for k in range(restarts):
             time.sleep(duration / (restarts + 1) * random.uniform(0.6, 1.2))
@@ -915,6 +940,8 @@ def postgres_restarted(short: bool) -> Row:
             served = h.wait_until(lambda: serves(pair), timeout=FAILOVER_TIMEOUT * 4, every=0.1)
             after = pair.active()
             back = time.monotonic() - at
+            if after is not None:
+                fault_seqs.append(seq_now(after))
             row.check(served, f"restart {k + 1}: no broker served again after PostgreSQL came back")
             old_exit = pair.exit_of(before)
             if after is before:
@@ -936,7 +963,7 @@ def postgres_restarted(short: bool) -> Row:
                         outcomes.append(f"the standby exited ({broker.proc.returncode if broker.proc else None})")
                     pair.start(index, standby=True)
         row.kills = sum(1 for code in pair.exits.values())
-        settle(row, pair, procs, producer, in_flight, n)
+        settle(row, pair, procs, producer, in_flight, n, fault_seqs)
         row.notes.append("; ".join(outcomes))
     finally:
         if procs:
@@ -987,10 +1014,12 @@ def postgres_partition(short: bool) -> Row:
                              f"one started {new.listening_at - at:.2f} s after it "
                              f"({new.listening_at - exit_[0]:.2f} s after the exit)")
             h.say(row.notes[-1])
+        fault_seqs: list[int] = []
         if new.listening.is_set():
             in_flight |= executing_ids(new)  # what the old active had handed out before the cut
+            fault_seqs.append(seq_now(new))
         link.set("pass")
-        settle(row, pair, procs, producer, in_flight, n)
+        settle(row, pair, procs, producer, in_flight, n, fault_seqs)
         row.kills = 1 if exit_ is not None else 0
     finally:
         if procs:
