@@ -19,13 +19,15 @@ swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-
 grdb=$(find "$build/../../checkouts/GRDB.swift/Sources/GRDBSQLite" -name module.modulemap 2>/dev/null | head -1 || true)
 [ -n "$grdb" ] || grdb=$(find .build*/checkouts/GRDB.swift/Sources/GRDBSQLite -name module.modulemap 2>/dev/null | head -1 || true)
 # The core (Sources/JobwireCore) and the broker's files that need no sockets (the SQLite store), as one
-# module: their imports of JobwireCore are left out of the copies compiled here.
+# module: their imports of JobwireCore are left out of the copies compiled here. Files that import the
+# PostgreSQL store (the broker's configuration) stay out too, with the extensions of that configuration.
 src="$out/src"
 rm -rf "$src"
 mkdir -p "$src"
-for file in Sources/JobwireCore/*.swift $(grep -L -E '^(public |internal )?import ZeroMQ' Sources/JobwireBroker/*.swift \
-    | grep -v -e BrokerService.swift -e Exports.swift); do
-    sed -E '/^(@_exported )?((public|package) )?import JobwireCore$/d' "$file" >"$src/$(basename "$file")"
+for file in Sources/JobwireCore/*.swift $(grep -L -E '^(public |internal )?import (ZeroMQ|JobwirePostgres)' \
+    Sources/JobwireBroker/*.swift | grep -v -e BrokerService.swift -e Exports.swift); do
+    sed -E -e '/^(@_exported )?((public|package) )?import JobwireCore$/d' -e '/^extension BrokerConfiguration \{/,/^\}/d' \
+        "$file" >"$src/$(basename "$file")"
 done
 core=$(ls "$src"/*.swift)
 swiftc -sanitize=fuzzer,address -parse-as-library -Onone -g -use-ld=lld -module-name FuzzBroker -package-name jobwire \

@@ -6,6 +6,8 @@ Everything runs on loopback, as separate processes, the way a user runs Jobwire.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import signal
@@ -68,11 +70,13 @@ def psql(url: str, sql: str, schema: Optional[str] = None) -> list[tuple[str, ..
     """Rows of one SQL statement run with psql (text fields; the store's own schema first on the path)."""
     base = url.partition("?")[0]
     env = {**os.environ, **({"PGOPTIONS": f"-c search_path={schema}"} if schema else {})}
-    out = subprocess.run(["psql", base, "-X", "-q", "-A", "-t", "-F", "\x1f", "-R", "\x1e", "-v", "ON_ERROR_STOP=1",
-                          "-c", sql], capture_output=True, text=True, env=env, timeout=60)
+    # CSV: the values may hold any character (a former owner is listenerId U+001F instanceId, owners are
+    # separated by newlines).
+    out = subprocess.run(["psql", base, "-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, env=env, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"psql: {out.stderr.strip()}")
-    return [tuple(record.split("\x1f")) for record in out.stdout.rstrip("\n").split("\x1e") if record]
+    return [tuple(record) for record in csv.reader(io.StringIO(out.stdout, newline="")) if record]
 
 
 class Postgres:
