@@ -378,15 +378,15 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
         }
     }
 
+    /// Writes a batch. Its job rows, contexts, events, deletions and the term fence go in one statement (one
+    /// round trip, its own transaction): each part runs only when the fence's row was updated, and a fence that
+    /// found a newer term returns no row. Actions, rarely in a batch, add statements around it in a transaction.
     private func write(_ batch: StoreBatch) throws {
-        try session.execute("BEGIN")
-        let fence = try session.query(
-            """
-            UPDATE \(unescaped: schema).leader SET seq = greatest(seq, \(batch.seq)), commits = commits + 1
-            WHERE id = 1 AND term = \(role.term) RETURNING commits
-            """)
-        guard let stored = try fence.first?.decode(Int64.self) else {
-            try? session.execute("ROLLBACK")
+        let withActions = !batch.actions.isEmpty || !batch.deletedActions.isEmpty
+        if withActions { try session.execute("BEGIN") }
+        let fenced = try session.query(mainStatement(batch))
+        guard let stored = try fenced.first?.decode(Int64.self) else {
+            if withActions { try? session.execute("ROLLBACK") }
             role.lose("another broker took over: a commit found a newer term")
             throw StoreError(message: "this broker lost the active role")
         }
@@ -394,21 +394,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
             logger.warning("commit counter moved", metadata: ["expected": "\(commits + 1)", "found": "\(stored)"])
             commits = stored - 1
         }
-        if !batch.deletedJobs.isEmpty {
-            try session.query("DELETE FROM \(unescaped: schema).jobs WHERE id = ANY(\(batch.deletedJobs))")
-            try session.query("DELETE FROM \(unescaped: schema).job_contexts WHERE job_id = ANY(\(batch.deletedJobs))")
-        }
-        if !batch.jobs.isEmpty { try writeJobs(batch.jobs) }
-        if !batch.events.isEmpty {
-            let seqs = batch.events.map(\.seq)
-            let topics = batch.events.map(\.topic)
-            let bodies = batch.events.map { ByteBuffer(bytes: $0.body) }
-            try session.query(
-                """
-                INSERT INTO \(unescaped: schema).events (seq, topic, body)
-                SELECT * FROM unnest(\(seqs)::int8[], \(topics)::text[], \(bodies)::bytea[])
-                """)
-        }
+        guard withActions else { return }
         if !batch.deletedActions.isEmpty {
             try session.query("DELETE FROM \(unescaped: schema).actions WHERE id = ANY(\(batch.deletedActions))")
         }
@@ -423,16 +409,15 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
                     body = EXCLUDED.body, position = EXCLUDED.position
                 """)
         }
-        if let through = batch.pruneThrough {
-            try session.query("DELETE FROM \(unescaped: schema).events WHERE seq <= \(through)")
-        }
         try session.execute("COMMIT")
     }
 
-    /// Every job row of the batch in one statement: new rows are inserted, stored ones updated.
-    private func writeJobs(_ rows: [JobRow]) throws {
+    /// The fence, the job rows (new ones inserted, stored ones updated), their context ids, the events, the
+    /// deleted jobs and the pruned events of a batch, as one statement.
+    private func mainStatement(_ batch: StoreBatch) -> PostgresQuery {
         // Nullable text goes as "" for NULL and "=" + value otherwise: postgres-nio binds no optionals in arrays.
         func nullable(_ value: String?) -> String { value.map { "=" + $0 } ?? "" }
+        let rows = batch.jobs
         var ids: [String] = []
         var statuses: [String] = []
         var types: [String] = []
@@ -469,29 +454,49 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
                 }
             }
         }
-        try session.query(
-            """
-            INSERT INTO \(unescaped: schema).jobs (id, status, type, operation, source, parent_id, created_at,
-                idempotency_key, idempotency_hash, former_owners, body)
-            SELECT id, status, type, operation, source, CASE WHEN parent = '' THEN NULL ELSE substr(parent, 2) END, created,
-                CASE WHEN key = '' THEN NULL ELSE substr(key, 2) END,
-                CASE WHEN hash = '' THEN NULL ELSE substr(hash, 2) END,
-                CASE WHEN owners = '' THEN NULL ELSE substr(owners, 2) END, body
-            FROM unnest(\(ids)::text[], \(statuses)::text[], \(types)::text[], \(operations)::text[],
-                \(sources)::text[], \(parents)::text[], \(created)::int8[], \(keys)::text[], \(hashes)::text[],
-                \(owners)::text[], \(bodies)::bytea[])
-                AS r(id, status, type, operation, source, parent, created, key, hash, owners, body)
-            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, former_owners = EXCLUDED.former_owners,
-                body = EXCLUDED.body
-            """)
-        if !contextNames.isEmpty {
-            try session.query(
-                """
+        let seqs = batch.events.map(\.seq)
+        let topics = batch.events.map(\.topic)
+        let eventBodies = batch.events.map { ByteBuffer(bytes: $0.body) }
+        // -1: no seq is pruned.
+        let pruneThrough = batch.pruneThrough ?? -1
+        return """
+            WITH fence AS (
+                UPDATE \(unescaped: schema).leader SET seq = greatest(seq, \(batch.seq)), commits = commits + 1
+                WHERE id = 1 AND term = \(role.term) RETURNING commits),
+            deleted_jobs AS (
+                DELETE FROM \(unescaped: schema).jobs
+                WHERE id = ANY(\(batch.deletedJobs)::text[]) AND EXISTS (SELECT 1 FROM fence)),
+            deleted_contexts AS (
+                DELETE FROM \(unescaped: schema).job_contexts
+                WHERE job_id = ANY(\(batch.deletedJobs)::text[]) AND EXISTS (SELECT 1 FROM fence)),
+            written_jobs AS (
+                INSERT INTO \(unescaped: schema).jobs (id, status, type, operation, source, parent_id, created_at,
+                    idempotency_key, idempotency_hash, former_owners, body)
+                SELECT id, status, type, operation, source,
+                    CASE WHEN parent = '' THEN NULL ELSE substr(parent, 2) END, created,
+                    CASE WHEN key = '' THEN NULL ELSE substr(key, 2) END,
+                    CASE WHEN hash = '' THEN NULL ELSE substr(hash, 2) END,
+                    CASE WHEN owners = '' THEN NULL ELSE substr(owners, 2) END, body
+                FROM unnest(\(ids)::text[], \(statuses)::text[], \(types)::text[], \(operations)::text[],
+                    \(sources)::text[], \(parents)::text[], \(created)::int8[], \(keys)::text[], \(hashes)::text[],
+                    \(owners)::text[], \(bodies)::bytea[])
+                    AS r(id, status, type, operation, source, parent, created, key, hash, owners, body)
+                WHERE EXISTS (SELECT 1 FROM fence)
+                ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, former_owners = EXCLUDED.former_owners,
+                    body = EXCLUDED.body),
+            written_contexts AS (
                 INSERT INTO \(unescaped: schema).job_contexts (name, value, created_at, job_id)
                 SELECT * FROM unnest(\(contextNames)::text[], \(contextValues)::text[], \(contextCreated)::int8[],
                     \(contextJobs)::text[])
-                ON CONFLICT DO NOTHING
-                """)
-        }
+                WHERE EXISTS (SELECT 1 FROM fence)
+                ON CONFLICT DO NOTHING),
+            written_events AS (
+                INSERT INTO \(unescaped: schema).events (seq, topic, body)
+                SELECT * FROM unnest(\(seqs)::int8[], \(topics)::text[], \(eventBodies)::bytea[])
+                WHERE EXISTS (SELECT 1 FROM fence)),
+            pruned_events AS (
+                DELETE FROM \(unescaped: schema).events WHERE seq <= \(pruneThrough) AND EXISTS (SELECT 1 FROM fence))
+            SELECT commits FROM fence
+            """
     }
 }
