@@ -905,7 +905,8 @@ def active_killed(short: bool) -> Row:
             h.say(f"kill -9 the active broker: {len(in_flight)} jobs in flight so far; takeover {takeovers[-1]}")
             row.check(replied is not None and took, f"kill {k + 1}: the standby did not take over")
             row.check(reply_s is None or reply_s <= FAILOVER_TIMEOUT,
-                      f"kill {k + 1}: the standby took {reply_s:.1f} s to answer (failover timeout {FAILOVER_TIMEOUT} s)")
+                      f"kill {k + 1}: the standby took {reply_s:.1f} s to answer "
+                      f"(failover timeout {FAILOVER_TIMEOUT} s)")
             if replied is None:
                 break
             fault_seqs.append(seq_now(pair))
@@ -955,8 +956,8 @@ def postgres_restarted(short: bool) -> Row:
                                 f"{back:.1f} s)")
             else:
                 after = next((b for b in pair.brokers if b is not before), None)
-                outcomes.append(f"restart {k + 1}: the standby took over ({up:.1f} s restart, serving after {back:.1f} s; "
-                                f"the old active exited {old_exit[1]})")
+                outcomes.append(f"restart {k + 1}: the standby took over ({up:.1f} s restart, serving after "
+                                f"{back:.1f} s; the old active exited {old_exit[1]})")
                 row.check(old_exit[1] == 3, f"restart {k + 1}: the old active exited with code {old_exit[1]}, not 3")
                 # The restart ends the old active's session too, so the standby may take over as soon as it
                 # reconnects; the old one learns it at its next renewal or commit (fenced by term meanwhile: the
@@ -972,7 +973,8 @@ def postgres_restarted(short: bool) -> Row:
             for index, broker in enumerate(pair.brokers):
                 if not broker.alive():
                     if broker is not before:
-                        outcomes.append(f"restart {k + 1}: the standby exited ({broker.proc.returncode if broker.proc else None})")
+                        code = broker.proc.returncode if broker.proc else None
+                        outcomes.append(f"restart {k + 1}: the standby exited ({code})")
                     pair.start(index, standby=True)
 
         pending: Optional[tuple[int, h.Broker, float, float]] = None
