@@ -499,6 +499,19 @@ enum JobRunner {
                 return
             }
             runtime.leases.drop(jobId, attempt: attempt)
+            if let storeFailure = error as? ProtocolError, storeFailure.code == .internalError {
+                // The broker could not write a call of the handler (its store was away: a PostgreSQL restart, a
+                // full disk): not the job's failure either. It is handed back; another attempt runs it.
+                logger.info(
+                    "job released: the broker could not store a call",
+                    metadata: ["job.id": "\(jobId)", "error": "\(storeFailure)"])
+                await finish(jobId, runtime: runtime, "jobs.release") {
+                    _ = try await client.release(
+                        jobId: jobId, info: "the broker could not store a call: \(storeFailure.message)",
+                        attempt: attempt)
+                }
+                return
+            }
             if let transport = error as? JobwireError {
                 // The handler could not reach the broker: that is not the job's failure. Another attempt runs it.
                 logger.info(
@@ -541,6 +554,11 @@ enum JobRunner {
                 return
             } catch let error as JobwireError where attempt < 5 {
                 runtime.logger.info("retrying \(method)", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+            } catch let error as ProtocolError where error.code == .internalError && attempt < 5 {
+                // The broker could not store the call (its store was away for a moment): nothing was written, so
+                // it is sent again after a pause.
+                runtime.logger.info("retrying \(method)", metadata: ["job.id": "\(jobId)", "error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(200 * attempt))
             } catch ProtocolError.Code.invalidTransition where attempt > 1 {
                 return
             } catch {

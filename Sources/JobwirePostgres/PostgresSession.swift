@@ -82,7 +82,7 @@ final class PostgresSession: @unchecked Sendable {
         guard let connection else { throw PostgresStoreError.connection("not connected to \(location)") }
         do {
             return try Self.wait(request(connection), timeout: timeout)
-        } catch let error as PSQLError where error.code == .server {
+        } catch let error as PSQLError where error.code == .server && !Self.endsSession(error) {
             throw PostgresStoreError.server(Self.describe(error))
         } catch let error as PostgresError where error.isServerError {
             throw PostgresStoreError.server("\(error)")
@@ -122,6 +122,15 @@ final class PostgresSession: @unchecked Sendable {
     /// A future's outcome, handed from NIO's thread to the waiting one (the semaphore orders the two).
     private final class Outcome<T>: @unchecked Sendable {
         var value: Result<T, any Error>?
+    }
+
+    /// Whether the server's error ends the session rather than refusing a statement: SQLSTATE class 57
+    /// (operator intervention: `57P01` a fast shutdown or restart, `57P02`, `57P03` the server starting)
+    /// and class 08 (connection exceptions). The statement's outcome is then unknown, as for a dropped
+    /// connection.
+    static func endsSession(_ error: PSQLError) -> Bool {
+        guard let state = error.serverInfo?[.sqlState] else { return false }
+        return state.hasPrefix("57") || state.hasPrefix("08")
     }
 
     /// What went wrong, with the server's message when there is one.
