@@ -96,3 +96,29 @@ import Testing
         #expect(try harness.failure("jobs.list", ["priority": 200]).field == "priority")
     }
 }
+
+/// The priority column of a store written before it existed.
+@Suite struct PriorityMigrationTests {
+    @Test("a store from before the priority column gets it at the next start, every old job at priority 0")
+    func upgrade() throws {
+        let harness = try CoreHarness()
+        defer { harness.close() }
+        let old = try (0..<2).map { _ in try #require(try harness.create().string("id")) }
+        try harness.core.store.database.write { db in
+            try db.execute(
+                sql: """
+                    DROP INDEX jobs_by_priority; ALTER TABLE jobs DROP COLUMN priority;
+                    DELETE FROM grdb_migrations WHERE identifier = 'v7: priority';
+                    """)
+        }
+        try harness.restart()
+        let new = try #require(try harness.create(["priority": 3]).string("id"))
+        func ids(_ params: JSONObject) throws -> [String] {
+            try harness.call("jobs.list", params)["data"]?.arrayValue?.compactMap { $0.string("id") } ?? []
+        }
+        #expect(try ids(["priority": 0]) == old)
+        #expect(try ids(["sortField": "priority", "sortDirection": "desc"]) == [new, old[1], old[0]])
+        let claimed = try harness.call("jobs.claim", ["listenerId": "w", "jobs": ["workbook:export"]])
+        #expect(claimed["job"]?.string("id") == new)
+    }
+}
