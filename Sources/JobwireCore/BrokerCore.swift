@@ -369,36 +369,34 @@ package final class BrokerCore {
 
     /// The ready job named `name` to hand out next: the oldest of the highest priority. Drops the entries
     /// of jobs that are no longer ready, and the lanes they empty, on the way.
+    ///
+    /// Reads the lanes in place and writes only what moved: a claim calls it for every name it matches.
     package func oldestReady(named name: String) -> (priority: Int, order: Int64, id: String)? {
-        guard var queue = readyQueues[name] else { return nil }
-        var found: (priority: Int, order: Int64, id: String)?
-        while let priority = queue.priorities.first {
-            var lane = queue.lanes[priority]!
-            while !lane.isEmpty {
-                let entry = lane.entries[lane.head]
-                if readyOrder[entry.id] == entry.order { break }
-                lane.head += 1
-            }
-            if lane.isEmpty {
-                queue.lanes[priority] = nil
-                queue.priorities.removeFirst()
+        while let priority = readyQueues[name]?.priorities.first {
+            let (head, count, entry) = readyQueues[name]!.lanes[priority].map { lane in
+                var head = lane.head
+                while head < lane.entries.count && readyOrder[lane.entries[head].id] != lane.entries[head].order {
+                    head += 1
+                }
+                return (head, lane.entries.count, head < lane.entries.count ? lane.entries[head] : nil)
+            }!
+            guard let entry else {
+                readyQueues[name]!.lanes[priority] = nil
+                readyQueues[name]!.priorities.removeFirst()
                 continue
             }
-            lane.compact()
-            let entry = lane.entries[lane.head]
-            queue.lanes[priority] = lane
-            found = (priority, entry.order, entry.id)
-            break
+            if head != readyQueues[name]!.lanes[priority]!.head {
+                readyQueues[name]!.lanes[priority]!.head = head
+                if head > 1024 && head * 2 > count { readyQueues[name]!.lanes[priority]!.compact() }
+            }
+            return (priority, entry.order, entry.id)
         }
-        guard let found else {
-            readyQueues[name] = nil
+        if readyQueues.removeValue(forKey: name) != nil {
             let key = JobNameKey.of(name)
             readyNamesByKey[key]?.removeAll { $0 == name }
             if readyNamesByKey[key]?.isEmpty == true { readyNamesByKey[key] = nil }
-            return nil
         }
-        readyQueues[name] = queue
-        return found
+        return nil
     }
 
     // MARK: Events
