@@ -30,8 +30,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Action", "BrokerInfo", "Client", "Connection", "ConnectionClosed", "DEFAULT_COMMANDS", "DEFAULT_EVENTS",
     "Event", "EventPage", "HEARTBEAT_TOPIC", "Job", "JobCompletion", "JobPage", "JobsClient", "JobwireError",
-    "JobwireTimeout", "Json", "Lease", "LeaseKeeper", "Listener", "ListenerEvent", "Outcome", "OutcomeNext", "RetryableError",
-    "Pagination", "PartData", "PartsSummary", "ProtocolError", "TERMINAL_STATUSES", "default_commands",
-    "default_events", "format_time", "glob_match", "new_instance_id", "parse_endpoints", "process_instance_id",
-    "split_topic_frame", "subscription_prefix",
+    "JobwireTimeout", "Json", "Lease", "LeaseKeeper", "Listener", "ListenerEvent", "Outcome", "OutcomeNext",
+    "Pagination", "PartData", "PartsSummary", "ProtocolError", "RetryableError", "TERMINAL_STATUSES",
+    "default_commands", "default_events", "format_time", "glob_match", "new_instance_id", "parse_endpoints",
+    "process_instance_id", "split_topic_frame", "subscription_prefix",
 ]
