@@ -116,6 +116,10 @@ struct JobsCommandTests {
             _ = try await job(["jobs", "ack", created.id, "--listener", "cli"])
             let retried = try await job(["jobs", "fail", created.id, "--listener", "cli", "--retry"])
             #expect(retried.status == .scheduled && retried.attempt == 2 && retried.runAt != nil)
+            let readable = try await CLIProcess.run(["jobs", "get", created.id], broker: broker).stdout
+            for row in ["priority", "backoff", "exponential, 30 s, at most 600 s", "timeout", "90 s", "run at"] {
+                #expect(readable.contains(row), "\(row) in \(readable)")
+            }
 
             let other = try await job(["jobs", "create", "workbook:export", "--source", "s", "--priority", "-3"])
             _ = try await job(["jobs", "ack", other.id, "--listener", "cli"])
