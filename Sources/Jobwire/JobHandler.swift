@@ -43,8 +43,11 @@ struct JobHandlerSpec: Sendable {
 ///
 /// The listener takes each job with `jobs.claim` (the broker hands it to exactly one waiting listener),
 /// renews its lease while `body` runs, completes it with what `body` returns (`Job complete` by default)
-/// or fails it with `{acknowledge: true, message: <the error>}` when `body` throws. When the job is
-/// canceled, `body`'s task is cancelled. On shutdown, jobs still running at the deadline are released.
+/// or fails it with `{acknowledge: true, message: <the error>}` when `body` throws. An error marked
+/// ``RetryableError`` (``Retryable`` marks any) fails the attempt with `retry: true`: the job runs again
+/// after its backoff until its `maxAttempts`. When the job is canceled, or its attempt outlives the job's
+/// `timeoutSeconds`, `body`'s task is cancelled. On shutdown, jobs still running at the deadline are
+/// released.
 /// - Parameters:
 ///   - job: the job-name glob.
 ///   - concurrency: how many of these jobs this listener runs at once.
@@ -74,4 +77,30 @@ public func jobHandler(filter: JSONObject, concurrency: Int = 1, _ body: @escapi
 {
     ListenerComponent(
         kind: .jobHandler(JobHandlerSpec(selector: .filter(filter), concurrency: max(1, concurrency), body: body)))
+}
+
+/// An error that fails a `jobHandler`'s attempt with `retry: true`: the broker runs the job again after its
+/// `backoff`, until its `maxAttempts`. Conform an error type to it, or wrap any error in ``Retryable``.
+public protocol RetryableError: Error {}
+
+/// Marks an error, or a message, as retryable: `throw Retryable("downstream answered 503")`.
+public struct Retryable: RetryableError, CustomStringConvertible {
+    /// The error that made the attempt fail, when one is wrapped.
+    public var underlying: (any Error)?
+    /// What the job's outcome and info say.
+    public var message: String
+
+    /// Marks `error` as retryable; the job's outcome says what `error` says.
+    public init(_ error: any Error) {
+        underlying = error
+        message = String(describing: error)
+    }
+
+    /// A retryable failure that says `message`.
+    public init(_ message: String) {
+        underlying = nil
+        self.message = message
+    }
+
+    public var description: String { message }
 }

@@ -132,16 +132,26 @@ extension JobsClient {
     }
 
     /// Ends a job this listener holds as `failed` (`jobs.fail`).
-    public func fail(jobId: String, outcome: Outcome? = nil, info: String? = nil, attempt: Int? = nil)
-        async throws -> Job
-    {
-        try await endingCall("jobs.fail", finishParams(jobId, outcome, info, attempt), ends: .failed, attempt)
+    ///
+    /// With `retry`, an attempt below the job's `maxAttempts` does not end the job: it is `scheduled` for its
+    /// backoff (or `ready` at once without one) with attempt + 1; the last attempt fails it as without.
+    public func fail(
+        jobId: String, outcome: Outcome? = nil, info: String? = nil, attempt: Int? = nil, retry: Bool = false
+    ) async throws -> Job {
+        var params = finishParams(jobId, outcome, info, attempt)
+        guard retry else { return try await endingCall("jobs.fail", params, ends: .failed, attempt) }
+        params["retry"] = true
+        return try await jobCall("jobs.fail", params)
     }
 
-    /// Gives a job back unfinished: it is `ready` again with attempt + 1 (`jobs.release`).
-    public func release(jobId: String, info: String? = nil, attempt: Int? = nil) async throws -> Job {
+    /// Gives a job back unfinished: it is `ready` again with attempt + 1 (`jobs.release`), or after
+    /// `delaySeconds` `scheduled` until then.
+    public func release(jobId: String, info: String? = nil, attempt: Int? = nil, delaySeconds: Int? = nil)
+        async throws -> Job
+    {
         var params = jobParams(jobId, listener: true, attempt: attempt)
         if let info { params["info"] = .string(info) }
+        if let delaySeconds { params["delaySeconds"] = .int(Int64(delaySeconds)) }
         return try await jobCall("jobs.release", params)
     }
 

@@ -15,6 +15,13 @@ public struct JobCreateRequest: Sendable {
     public var runAt: Timestamp?
     public var leaseSeconds: Int?
     public var maxAttempts: Int?
+    /// From -100 to 100 (0 when nil): claims take the highest first, then the oldest.
+    public var priority: Int?
+    /// The delay before each next attempt after a failed one (a retryable failure, a lost lease, a timeout);
+    /// nil: the next attempt is ready at once.
+    public var backoff: Backoff?
+    /// How long one attempt may run before it ends as a lost lease does; its handler is then cancelled.
+    public var timeoutSeconds: Int?
     /// Context ids the job's events carry (`environmentId`, `spaceId`, `workbookId`, …), sent as they are.
     public var context: JSONObject
     /// The same key returns the same job and creates nothing; the client makes one when `nil`, so a
@@ -25,7 +32,8 @@ public struct JobCreateRequest: Sendable {
         type: String, operation: String, source: String, destination: String? = nil, trigger: JobTrigger? = nil,
         mode: JobMode? = nil, input: JSONValue? = nil, config: JSONValue? = nil, subject: JSONValue? = nil,
         metadata: JSONValue? = nil, info: String? = nil, predecessorIds: [String]? = nil, runAt: Timestamp? = nil,
-        leaseSeconds: Int? = nil, maxAttempts: Int? = nil, context: JSONObject = [:], idempotencyKey: String? = nil
+        leaseSeconds: Int? = nil, maxAttempts: Int? = nil, priority: Int? = nil, backoff: Backoff? = nil,
+        timeoutSeconds: Int? = nil, context: JSONObject = [:], idempotencyKey: String? = nil
     ) {
         self.type = type
         self.operation = operation
@@ -42,6 +50,9 @@ public struct JobCreateRequest: Sendable {
         self.runAt = runAt
         self.leaseSeconds = leaseSeconds
         self.maxAttempts = maxAttempts
+        self.priority = priority
+        self.backoff = backoff
+        self.timeoutSeconds = timeoutSeconds
         self.context = context
         self.idempotencyKey = idempotencyKey
     }
@@ -64,6 +75,9 @@ public struct JobCreateRequest: Sendable {
         if let runAt { o["runAt"] = JSONValue(runAt) }
         if let leaseSeconds { o["leaseSeconds"] = .int(Int64(leaseSeconds)) }
         if let maxAttempts { o["maxAttempts"] = .int(Int64(maxAttempts)) }
+        if let priority { o["priority"] = .int(Int64(priority)) }
+        if let backoff { o["backoff"] = .object(backoff.json) }
+        if let timeoutSeconds { o["timeoutSeconds"] = .int(Int64(timeoutSeconds)) }
         if let idempotencyKey { o["idempotencyKey"] = .string(idempotencyKey) }
         return o
     }
@@ -81,6 +95,10 @@ public struct JobQuery: Sendable {
     public var pageNumber: Int?
     /// `asc` (default) or `desc`.
     public var sortDirection: String?
+    /// Only jobs of this priority.
+    public var priority: Int?
+    /// `createdAt` (default) or `priority` (then `createdAt`), in `sortDirection`.
+    public var sortField: String?
     /// Context ids the jobs must carry (`spaceId`, `workbookId`, …), sent as they are.
     public var context: JSONObject = [:]
 
@@ -111,6 +129,8 @@ public struct JobQuery: Sendable {
         if let pageSize { o["pageSize"] = .int(Int64(pageSize)) }
         if let pageNumber { o["pageNumber"] = .int(Int64(pageNumber)) }
         if let sortDirection { o["sortDirection"] = .string(sortDirection) }
+        if let priority { o["priority"] = .int(Int64(priority)) }
+        if let sortField { o["sortField"] = .string(sortField) }
         return o
     }
 }

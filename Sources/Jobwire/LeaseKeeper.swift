@@ -7,6 +7,8 @@ final class LeaseKeeper: Sendable {
         var renewEvery: Duration
         var attempt: Int
         var lastRenewed: ContinuousClock.Instant
+        /// When the attempt times out (the lease's `timesOutAt`): the broker ends it then, renewed or not.
+        var timesOutAt: ContinuousClock.Instant?
         var onLost: (@Sendable (any Error) -> Void)?
     }
 
@@ -19,10 +21,17 @@ final class LeaseKeeper: Sendable {
         self.logger = logger
     }
 
-    /// Starts renewing `job`'s lease, a third of its lease time apart.
+    /// Starts renewing `job`'s lease, a third of its lease time apart, until the attempt's timeout, when
+    /// the job has one: then its runner is told the lease is lost.
     func hold(_ job: Job, onLost: (@Sendable (any Error) -> Void)? = nil) {
         let every = Duration.milliseconds(max(200, job.leaseSeconds * 1000 / 3))
-        held.withLock { $0[job.id] = Held(renewEvery: every, attempt: job.attempt, lastRenewed: .now, onLost: onLost) }
+        let now = ContinuousClock.now
+        // The broker's time of the timeout, as this process's clock reads it.
+        let timesOutAt = job.lease?.timesOutAt.map { now + $0.duration(since: Timestamp.now()) }
+        held.withLock {
+            $0[job.id] = Held(
+                renewEvery: every, attempt: job.attempt, lastRenewed: now, timesOutAt: timesOutAt, onLost: onLost)
+        }
     }
 
     /// Stops renewing; returns whether the job was held. With `attempt`, only that attempt's lease: a runner
@@ -43,6 +52,14 @@ final class LeaseKeeper: Sendable {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(200))
             let now = ContinuousClock.now
+            let timedOut = held.withLock { held in
+                let ids = held.filter { $0.value.timesOutAt.map { $0 <= now } ?? false }.map(\.key)
+                return ids.compactMap { id in held.removeValue(forKey: id).map { (id, $0) } }
+            }
+            for (jobId, lease) in timedOut {
+                logger.info("the attempt timed out: its handler is stopped", metadata: ["job.id": "\(jobId)"])
+                lease.onLost?(AttemptTimedOut(jobId: jobId))
+            }
             let due = held.withLock { held in
                 held.filter { now - $0.value.lastRenewed >= $0.value.renewEvery }.map { ($0.key, $0.value.attempt) }
             }
@@ -88,4 +105,10 @@ final class LeaseKeeper: Sendable {
             }
         }
     }
+}
+
+/// A held job's attempt ran past its `timeoutSeconds`: the broker ends it, so its handler is stopped.
+struct AttemptTimedOut: Error, CustomStringConvertible {
+    var jobId: String
+    var description: String { "the attempt of \(jobId) timed out" }
 }

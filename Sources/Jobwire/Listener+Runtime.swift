@@ -524,11 +524,13 @@ enum JobRunner {
                 return
             }
             let message = String(describing: error)
-            logger.info("job failed", metadata: ["job.id": "\(jobId)", "error": "\(message)"])
+            // A retryable failure asks for another attempt, after the job's backoff; the last one fails the job.
+            let retry = error is any RetryableError
+            logger.info("job failed", metadata: ["job.id": "\(jobId)", "error": "\(message)", "retry": "\(retry)"])
             await finish(jobId, runtime: runtime, "jobs.fail") {
                 _ = try await client.fail(
-                    jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message, attempt: attempt
-                )
+                    jobId: jobId, outcome: Outcome(message: message, acknowledge: true), info: message,
+                    attempt: attempt, retry: retry)
             }
             return
         }

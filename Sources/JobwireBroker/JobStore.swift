@@ -346,6 +346,15 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
                         """, arguments: [name, name, name])
             }
         }
+        // v7: jobs.list filters and sorts by priority. Every job stored before has priority 0, and the
+        // column's default gives it that without rewriting a row.
+        migrator.registerMigration("v7: priority") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX jobs_by_priority ON jobs (priority, createdAt, id);
+                    """)
+        }
         try migrator.migrate(database)
     }
 
@@ -486,8 +495,14 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
             clauses.append("id IN (SELECT jobId FROM job_contexts WHERE name = ? AND value = ?)")
             arguments += [key, value]
         }
+        if let priority = query.priority {
+            clauses.append("priority = ?")
+            arguments.append(priority)
+        }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        let order = query.descending ? "DESC" : "ASC"
+        let direction = query.descending ? "DESC" : "ASC"
+        let order =
+            (query.sortByPriority ? "priority \(direction), " : "") + "createdAt \(direction), id \(direction)"
         return try database.read { db in
             let total =
                 try Int.fetchOne(
@@ -495,7 +510,7 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
             let rows = try Row.fetchAll(
                 db,
                 sql:
-                    "SELECT id, status, crc, body FROM jobs \(whereClause) ORDER BY createdAt \(order), id \(order) LIMIT ? OFFSET ?",
+                    "SELECT id, status, crc, body FROM jobs \(whereClause) ORDER BY \(order) LIMIT ? OFFSET ?",
                 arguments: StatementArguments(arguments + [query.pageSize, (query.pageNumber - 1) * query.pageSize]))
             return (try rows.map(checkedBody), total)
         }
@@ -568,8 +583,8 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
                 let insert = try db.cachedStatement(
                     sql: """
                         INSERT INTO jobs (id, status, type, operation, source, parentId, createdAt,
-                            idempotencyKey, idempotencyHash, formerOwners, crc, body)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            idempotencyKey, idempotencyHash, formerOwners, crc, body, priority)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """)
                 let update = try db.cachedStatement(
                     sql: "UPDATE jobs SET status = ?, formerOwners = ?, crc = ?, body = ? WHERE id = ?")
@@ -607,6 +622,7 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
                         bindText(s, 9, job.idempotencyHash)
                         bindText(s, 10, owners)
                         sqlite3_bind_int64(s, 11, crc)
+                        sqlite3_bind_int64(s, 13, Int64(job.priority))
                         try step(s, db, blob: body, at: 12)
                         if !job.context.isEmpty {
                             let insertContext = try db.cachedStatement(

@@ -59,20 +59,20 @@ extension BrokerCore {
             "jobs.create": context.union([
                 "type", "operation", "source", "destination", "trigger", "mode", "input", "config", "subject",
                 "metadata", "info", "predecessorIds", "runAt", "leaseSeconds", "maxAttempts", "idempotencyKey",
-                "status",
+                "status", "priority", "backoff", "timeoutSeconds",
             ]),
             "jobs.get": ["jobId"],
             "jobs.list": context.union([
                 "status", "type", "operation", "source", "parentId", "excludeChildJobs", "pageSize", "pageNumber",
-                "sortDirection",
+                "sortDirection", "sortField", "priority",
             ]),
             "jobs.update": verb.union(["progress", "info", "estimatedCompletionAt", "metadata", "status"]),
             "jobs.execute": ["jobId"],
             "jobs.ack": verb.union(["info", "progress", "estimatedCompletionAt"]),
             "jobs.claim": ["listenerId", "instanceId", "jobs", "wait", "info"],
             "jobs.complete": verb.union(["outcome", "info"]),
-            "jobs.fail": verb.union(["outcome", "info"]),
-            "jobs.release": verb.union(["info"]),
+            "jobs.fail": verb.union(["outcome", "info", "retry"]),
+            "jobs.release": verb.union(["info", "delaySeconds"]),
             "jobs.cancel": ["jobId", "info"],
             "jobs.retry": ["jobId"],
             "jobs.ackOutcome": ["jobId"],
@@ -282,6 +282,14 @@ extension BrokerCore {
             }
             query.descending = direction == "desc"
         }
+        query.priority = try p.int("priority", in: CreateFields.priorities).map { Int($0) }
+        if let field = try p.string("sortField") {
+            guard field == "createdAt" || field == "priority" else {
+                throw FieldError(
+                    field: "sortField", message: "sortField must be createdAt or priority, not \"\(field)\"")
+            }
+            query.sortByPriority = field == "priority"
+        }
         try flush()
         let (found, total) = try storeRead { try store.list(query) }
         let pageCount = (total + query.pageSize - 1) / query.pageSize
@@ -369,6 +377,9 @@ extension BrokerCore {
     package func renewLease(_ record: inout JobRecord) {
         guard var lease = record.job.lease else { return }
         lease.expiresAt = now + .seconds(record.job.leaseSeconds)
+        // An attempt's timeout holds whatever the renewals: the lease runs out with it at the latest, and
+        // its expiry then ends the attempt (``expireDueLeases()``).
+        if let timesOutAt = lease.timesOutAt { lease.expiresAt = min(lease.expiresAt, timesOutAt) }
         record.job.lease = lease
         // A lease only moves later, so the job's entry, if it has one, comes up no later than this expiry:
         // renewals (every progress update renews) add nothing to the heap.
@@ -384,7 +395,9 @@ extension BrokerCore {
 
     /// Gives the job's lease to `owner`, for a transition to `executing`.
     private func takeLease(_ record: inout JobRecord, owner: LeaseHolder) {
-        record.job.lease = Lease(owner: owner.owner, instanceId: owner.instanceId, expiresAt: now)
+        record.job.lease = Lease(
+            owner: owner.owner, instanceId: owner.instanceId, expiresAt: now,
+            timesOutAt: record.job.timeoutSeconds.map { now + .seconds($0) })
         if record.job.startedAt == nil { record.job.startedAt = now }
         renewLease(&record)
     }
@@ -613,8 +626,16 @@ extension BrokerCore {
         let listener = try callerIdentity(p, caller)
         let outcome = try p.value("outcome").map { value throws in try Outcome(json: value, strict: true) }
         let info = try p.string("info")
+        let retry = status == .failed ? try p.bool("retry") ?? false : false
         try checkOwner(
             record, listener: listener, verb: status == .complete ? "complete" : "fail", attempt: try p.int("attempt"))
+        if retry && record.job.attempt < record.job.maxAttempts {
+            // The attempt failed and asked for another: the outcome's message says why, as the job's info.
+            return requeue(record, afterSeconds: backoffSeconds(record.job)) { record in
+                retireLeaseHolder(&record)
+                if let text = info ?? outcome?.message { record.job.info = text }
+            }.job
+        }
         return transition(record, to: status) { record in
             record.job.outcome = outcome
             if let info { record.job.info = info }
@@ -626,10 +647,10 @@ extension BrokerCore {
         let record = try record(try p.requiredIdentifier("jobId"))
         let listener = try callerIdentity(p, caller)
         let info = try p.string("info")
+        let delay = Int(try p.int("delaySeconds", in: 0...Backoff.maxSeconds) ?? 0)
         try checkOwner(record, listener: listener, verb: "release", attempt: try p.int("attempt"))
-        let released = transition(record, to: .ready) { record in
+        let released = requeue(record, afterSeconds: delay) { record in
             retireLeaseHolder(&record)
-            record.job.attempt += 1
             if let info { record.job.info = info }
         }
         serveWaitingClaims()
@@ -770,7 +791,9 @@ extension BrokerCore {
             }
             leaseTimers.remove(id)
             if let p = parts[id], p.ended < p.total {
-                // A parent waiting for its parts keeps its lease.
+                // A parent waiting for its parts keeps its lease, and its attempt no longer times out: its
+                // parts are the work now.
+                record.job.lease?.timesOutAt = nil
                 renewLease(&record)
                 record.body = nil
                 jobs[id] = record
@@ -778,11 +801,38 @@ extension BrokerCore {
                 continue
             }
             retireLeaseHolder(&record)
+            let timedOut = lease.timesOutAt.map { $0 <= now } ?? false
             if record.job.attempt >= record.job.maxAttempts {
-                fail(record, "lease expired")
+                fail(record, timedOut ? "timed out after \(record.job.timeoutSeconds ?? 0) s" : "lease expired")
             } else {
-                transition(record, to: .ready) { $0.job.attempt += 1 }
+                requeue(record, afterSeconds: backoffSeconds(record.job))
             }
+        }
+    }
+
+    /// The delay before the attempt after the job's current one: its ``Backoff``'s, or 0 without one.
+    package func backoffSeconds(_ job: Job) -> Int {
+        job.backoff?.delaySeconds(after: job.attempt) ?? 0
+    }
+
+    /// Ends an attempt that is to be tried again: the job is `ready` with `attempt + 1` at once, or after
+    /// `seconds` `scheduled`, with `runAt` when the delay passes (``tick()`` makes it ready then).
+    @discardableResult
+    package func requeue(
+        _ record: JobRecord, afterSeconds seconds: Int, _ change: (inout JobRecord) -> Void = { _ in }
+    ) -> JobRecord {
+        guard seconds > 0 else {
+            return transition(record, to: .ready) { record in
+                change(&record)
+                record.job.attempt += 1
+            }
+        }
+        let runAt = now + .seconds(seconds)
+        runAts.push(runAt, record.job.id)
+        return transition(record, to: .scheduled) { record in
+            change(&record)
+            record.job.attempt += 1
+            record.job.runAt = runAt
         }
     }
 

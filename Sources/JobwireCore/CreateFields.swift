@@ -17,6 +17,10 @@ package struct CreateFields {
     package var runAt: Timestamp?
     package var leaseSeconds: Int
     package var maxAttempts: Int
+    /// From -100 to 100: claims take the highest first.
+    package var priority = 0
+    package var backoff: Backoff?
+    package var timeoutSeconds: Int?
     package var idempotencyKey: String?
     package var context = JobContext()
     /// The params as given, for comparing a reused idempotency key.
@@ -24,6 +28,8 @@ package struct CreateFields {
 
     /// The most predecessors a job may wait for: a create looks each one up.
     package static let maxPredecessors = 1000
+    /// The priorities a job may have.
+    package static let priorities: ClosedRange<Int64> = -100...100
 
     package init(_ p: FieldReader, configuration: CoreConfiguration) throws {
         type = try CreateFields.name(p, "type")
@@ -51,6 +57,9 @@ package struct CreateFields {
         runAt = try p.timestamp("runAt")
         leaseSeconds = Int(try p.int("leaseSeconds", in: 1...86_400) ?? Int64(configuration.leaseSeconds))
         maxAttempts = Int(try p.int("maxAttempts", in: 1...1000) ?? Int64(configuration.maxAttempts))
+        priority = Int(try p.int("priority", in: CreateFields.priorities) ?? 0)
+        backoff = try p.object("backoff").map { reader throws in try Backoff(reader: reader) }
+        timeoutSeconds = try p.int("timeoutSeconds", in: 1...Backoff.maxSeconds).map { Int($0) }
         idempotencyKey = try p.identifier("idempotencyKey")
         for key in JobContext.keys {
             if let value = try p.identifier(key) { context[key] = value }
@@ -118,6 +127,9 @@ package struct CreateFields {
         job.metadata = metadata
         job.predecessorIds = predecessorIds
         job.runAt = runAt
+        job.priority = priority
+        job.backoff = backoff
+        job.timeoutSeconds = timeoutSeconds
         job.context = context
         return job
     }

@@ -113,6 +113,10 @@ package struct ListQuery {
     package var pageSize = 20
     package var pageNumber = 1
     package var descending = false
+    /// Only jobs of this priority.
+    package var priority: Int?
+    /// Sort by priority, then `createdAt` and `id` (all in the one direction), instead of by `createdAt`.
+    package var sortByPriority = false
     /// Context ids the job must carry (`spaceId`, …): keys from ``JobContext/keys``.
     package var context: [(key: String, value: String)] = []
 
@@ -130,6 +134,8 @@ package struct JobRow {
     package var source: String
     package var parentId: String?
     package var createdAt: Timestamp
+    /// Never changes after create: only an insert writes it.
+    package var priority: Int
     package var formerOwners: String?
     package var idempotencyKey: String?
     package var idempotencyHash: String?
@@ -147,6 +153,7 @@ package struct JobRow {
         source = record.job.source
         parentId = record.job.parentId
         createdAt = record.job.createdAt
+        priority = record.job.priority
         formerOwners = record.formerOwners.isEmpty ? nil : record.formerOwners.joined(separator: "\n")
         idempotencyKey = record.idempotencyKey
         idempotencyHash = record.idempotencyHash

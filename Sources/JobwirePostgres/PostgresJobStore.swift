@@ -91,7 +91,15 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
                 body bytea NOT NULL);
             CREATE INDEX actions_by_position ON actions (position);
             """
-        )
+        ),
+        (
+            // jobs.list filters and sorts by priority; every job stored before has priority 0.
+            2, "priority",
+            """
+            ALTER TABLE jobs ADD COLUMN priority integer NOT NULL DEFAULT 0;
+            CREATE INDEX jobs_by_priority ON jobs (priority, created_at, id);
+            """
+        ),
     ]
 
     private func migrate() throws {
@@ -290,8 +298,14 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
                 "id IN (SELECT job_id FROM \(schema).job_contexts WHERE name = \(parameter(key)) AND value = \(parameter(value)))"
             )
         }
+        if let priority = query.priority {
+            bindings.append(Int64(priority))
+            clauses.append("priority = $\(bindings.count)")
+        }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        let order = query.descending ? "DESC" : "ASC"
+        let direction = query.descending ? "DESC" : "ASC"
+        let order =
+            (query.sortByPriority ? "priority \(direction), " : "") + "created_at \(direction), id \(direction)"
         let countBindings = bindings
         bindings.append(Int64(query.pageSize))
         bindings.append(Int64((query.pageNumber - 1) * query.pageSize))
@@ -303,7 +317,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
                 PostgresQuery(
                     unsafeSQL: """
                         SELECT body FROM \(schema).jobs \(whereClause)
-                        ORDER BY created_at \(order), id \(order) LIMIT $\(count - 1) OFFSET $\(count)
+                        ORDER BY \(order) LIMIT $\(count - 1) OFFSET $\(count)
                         """, binds: bindings))
             return (
                 try rows.map { Array(try $0.decode(ByteBuffer.self).readableBytesView) },
@@ -425,6 +439,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
         var sources: [String] = []
         var parents: [String] = []
         var created: [Int64] = []
+        var priorities: [Int64] = []
         var keys: [String] = []
         var hashes: [String] = []
         var owners: [String] = []
@@ -441,6 +456,7 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
             sources.append(row.source)
             parents.append(nullable(row.parentId))
             created.append(row.createdAt.milliseconds)
+            priorities.append(Int64(row.priority))
             keys.append(nullable(row.idempotencyKey))
             hashes.append(nullable(row.idempotencyHash))
             owners.append(nullable(row.formerOwners))
@@ -471,16 +487,16 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
                 WHERE job_id = ANY(\(batch.deletedJobs)::text[]) AND EXISTS (SELECT 1 FROM fence)),
             written_jobs AS (
                 INSERT INTO \(unescaped: schema).jobs (id, status, type, operation, source, parent_id, created_at,
-                    idempotency_key, idempotency_hash, former_owners, body)
+                    idempotency_key, idempotency_hash, former_owners, body, priority)
                 SELECT id, status, type, operation, source,
                     CASE WHEN parent = '' THEN NULL ELSE substr(parent, 2) END, created,
                     CASE WHEN key = '' THEN NULL ELSE substr(key, 2) END,
                     CASE WHEN hash = '' THEN NULL ELSE substr(hash, 2) END,
-                    CASE WHEN owners = '' THEN NULL ELSE substr(owners, 2) END, body
+                    CASE WHEN owners = '' THEN NULL ELSE substr(owners, 2) END, body, priority
                 FROM unnest(\(ids)::text[], \(statuses)::text[], \(types)::text[], \(operations)::text[],
                     \(sources)::text[], \(parents)::text[], \(created)::int8[], \(keys)::text[], \(hashes)::text[],
-                    \(owners)::text[], \(bodies)::bytea[])
-                    AS r(id, status, type, operation, source, parent, created, key, hash, owners, body)
+                    \(owners)::text[], \(bodies)::bytea[], \(priorities)::int8[])
+                    AS r(id, status, type, operation, source, parent, created, key, hash, owners, body, priority)
                 WHERE EXISTS (SELECT 1 FROM fence)
                 ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status, former_owners = EXCLUDED.former_owners,
                     body = EXCLUDED.body),

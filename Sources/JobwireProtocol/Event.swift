@@ -120,6 +120,9 @@ extension Event {
         p.double("progress", job.progress)
         p.int("attempt", Int64(job.attempt))
         p.string("mode", job.mode.rawValue)
+        p.int("priority", Int64(job.priority))
+        // When a scheduled job (a retry's backoff, a delayed release, a runAt) becomes ready.
+        if job.status == .scheduled { p.timestamp("runAt", job.runAt, omitNil: true) }
         p.timestamp("estimatedCompletionAt", job.estimatedCompletionAt, omitNil: true)
         if let outcome = job.outcome { p.value("outcome", .object(outcome.json)) }
         if let parentId = job.parentId {

@@ -28,6 +28,12 @@ public struct Job: Sendable, Hashable {
     public var attempt: Int
     public var maxAttempts: Int
     public var leaseSeconds: Int
+    /// From -100 to 100, default 0: `jobs.claim` hands out the highest first, then the oldest.
+    public var priority: Int
+    /// The delay before the next attempt after a failed attempt; nil: the next attempt is ready at once.
+    public var backoff: Backoff?
+    /// How long one attempt may execute before it ends as an expired lease does, renewed or not.
+    public var timeoutSeconds: Int?
     public var lease: Lease?
     /// Ids that go into the `context` of the job's events.
     public var environmentId: String?
@@ -60,6 +66,7 @@ public struct Job: Sendable, Hashable {
         self.attempt = 1
         self.maxAttempts = maxAttempts
         self.leaseSeconds = leaseSeconds
+        self.priority = 0
         self.createdAt = createdAt
         self.updatedAt = createdAt
     }
@@ -116,11 +123,21 @@ extension Job {
         w.int("attempt", Int64(attempt))
         w.int("maxAttempts", Int64(maxAttempts))
         w.int("leaseSeconds", Int64(leaseSeconds))
+        w.int("priority", Int64(priority))
+        if let backoff {
+            w.object("backoff") { b in
+                b.string("type", backoff.type.rawValue)
+                b.int("delaySeconds", Int64(backoff.delaySeconds))
+                b.int("maxDelaySeconds", Int64(backoff.maxDelaySeconds))
+            }
+        }
+        if let timeoutSeconds { w.int("timeoutSeconds", Int64(timeoutSeconds)) }
         if let lease {
             w.object("lease") { l in
                 l.string("owner", lease.owner)
                 l.string("instanceId", lease.instanceId, omitNil: true)
                 l.timestamp("expiresAt", lease.expiresAt)
+                l.timestamp("timesOutAt", lease.timesOutAt, omitNil: true)
             }
         } else {
             w.null("lease")
@@ -171,10 +188,14 @@ extension Job {
         attempt = Int(try r.int("attempt") ?? 1)
         maxAttempts = Int(try r.int("maxAttempts") ?? 3)
         leaseSeconds = Int(try r.int("leaseSeconds") ?? 30)
+        priority = Int(try r.int("priority") ?? 0)
+        backoff = try r.object("backoff").map { reader throws(FieldError) in try Backoff(stored: reader) }
+        timeoutSeconds = try r.int("timeoutSeconds").map { Int($0) }
         if let l = try r.object("lease") {
             guard let expiresAt = try l.timestamp("expiresAt") else { throw .missing("lease.expiresAt") }
             lease = Lease(
-                owner: try l.requiredString("owner"), instanceId: try l.string("instanceId"), expiresAt: expiresAt)
+                owner: try l.requiredString("owner"), instanceId: try l.string("instanceId"), expiresAt: expiresAt,
+                timesOutAt: try l.timestamp("timesOutAt"))
         }
         let context = try JobContext(reader: r)
         guard let createdAt = try r.timestamp("createdAt") else { throw .missing("createdAt") }

@@ -43,11 +43,15 @@ public struct Lease: Sendable, Hashable, Codable {
     public var instanceId: String?
     /// When the broker requeues the job unless the owner renews it.
     public var expiresAt: Timestamp
+    /// When the attempt times out (the job's `timeoutSeconds` after it was taken), renewed or not; nil
+    /// for a job without a timeout. The lease never runs past it.
+    public var timesOutAt: Timestamp?
 
-    public init(owner: String, instanceId: String? = nil, expiresAt: Timestamp) {
+    public init(owner: String, instanceId: String? = nil, expiresAt: Timestamp, timesOutAt: Timestamp? = nil) {
         self.owner = owner
         self.instanceId = instanceId
         self.expiresAt = expiresAt
+        self.timesOutAt = timesOutAt
     }
 }
 

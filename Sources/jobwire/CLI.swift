@@ -95,6 +95,21 @@ enum CLI {
         return (String(name[..<colon]), String(name[name.index(after: colon)...]))
     }
 
+    /// A backoff as `TYPE[:DELAY[:MAX]]`: `exponential` or `fixed`, delays in seconds.
+    static func backoff(_ text: String?) throws -> Backoff? {
+        guard let text else { return nil }
+        let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        let usage = UsageError(
+            "--backoff must be exponential or fixed, then optionally :DELAY and :MAX seconds, e.g. exponential:2:600 (got \"\(text)\")"
+        )
+        guard (1...3).contains(parts.count), let type = Backoff.Kind(rawValue: parts[0]) else { throw usage }
+        let numbers = parts.dropFirst().map { Int($0) }
+        guard numbers.allSatisfy({ $0 != nil }) else { throw usage }
+        return Backoff(
+            type: type, delaySeconds: numbers.first.flatMap { $0 } ?? Backoff.defaultDelaySeconds,
+            maxDelaySeconds: numbers.dropFirst().first.flatMap { $0 })
+    }
+
     /// A time as ISO 8601, or `+SECONDS` from now.
     static func timestamp(_ text: String?, option: String) throws -> Timestamp? {
         guard let text else { return nil }

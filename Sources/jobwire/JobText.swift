@@ -22,10 +22,17 @@ enum JobText {
         if let info = job.info { rows.append(("info", info)) }
         if let input = job.input { rows.append(("input", JSONCodec.string(input))) }
         if let eta = job.estimatedCompletionAt { rows.append(("eta", eta.iso8601)) }
+        if job.priority != 0 { rows.append(("priority", "\(job.priority)")) }
         rows.append(("attempt", "\(job.attempt) of \(job.maxAttempts)"))
+        if let b = job.backoff {
+            rows.append(("backoff", "\(b.type.rawValue), \(b.delaySeconds) s, at most \(b.maxDelaySeconds) s"))
+        }
+        if let timeout = job.timeoutSeconds { rows.append(("timeout", "\(timeout) s an attempt")) }
+        if job.status == .scheduled, let runAt = job.runAt { rows.append(("run at", runAt.iso8601)) }
         if let lease = job.lease {
             let instance = lease.instanceId.map { " (instance \($0))" } ?? ""
-            rows.append(("lease", "\(lease.owner)\(instance) until \(lease.expiresAt.iso8601)"))
+            let timeout = lease.timesOutAt.map { ", times out at \($0.iso8601)" } ?? ""
+            rows.append(("lease", "\(lease.owner)\(instance) until \(lease.expiresAt.iso8601)\(timeout)"))
         }
         if let parentId = job.parentId { rows.append(("part", "\(job.part ?? 0) of \(parentId)")) }
         if !job.predecessorIds.isEmpty { rows.append(("after", job.predecessorIds.joined(separator: ", "))) }

@@ -86,8 +86,26 @@ struct JobsCommand: AsyncParsableCommand {
         @Option(name: .customLong("lease-seconds"), help: "This job's lease, in seconds.")
         var leaseSeconds: Int?
 
-        @Option(name: .customLong("max-attempts"), help: "How many lease expiries fail this job.")
+        @Option(
+            name: .customLong("max-attempts"),
+            help: "How many attempts (lost leases, timeouts, retryable failures) fail this job.")
         var maxAttempts: Int?
+
+        // Unconditional: a negative priority is a value, not an option.
+        @Option(parsing: .unconditional, help: "From -100 to 100 (default 0): claims take the highest first.")
+        var priority: Int?
+
+        @Option(
+            help: ArgumentHelp(
+                "The delay before each next attempt: exponential or fixed, then optionally :DELAY (default 1) and :MAX (default 3600) seconds, e.g. exponential:2:600.",
+                valueName: "type[:delay[:max]]"))
+        var backoff: String?
+
+        // Not `--timeout`: every command's client options use that name for the wait for a reply.
+        @Option(
+            name: .customLong("attempt-timeout"),
+            help: ArgumentHelp("How long one attempt may execute, in seconds (timeoutSeconds).", valueName: "seconds"))
+        var attemptTimeout: Int?
 
         @Option(name: .customLong("idempotency-key"), help: "The same key returns the same job and creates nothing.")
         var idempotencyKey: String?
@@ -102,7 +120,8 @@ struct JobsCommand: AsyncParsableCommand {
                 metadata: try CLI.json(metadata, option: "--metadata"), info: info,
                 predecessorIds: predecessors.isEmpty ? nil : predecessors,
                 runAt: try CLI.timestamp(runAt, option: "--run-at"), leaseSeconds: leaseSeconds,
-                maxAttempts: maxAttempts, context: try CLI.jsonObject(context, option: "--context") ?? [:],
+                maxAttempts: maxAttempts, priority: priority, backoff: try CLI.backoff(backoff),
+                timeoutSeconds: attemptTimeout, context: try CLI.jsonObject(context, option: "--context") ?? [:],
                 idempotencyKey: idempotencyKey)
             let job = try await common.client.withClient { try await $0.create(request) }
             common.show(job)
@@ -133,7 +152,9 @@ struct JobsCommand: AsyncParsableCommand {
         @Flag(name: .customLong("exclude-parts"), help: "Leave out the parts of split jobs.") var excludeParts = false
         @Option(help: "The page, from 1.") var page: Int?
         @Option(name: .customLong("page-size"), help: "Jobs per page (the broker's default is 20).") var pageSize: Int?
-        @Flag(help: "Newest first.") var desc = false
+        @Option(parsing: .unconditional, help: "Only jobs of this priority.") var priority: Int?
+        @Option(help: "createdAt (default) or priority (then createdAt).") var sort: String?
+        @Flag(help: "Newest (or highest priority) first.") var desc = false
         @Flag(help: "Every page, not just one.") var all = false
 
         func run() async throws {
@@ -141,6 +162,8 @@ struct JobsCommand: AsyncParsableCommand {
                 status: status, type: type, operation: operation, source: source, parentId: parentId,
                 excludeChildJobs: excludeParts ? true : nil, pageSize: pageSize, pageNumber: page,
                 sortDirection: desc ? "desc" : nil)
+            query.priority = priority
+            query.sortField = sort
             let (jobs, pagination): ([Job], JSONObject) = try await common.client.withClient { client in
                 if all {
                     query.pageNumber = nil
@@ -299,9 +322,12 @@ struct JobsCommand: AsyncParsableCommand {
             discussion: "Example: jobwire jobs fail us_jb_x --message 'The sheet has no rows'")
         @OptionGroup var common: Common
         @OptionGroup var options: FinishOptions
+        @Flag(help: "Below maxAttempts, run the job again after its backoff instead of failing it.")
+        var retry = false
 
         func run() async throws {
-            try await options.finish(common) { try await $0.fail(jobId: $1, outcome: $2, info: $3) }
+            let retry = retry
+            try await options.finish(common) { try await $0.fail(jobId: $1, outcome: $2, info: $3, retry: retry) }
         }
     }
 
@@ -312,11 +338,13 @@ struct JobsCommand: AsyncParsableCommand {
         @Argument(help: "The job's id.") var id: String
         @Option(help: "The listenerId to act as (the lease owner), or none as an operator.") var listener: String?
         @Option(help: "A line of text about the job.") var info: String?
+        @Option(help: "Hold the job back this many seconds before it is ready again.") var delay: Int?
 
         func run() async throws {
             common.show(
-                try await common.client.withClient(listenerId: listener) { try await $0.release(jobId: id, info: info) }
-            )
+                try await common.client.withClient(listenerId: listener) {
+                    try await $0.release(jobId: id, info: info, delaySeconds: delay)
+                })
         }
     }
 

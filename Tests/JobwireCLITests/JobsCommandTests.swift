@@ -99,6 +99,42 @@ struct JobsCommandTests {
         }
     }
 
+    @Test("--priority, --backoff and --attempt-timeout reach the job; fail --retry and release --delay requeue it")
+    func operations() async throws {
+        try await withBroker { broker in
+            func job(_ arguments: [String]) async throws -> Job {
+                let result = try await CLIProcess.run(arguments + ["--json"], broker: broker)
+                #expect(result.status == 0, "\(result)")
+                return try Job(json: try result.json)
+            }
+            let created = try await job([
+                "jobs", "create", "workbook:export", "--source", "s", "--priority", "7", "--backoff",
+                "exponential:30:600", "--attempt-timeout", "90", "--max-attempts", "3",
+            ])
+            #expect(created.priority == 7 && created.timeoutSeconds == 90)
+            #expect(created.backoff == Backoff(type: .exponential, delaySeconds: 30, maxDelaySeconds: 600))
+            _ = try await job(["jobs", "ack", created.id, "--listener", "cli"])
+            let retried = try await job(["jobs", "fail", created.id, "--listener", "cli", "--retry"])
+            #expect(retried.status == .scheduled && retried.attempt == 2 && retried.runAt != nil)
+            let readable = try await CLIProcess.run(["jobs", "get", created.id], broker: broker).stdout
+            for row in ["priority", "backoff", "exponential, 30 s, at most 600 s", "timeout", "90 s", "run at"] {
+                #expect(readable.contains(row), "\(row) in \(readable)")
+            }
+
+            let other = try await job(["jobs", "create", "workbook:export", "--source", "s", "--priority", "-3"])
+            _ = try await job(["jobs", "ack", other.id, "--listener", "cli"])
+            let released = try await job(["jobs", "release", other.id, "--listener", "cli", "--delay", "60"])
+            #expect(released.status == .scheduled && released.attempt == 2)
+
+            let list = try await CLIProcess.run(
+                ["jobs", "list", "--sort", "priority", "--desc", "--json"], broker: broker
+            ).json
+            #expect(list["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [created.id, other.id])
+            let filtered = try await CLIProcess.run(["jobs", "list", "--priority", "-3", "--json"], broker: broker).json
+            #expect(filtered["data"]?.arrayValue?.compactMap { $0["id"]?.stringValue } == [other.id])
+        }
+    }
+
     @Test("a job that does not exist says so in one line and exits 1")
     func notFound() async throws {
         try await withBroker { broker in
@@ -142,6 +178,8 @@ struct JobsCommandTests {
             (["jobs", "complete", "us_jb_1", "--outcome", #"{"next":{"type":"nowhere"}}"#], "--outcome"),
             (["jobs", "list", "--status", "dancing"], "--status"),
             (["jobs", "update", "us_jb_1", "--eta", "tomorrow"], "--eta"),
+            (["jobs", "create", "workbook:export", "--source", "s", "--backoff", "linear"], "--backoff"),
+            (["jobs", "create", "workbook:export", "--source", "s", "--backoff", "fixed:soon"], "--backoff"),
         ])
     func badArgument(arguments: [String], named: String) async throws {
         let result = try await CLIProcess.run(arguments + ["--commands", nobody()])

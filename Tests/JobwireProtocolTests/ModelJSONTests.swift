@@ -69,7 +69,9 @@ import Testing
                     "hideDefaultButton":false,"next":{"type":"url","url":"https://example.com/x","label":"Open"}},
          "parentId":"us_jb_parent","part":3,"partData":{"part":3,"total":8},"partExecution":"sequential",
          "predecessorIds":["us_jb_a","us_jb_b"],"runAt":"2026-11-29T02:00:00.000Z","isPart":true,"attempt":2,
-         "maxAttempts":5,"leaseSeconds":60,"lease":{"owner":"exports-1","expiresAt":"2026-11-29T02:01:00.500Z"},
+         "maxAttempts":5,"leaseSeconds":60,"priority":-7,
+         "backoff":{"type":"exponential","delaySeconds":2,"maxDelaySeconds":60},"timeoutSeconds":300,
+         "lease":{"owner":"exports-1","expiresAt":"2026-11-29T02:01:00.500Z","timesOutAt":"2026-11-29T02:05:01.000Z"},
          "environmentId":"us_env_local","spaceId":"us_sp_1","workbookId":"us_wb_1","sheetId":"us_sh_1",
          "fileId":"us_fl_1","documentId":"us_dc_1","actorId":"us_usr_1",
          "createdAt":"2026-11-29T01:59:00.000Z","updatedAt":"2026-11-29T02:00:30.000Z",
@@ -83,7 +85,14 @@ import Testing
         let job = try Job(json: value)
         #expect(job.name == "workbook:contacts:submit")
         #expect(job.status == .executing)
-        #expect(job.lease == Lease(owner: "exports-1", expiresAt: Timestamp(iso8601: "2026-11-29T02:01:00.500Z")!))
+        #expect(
+            job.lease
+                == Lease(
+                    owner: "exports-1", expiresAt: Timestamp(iso8601: "2026-11-29T02:01:00.500Z")!,
+                    timesOutAt: Timestamp(iso8601: "2026-11-29T02:05:01.000Z")!))
+        #expect(job.priority == -7)
+        #expect(job.backoff == Backoff(type: .exponential, delaySeconds: 2, maxDelaySeconds: 60))
+        #expect(job.timeoutSeconds == 300)
         #expect(job.partExecution == .sequential)
         #expect(job.outcome?.next == .url(url: "https://example.com/x", label: "Open"))
         #expect(job.predecessorIds == ["us_jb_a", "us_jb_b"])
@@ -104,6 +113,9 @@ import Testing
         #expect(job.json["lease"] == .null)
         #expect(job.json["outcome"] == .null)
         #expect(job.json["isPart"] == false)
+        #expect(job.priority == 0 && job.json["priority"] == 0)
+        #expect(job.backoff == nil && job.json["backoff"] == nil)
+        #expect(job.timeoutSeconds == nil && job.json["timeoutSeconds"] == nil)
     }
 
     @Test("JobStatus accepts cancelled on input and writes canceled")

@@ -28,7 +28,7 @@ import Testing
             + #""context":{"environmentId":"us_env_1","spaceId":"us_sp_1","workbookId":"us_wb_1","#
             + #""sheetId":"us_sh_1","fileId":"us_fl_1","documentId":"us_dc_1","jobId":"us_jb_1","actorId":"us_usr_1"},"#
             + #""payload":{"job":"workbook:export","domain":"workbook","operation":"export","status":"ready","#
-            + #""isPart":false,"info":null,"input":{},"progress":0,"attempt":2,"mode":"background"},"#
+            + #""isPart":false,"info":null,"input":{},"progress":0,"attempt":2,"mode":"background","priority":0},"#
             + #""createdAt":"2026-11-29T02:00:00.123Z"}"#
         #expect(Self.text(bytes) == expected)
     }
@@ -47,7 +47,7 @@ import Testing
             #"{"id":"e","seq":9,"epoch":"ep1","topic":"job:parts-completed","domain":"job","#
             + #""context":{"jobId":"us_jb_1"},"#
             + #""payload":{"job":"workbook:export","domain":"workbook","operation":"export","status":"ready","#
-            + #""isPart":true,"info":null,"input":{},"progress":0,"attempt":2,"mode":"background","#
+            + #""isPart":true,"info":null,"input":{},"progress":0,"attempt":2,"mode":"background","priority":0,"#
             + #""parentId":"us_jb_0","part":3,"partData":{"part":3,"total":4},"#
             + #""parts":{"total":4,"completed":2,"failed":1,"canceled":1}},"#
             + #""createdAt":"2026-11-29T02:00:00.123Z"}"#

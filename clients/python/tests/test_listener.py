@@ -10,7 +10,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import LIMIT, Broker, wait_until
-from jobwire import JobsClient, Listener, ListenerEvent, glob_match, subscription_prefix
+from jobwire import JobsClient, Listener, ListenerEvent, RetryableError, glob_match, subscription_prefix
 
 
 class Recording(Listener):
@@ -214,3 +214,59 @@ def test_async_handlers_run_to_the_end(broker: Broker) -> None:
         thread.join(LIMIT)
     assert done.status == "complete" and done.outcome is not None and done.outcome.message == "async done"
     assert done.info == "ok"
+
+
+def test_a_retryable_error_runs_the_job_again_after_its_backoff(broker: Broker) -> None:
+    client = broker.client()
+    listener = Listener("flaky", commands=broker.commands, events=broker.events, claim_wait=5)
+
+    @listener.job_handler("flaky:*")
+    def flaky(event: ListenerEvent) -> dict[str, Any]:
+        if event.attempt < 3:
+            raise RetryableError(f"downstream 503 on attempt {event.attempt}")
+        return {"outcome": {"message": "third time lucky"}}
+
+    @listener.job_handler("broken:*")
+    def broken(event: ListenerEvent) -> None:
+        raise ValueError("the sheet has no rows")
+
+    thread = run_listener(listener)
+    try:
+        backoff = {"type": "fixed", "delaySeconds": 1}
+        job = client.create("flaky", "export", "x", lease_seconds=600, max_attempts=3, backoff=backoff)
+        done = wait_until(lambda: (j := client.get(job.id)).ended and j, "the flaky job to end")
+        other = client.create("broken", "export", "x", lease_seconds=600, max_attempts=3, backoff=backoff)
+        failed = wait_until(lambda: (j := client.get(other.id)).ended and j, "the broken job to end")
+        scheduled = client.events.list(topics=["job:scheduled"]).events
+    finally:
+        listener.stop()
+        thread.join(LIMIT)
+    assert (done.status, done.attempt) == ("complete", 3)
+    assert done.backoff == {"type": "fixed", "delaySeconds": 1, "maxDelaySeconds": 3600}
+    # Each retried attempt waited out its backoff in `scheduled`; the ordinary error failed its job at once.
+    assert [e.context.get("jobId") for e in scheduled] == [job.id, job.id]
+    assert (failed.status, failed.attempt) == ("failed", 1)
+
+
+def test_an_attempt_past_its_timeout_is_cancelled(broker: Broker) -> None:
+    client = broker.client()
+    listener = Listener("hung", commands=broker.commands, events=broker.events, claim_wait=5)
+    stopped = threading.Event()
+
+    @listener.job_handler("hung:*")
+    def hung(event: ListenerEvent) -> None:
+        # Only the timeout can end it: the lease is 600 s.
+        if event.cancelled.wait(LIMIT):
+            stopped.set()
+
+    thread = run_listener(listener)
+    try:
+        job = client.create("hung", "export", "x", lease_seconds=600, max_attempts=1, timeout_seconds=1,
+                            priority=5)
+        assert wait_until(stopped.is_set, "the handler to be told its attempt timed out")
+        failed = wait_until(lambda: (j := client.get(job.id)).ended and j, "the job to end")
+    finally:
+        listener.stop()
+        thread.join(LIMIT)
+    assert (failed.status, failed.timeout_seconds, failed.priority) == ("failed", 1, 5)
+    assert failed.outcome is not None and failed.outcome.message == "timed out after 1 s"

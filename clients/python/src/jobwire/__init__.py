@@ -18,7 +18,7 @@ Run a listener with ``python -m jobwire worker module:listener --concurrency 8``
 from .client import (DEFAULT_COMMANDS, DEFAULT_EVENTS, Client, JobsClient, default_commands, default_events,
                      new_instance_id, process_instance_id)
 from .connection import Connection, parse_endpoints
-from .errors import ConnectionClosed, JobwireError, JobwireTimeout, ProtocolError
+from .errors import ConnectionClosed, JobwireError, JobwireTimeout, ProtocolError, RetryableError
 from .glob import HEARTBEAT_TOPIC, glob_match, split_topic_frame, subscription_prefix
 from .leases import LeaseKeeper
 from .listener import JobCompletion, Listener, ListenerEvent
@@ -31,7 +31,7 @@ __all__ = [
     "Action", "BrokerInfo", "Client", "Connection", "ConnectionClosed", "DEFAULT_COMMANDS", "DEFAULT_EVENTS",
     "Event", "EventPage", "HEARTBEAT_TOPIC", "Job", "JobCompletion", "JobPage", "JobsClient", "JobwireError",
     "JobwireTimeout", "Json", "Lease", "LeaseKeeper", "Listener", "ListenerEvent", "Outcome", "OutcomeNext",
-    "Pagination", "PartData", "PartsSummary", "ProtocolError", "TERMINAL_STATUSES", "default_commands",
-    "default_events", "format_time", "glob_match", "new_instance_id", "parse_endpoints", "process_instance_id",
-    "split_topic_frame", "subscription_prefix",
+    "Pagination", "PartData", "PartsSummary", "ProtocolError", "RetryableError", "TERMINAL_STATUSES",
+    "default_commands", "default_events", "format_time", "glob_match", "new_instance_id", "parse_endpoints",
+    "process_instance_id", "split_topic_frame", "subscription_prefix",
 ]

@@ -245,10 +245,13 @@ class JobsClient:
         return self._ending_call("jobs.complete", params, "complete", attempt)
 
     def fail(self, job_id: str, outcome: OutcomeLike = None, *, info: Optional[str] = None,
-             attempt: Optional[int] = None, listener_id: Optional[str] = None) -> Job:
-        """``jobs.fail``, sent again as ``complete`` is."""
+             attempt: Optional[int] = None, listener_id: Optional[str] = None, retry: bool = False) -> Job:
+        """``jobs.fail``, sent again as ``complete`` is. With ``retry``, an attempt below ``maxAttempts``
+        does not end the job: it is ``scheduled`` for its backoff (``ready`` at once without one), attempt + 1."""
         params = {"jobId": job_id, **self._owner(listener_id),
                   **_params(outcome=outcome_json(outcome), info=info, attempt=attempt)}
+        if retry:
+            return Job.from_json(self.call("jobs.fail", {**params, "retry": True}))
         return self._ending_call("jobs.fail", params, "failed", attempt)
 
     def _ending_call(self, method: str, params: Json, status: str, attempt: Optional[int], retries: int = 2) -> Job:
@@ -273,9 +276,11 @@ class JobsClient:
         raise AssertionError("unreachable")
 
     def release(self, job_id: str, *, info: Optional[str] = None, attempt: Optional[int] = None,
-                listener_id: Optional[str] = None) -> Job:
-        """``jobs.release``: hands an executing job back (``ready``, attempt + 1)."""
-        return self._lease_call("jobs.release", job_id, listener_id, info=info, attempt=attempt)
+                listener_id: Optional[str] = None, delay_seconds: Optional[int] = None) -> Job:
+        """``jobs.release``: hands an executing job back (``ready``, attempt + 1), or with ``delay_seconds``
+        ``scheduled`` until then."""
+        return self._lease_call("jobs.release", job_id, listener_id, info=info, attempt=attempt,
+                                delay_seconds=delay_seconds)
 
     def split(self, job_id: str, parts: Union[int, Sequence[Mapping[str, Any]]], *, run_in_parallel: bool = True,
               attempt: Optional[int] = None, listener_id: Optional[str] = None) -> List[Job]:

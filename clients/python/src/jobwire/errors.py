@@ -51,6 +51,11 @@ class ProtocolError(JobwireError):
                    data if isinstance(data, Mapping) else None, method)
 
 
+class RetryableError(Exception):
+    """Raised (or subclassed) by a job handler: the attempt fails with ``retry: true``, so the broker runs
+    the job again after its ``backoff``, until its ``maxAttempts``. ``raise RetryableError("503")``."""
+
+
 class JobwireTimeout(JobwireError, TimeoutError):
     """The broker did not answer within the call's timeout (it may be down or restarting)."""
 

@@ -7,10 +7,12 @@ import threading
 import time
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from .client import JobsClient
 from .errors import JobwireError, ProtocolError
+from .types import parse_time
 
 log = logging.getLogger("jobwire")
 
@@ -26,6 +28,8 @@ class _Held:
     due: float
     listener_id: Optional[str]
     on_lost: Optional[LostLease]
+    #: When the attempt times out, on ``time.monotonic()``: the broker ends it then, renewed or not.
+    times_out: Optional[float] = None
 
 
 class LeaseKeeper:
@@ -47,8 +51,12 @@ class LeaseKeeper:
         """Starts renewing ``job`` (a ``Job``, or the job's JSON)."""
         period = float(job.get("leaseSeconds") or DEFAULT_LEASE_SECONDS) / 3
         attempt = job.get("attempt")
+        now = time.monotonic()
+        times_out_at = parse_time((job.get("lease") or {}).get("timesOutAt"))
+        # The broker's time of the timeout, on this process's monotonic clock.
+        times_out = None if times_out_at is None else now + (times_out_at - datetime.now(timezone.utc)).total_seconds()
         with self._changed:
-            self._held[job["id"]] = _Held(attempt, period, time.monotonic() + period, listener_id, on_lost)
+            self._held[job["id"]] = _Held(attempt, period, now + period, listener_id, on_lost, times_out)
             self._changed.notify()
 
     def drop(self, job_id: str) -> None:
@@ -84,16 +92,30 @@ class LeaseKeeper:
             with self._changed:
                 while not self._stopped:
                     now = time.monotonic()
+                    timed_out = [(job_id, h) for job_id, h in self._held.items()
+                                 if h.times_out is not None and h.times_out <= now]
                     due = [(job_id, h) for job_id, h in self._held.items() if h.due <= now]
-                    if due:
+                    if due or timed_out:
                         break
-                    next_due = min((h.due for h in self._held.values()), default=now + 3600)
+                    next_due = min([h.due for h in self._held.values()]
+                                   + [h.times_out for h in self._held.values() if h.times_out is not None],
+                                   default=now + 3600)
                     self._changed.wait(next_due - now)
                 if self._stopped:
                     return
+                for job_id, _ in timed_out:
+                    self._held.pop(job_id, None)
+                due = [(job_id, h) for job_id, h in due if job_id in self._held]
                 for _, h in due:
                     h.due = now + h.period
-            self._renew(due)
+            for job_id, h in timed_out:
+                # The broker ends the attempt at its timeout: its handler is told, as for a lost lease.
+                log.info("the attempt of %s timed out", job_id)
+                if h.on_lost is not None:
+                    h.on_lost(ProtocolError(ProtocolError.LEASE_EXPIRED, f"the attempt of {job_id} timed out",
+                                            {"type": "lease_expired"}))
+            if due:
+                self._renew(due)
 
     def _renew(self, due: list[tuple[str, _Held]]) -> None:
         connection = self._client.connection

@@ -43,7 +43,7 @@ import zmq
 
 from .client import JobsClient, Timestamp, default_commands, default_events, new_instance_id
 from .connection import parse_endpoints
-from .errors import ConnectionClosed, JobwireError, ProtocolError, TransportError
+from .errors import ConnectionClosed, JobwireError, ProtocolError, RetryableError, TransportError
 from .glob import HEARTBEAT_TOPIC, glob_match, minimal_prefixes, split_topic_frame, subscription_prefix
 from .leases import LeaseKeeper
 from .types import Event, Job, Json, Outcome, OutcomeLike, outcome_json
@@ -158,8 +158,10 @@ class ListenerEvent:
     def complete(self, outcome: OutcomeLike = None, info: Optional[str] = None) -> Job:
         return self._end(lambda: self.client.complete(self.job_id, outcome, info=info, attempt=self._attempt))
 
-    def fail(self, outcome: OutcomeLike = None, info: Optional[str] = None) -> Job:
-        return self._end(lambda: self.client.fail(self.job_id, outcome, info=info, attempt=self._attempt))
+    def fail(self, outcome: OutcomeLike = None, info: Optional[str] = None, retry: bool = False) -> Job:
+        """``jobs.fail``; with ``retry`` the job runs again after its backoff, until its ``maxAttempts``."""
+        return self._end(lambda: self.client.fail(self.job_id, outcome, info=info, attempt=self._attempt,
+                                                  retry=retry))
 
     def release(self, info: Optional[str] = None) -> Job:
         """Hands the job back (``ready`` again, attempt + 1) for another instance to run."""
@@ -668,8 +670,10 @@ class _Runtime:
                 log.info("released %s: %s", job_id, reason)
             else:
                 message = str(error) or type(error).__name__
-                event.fail({"acknowledge": True, "message": message}, message)
-                log.info("job %s failed: %s", job_id, message)
+                # A retryable failure asks for another attempt, after the job's backoff.
+                retry = isinstance(error, RetryableError)
+                event.fail({"acknowledge": True, "message": message}, message, retry=retry)
+                log.info("job %s failed%s: %s", job_id, " (to be retried)" if retry else "", message)
         except JobwireError as end_error:
             log.warning("could not end %s: %s", job_id, end_error)
 

@@ -140,10 +140,13 @@ class Lease:
     owner: str
     expires_at: Optional[datetime]
     instance_id: Optional[str] = None
+    #: When the attempt times out (the job's ``timeoutSeconds`` after it was taken), renewed or not.
+    times_out_at: Optional[datetime] = None
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "Lease":
-        return cls(str(data.get("owner", "")), parse_time(data.get("expiresAt")), data.get("instanceId"))
+        return cls(str(data.get("owner", "")), parse_time(data.get("expiresAt")), data.get("instanceId"),
+                   parse_time(data.get("timesOutAt")))
 
 
 @dataclass
@@ -190,6 +193,9 @@ class Job(_Wire):
     max_attempts: int
     lease_seconds: int
     progress: float = 0
+    priority: int = 0
+    backoff: Optional[Json] = None
+    timeout_seconds: Optional[int] = None
     info: Optional[str] = None
     mode: Optional[str] = None
     trigger: Optional[str] = None
@@ -233,6 +239,8 @@ class Job(_Wire):
             source=str(data.get("source", "")), status=str(data.get("status", "")),
             attempt=int(data.get("attempt") or 1), max_attempts=int(data.get("maxAttempts") or 3),
             lease_seconds=int(data.get("leaseSeconds") or 30), progress=float(data.get("progress") or 0),
+            priority=int(data.get("priority") or 0), backoff=data.get("backoff"),
+            timeout_seconds=data.get("timeoutSeconds"),
             info=data.get("info"), mode=data.get("mode"), trigger=data.get("trigger"),
             destination=data.get("destination"), input=data.get("input"), config=data.get("config"),
             subject=data.get("subject"), metadata=data.get("metadata"),
