@@ -81,6 +81,9 @@ import Testing
                 // Frozen, the broker cannot finish a handshake: with ZMQ_IMMEDIATE the request goes to the silent
                 // broker only, never into the queue of a connection that is not complete.
                 broker.signal(SIGSTOP)
+                // The signal is asynchronous: until the kernel has stopped the broker, its I/O thread may still
+                // complete the new client's handshake and take the complete.
+                try await eventually("the broker to be stopped") { processState(broker.pid) == "T" }
                 let client = try JobsClient(
                     commands: "\(silent.endpoint),\(broker.commands)", configuration: configuration)
                 try await withClient(client) { client in
@@ -129,4 +132,12 @@ import Testing
         }
         #expect(error.endpoint == "tcp//127.0.0.1:7402")
     }
+}
+
+/// A process's state letter from `/proc/PID/stat` (`T` when stopped by a signal), nil when it cannot be read.
+private func processState(_ pid: Int32) -> Character? {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return nil }
+    return stat[stat.index(after: close)...].first { $0 != " " }
 }
