@@ -62,7 +62,9 @@ def test_a_missed_live_event_is_replayed_once(broker: Broker, listener: Recordin
     wait_until(lambda: client.get(missed.id).status == "complete", "the missed job to be handled by replay")
     live = client.create("workbook", "export", "x")
     wait_until(lambda: client.get(live.id).status == "complete", "the next job to be handled live")
-    assert (missed.id, True) in listener.handled and (live.id, False) in listener.handled
+    # The next job may come live or, when events of other topics moved the seq past the cursor since the
+    # replay, by a replay of its own: either way once.
+    assert (missed.id, True) in listener.handled
     assert listener.counts() == {missed.id: 1, live.id: 1}
 
 
