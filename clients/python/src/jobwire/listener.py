@@ -663,9 +663,14 @@ class _Runtime:
         job_id = event.job_id
         self.leases.drop(job_id)
         try:
-            if isinstance(error, TransportError) or self.listener.stopping:
+            # -32603: the broker could not store a call of the handler (its store was away for a moment): not
+            # the job's failure, so it is handed back like a job whose broker was lost.
+            store_failure = isinstance(error, ProtocolError) and error.code == -32603
+            if isinstance(error, TransportError) or store_failure or self.listener.stopping:
                 stopping = self.listener.stopping
-                reason = "listener shutting down" if stopping else f"the listener lost the broker: {error}"
+                reason = ("listener shutting down" if stopping
+                          else f"the broker could not store a call: {error}" if store_failure
+                          else f"the listener lost the broker: {error}")
                 event.release(reason)
                 log.info("released %s: %s", job_id, reason)
             else:
