@@ -430,21 +430,9 @@ final class SQLiteJobStore: JobStore, @unchecked Sendable {
     }
 
     private func record(_ row: Row) throws -> JobRecord {
-        let body = try checkedBody(row)
-        let job: Job
-        do {
-            job = try Job(json: try JSONCodec.parse(body))
-        } catch {
-            let id: String = row["id"]
-            throw StoreDamage(description: "job \(id) in the store \(path ?? "") is damaged: \(error)")
-        }
-        let owners: String? = row["formerOwners"]
-        return JobRecord(
-            job: job,
-            formerOwners: owners.map { $0.split(separator: "\n").map(String.init) } ?? [],
-            idempotencyKey: row["idempotencyKey"],
-            idempotencyHash: row["idempotencyHash"],
-            storedStatus: job.status)
+        try JobRecord(
+            storedBody: try checkedBody(row), id: row["id"], formerOwners: row["formerOwners"],
+            idempotencyKey: row["idempotencyKey"], idempotencyHash: row["idempotencyHash"], store: path ?? "in memory")
     }
 
     func statusCounts() throws -> [JobStatus: Int] {

@@ -82,6 +82,23 @@ package struct JobRecord: Sendable {
         self.body = body
     }
 
+    /// A job as a store read it back: its JSON body and the columns beside it (`formerOwners` joined by
+    /// newlines, as ``JobRow`` writes them). The store is named in the damage thrown for a body that is not a job.
+    package init(
+        storedBody body: [UInt8], id: String, formerOwners: String?, idempotencyKey: String?,
+        idempotencyHash: String?, store: String
+    ) throws {
+        let job: Job
+        do {
+            job = try Job(json: try JSONCodec.parse(body))
+        } catch {
+            throw StoreDamage(description: "job \(id) in the store \(store) is damaged: \(error)")
+        }
+        self.init(
+            job: job, formerOwners: formerOwners.map { $0.split(separator: "\n").map(String.init) } ?? [],
+            idempotencyKey: idempotencyKey, idempotencyHash: idempotencyHash, storedStatus: job.status)
+    }
+
     /// Keeps `bytes` as the body to store when `job` is this record's current state (in place: no copy
     /// of the record).
     package mutating func keep(body bytes: [UInt8], of job: Job) {

@@ -210,15 +210,9 @@ package final class PostgresJobStore: JobStore, @unchecked Sendable {
         try result.map { row in
             let (id, _, body, owners, key, hash) = try row.decode(
                 (String, String, ByteBuffer, String?, String?, String?).self)
-            let job: Job
-            do {
-                job = try Job(json: try JSONCodec.parse(Array(body.readableBytesView)))
-            } catch {
-                throw StoreDamage(description: "job \(id) in the PostgreSQL store is damaged: \(error)")
-            }
-            return JobRecord(
-                job: job, formerOwners: owners.map { $0.split(separator: "\n").map(String.init) } ?? [],
-                idempotencyKey: key, idempotencyHash: hash, storedStatus: job.status)
+            return try JobRecord(
+                storedBody: Array(body.readableBytesView), id: id, formerOwners: owners, idempotencyKey: key,
+                idempotencyHash: hash, store: "\(location)")
         }
     }
 

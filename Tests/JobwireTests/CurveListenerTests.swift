@@ -37,18 +37,16 @@ import ZeroMQ
                     try await event.complete(outcome: Outcome(message: "done under CURVE"))
                 }
             }
-            let running = Task { try await listener.run() }
-            defer {
-                listener.stop()
-                running.cancel()
+            try await withRunning(listener) {
+                let client = try JobsClient(
+                    commands: broker.commands, configuration: .init(requestTimeout: .seconds(5), curve: curve(producer))
+                )
+                let job = try await client.create(type: "secure", operation: "export", source: "s")
+                let done = try await client.waitUntilEnded(jobId: job.id, timeout: .seconds(20))
+                #expect(done.status == .complete)
+                #expect(done.outcome?.message == "done under CURVE")
+                #expect(owners.withLock { $0 } == [worker.publicKey])
             }
-            let client = try JobsClient(
-                commands: broker.commands, configuration: .init(requestTimeout: .seconds(5), curve: curve(producer)))
-            let job = try await client.create(type: "secure", operation: "export", source: "s")
-            let done = try await client.waitUntilEnded(jobId: job.id, timeout: .seconds(20))
-            #expect(done.status == .complete)
-            #expect(done.outcome?.message == "done under CURVE")
-            #expect(owners.withLock { $0 } == [worker.publicKey])
         }
     }
 }

@@ -19,18 +19,15 @@ import Testing
                     try await event.complete(outcome: Outcome(message: "second time lucky"))
                 }
             }
-            let running = Task { try await listener.run() }
-            defer {
-                listener.stop()
-                running.cancel()
+            try await withRunning(listener) {
+                let client = try JobsClient(commands: broker.commands)
+                // A long lease: only a release, not an expiry, can bring the job back within the wait below.
+                let job = try await client.create(
+                    JobCreateRequest(type: "workbook", operation: "export", source: "us_wb_1", leaseSeconds: 600))
+                let done = try await client.waitFor(job.id, .complete, timeout: .seconds(20))
+                #expect(done.attempt == 2)
+                #expect(done.outcome?.message == "second time lucky")
             }
-            let client = try JobsClient(commands: broker.commands)
-            // A long lease: only a release, not an expiry, can bring the job back within the wait below.
-            let job = try await client.create(
-                JobCreateRequest(type: "workbook", operation: "export", source: "us_wb_1", leaseSeconds: 600))
-            let done = try await client.waitFor(job.id, .complete, timeout: .seconds(20))
-            #expect(done.attempt == 2)
-            #expect(done.outcome?.message == "second time lucky")
         }
     }
 }

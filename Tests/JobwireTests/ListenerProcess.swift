@@ -86,6 +86,19 @@ func withListeners<Result>(
     try await withTearDown(listeners, { listeners in for listener in listeners { await listener.stop() } }, body)
 }
 
+/// Runs `listener` in this process while `body` runs, then stops it and awaits its end, however `body` ends.
+/// - Returns: what `body` returns.
+func withRunning<Result>(_ listener: Listener, _ body: () async throws -> Result) async throws -> Result {
+    let running = Task { try await listener.run() }
+    return try await withTearDown(
+        running,
+        { running in
+            listener.stop()
+            _ = try? await running.value
+        },
+        { _ in try await body() })
+}
+
 /// Runs `body` with `client`, and closes it (awaited) however `body` ends.
 /// - Returns: what `body` returns.
 func withClient<Result>(_ client: JobsClient, _ body: (JobsClient) async throws -> Result) async throws -> Result {

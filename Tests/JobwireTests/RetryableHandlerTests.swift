@@ -28,31 +28,28 @@ import Testing
                 }
                 jobHandler("workbook:import") { _, _ -> JobCompletion? in throw Broken() }
             }
-            let running = Task { try await listener.run() }
-            defer {
-                listener.stop()
-                running.cancel()
-            }
-            try await withClient(try JobsClient(commands: broker.commands)) { client in
-                // A long lease: only the retry, not an expiry, can bring the job back within the wait below.
-                let flaky = try await client.create(
-                    JobCreateRequest(
-                        type: "workbook", operation: "export", source: "us_wb_1", leaseSeconds: 600, maxAttempts: 3,
-                        backoff: Backoff(type: .fixed, delaySeconds: 1)))
-                let done = try await client.waitFor(flaky.id, .complete, timeout: .seconds(30))
-                #expect(done.attempt == 3)
-                #expect(done.outcome?.message == "third time lucky")
-                // Each failed attempt waited out its backoff in `scheduled`.
-                let scheduled = try await client.events(since: 0, topics: ["job:scheduled"]).events
-                #expect(scheduled.filter { $0.context["jobId"]?.stringValue == flaky.id }.count == 2)
+            try await withRunning(listener) {
+                try await withClient(try JobsClient(commands: broker.commands)) { client in
+                    // A long lease: only the retry, not an expiry, can bring the job back within the wait below.
+                    let flaky = try await client.create(
+                        JobCreateRequest(
+                            type: "workbook", operation: "export", source: "us_wb_1", leaseSeconds: 600, maxAttempts: 3,
+                            backoff: Backoff(type: .fixed, delaySeconds: 1)))
+                    let done = try await client.waitFor(flaky.id, .complete, timeout: .seconds(30))
+                    #expect(done.attempt == 3)
+                    #expect(done.outcome?.message == "third time lucky")
+                    // Each failed attempt waited out its backoff in `scheduled`.
+                    let scheduled = try await client.events(since: 0, topics: ["job:scheduled"]).events
+                    #expect(scheduled.filter { $0.context["jobId"]?.stringValue == flaky.id }.count == 2)
 
-                let broken = try await client.create(
-                    JobCreateRequest(
-                        type: "workbook", operation: "import", source: "us_wb_1", leaseSeconds: 600, maxAttempts: 3,
-                        backoff: Backoff(type: .fixed, delaySeconds: 1)))
-                let failed = try await client.waitFor(broken.id, .failed)
-                #expect(failed.attempt == 1)
-                #expect(failed.outcome?.message == "the sheet has no rows")
+                    let broken = try await client.create(
+                        JobCreateRequest(
+                            type: "workbook", operation: "import", source: "us_wb_1", leaseSeconds: 600, maxAttempts: 3,
+                            backoff: Backoff(type: .fixed, delaySeconds: 1)))
+                    let failed = try await client.waitFor(broken.id, .failed)
+                    #expect(failed.attempt == 1)
+                    #expect(failed.outcome?.message == "the sheet has no rows")
+                }
             }
         }
     }
@@ -67,7 +64,7 @@ import Testing
                 jobHandler("workbook:export") { event, _ -> JobCompletion? in
                     do {
                         // Hangs until its task is cancelled: only the timeout can end it (the lease is 600 s).
-                        try await Task.sleep(for: .seconds(600))
+                        try await untilCancelled()
                     } catch is CancellationError {
                         cancelled.yield(event.jobId ?? "")
                         throw CancellationError()
@@ -75,24 +72,21 @@ import Testing
                     return nil
                 }
             }
-            let running = Task { try await listener.run() }
-            defer {
-                listener.stop()
-                running.cancel()
-            }
-            try await withClient(try JobsClient(commands: broker.commands)) { client in
-                let job = try await client.create(
-                    JobCreateRequest(
-                        type: "workbook", operation: "export", source: "us_wb_1", leaseSeconds: 600, maxAttempts: 1,
-                        timeoutSeconds: 1))
-                var stopped: String?
-                for await id in cancellations {
-                    stopped = id
-                    break
+            try await withRunning(listener) {
+                try await withClient(try JobsClient(commands: broker.commands)) { client in
+                    let job = try await client.create(
+                        JobCreateRequest(
+                            type: "workbook", operation: "export", source: "us_wb_1", leaseSeconds: 600, maxAttempts: 1,
+                            timeoutSeconds: 1))
+                    var stopped: String?
+                    for await id in cancellations {
+                        stopped = id
+                        break
+                    }
+                    #expect(stopped == job.id)
+                    let failed = try await client.waitFor(job.id, .failed)
+                    #expect(failed.outcome?.message == "timed out after 1 s")
                 }
-                #expect(stopped == job.id)
-                let failed = try await client.waitFor(job.id, .failed)
-                #expect(failed.outcome?.message == "timed out after 1 s")
             }
         }
     }
