@@ -6,7 +6,8 @@ counted by id from the broker's own event log. Prints a table of figures; exits 
 
 Scenarios (issue #8): 1 listener killed, 2 slow listener, 3 poison job, 4 broker killed,
 5 damaged store, 6 disk full, 7 slow subscriber, 8 partition, 9 fuzzing (the request decoder under
-libFuzzer is Fuzz/run.sh; here: random frames at a running broker).
+libFuzzer is Fuzz/run.sh; here: random frames at a running broker); 11 retries and timeouts across
+broker kills (issue 17).
 Hostile clients (issue #13, faults/hostile.py; group `hostile`): h1 stalling glob, h2 many
 subscriptions, h3 non-reading client, h4 huge multi-frame message, h5 100,000-link chain, h6 deleted
 WAL; each measured by a bystander client's round trips and the broker's peak memory. `--short` runs
@@ -183,6 +184,102 @@ def broker_killed(short: bool) -> Row:
         row.faults = len(in_flight)
         row.notes.append(f"{len(in_flight)} jobs in flight at the kills; {producer.resends} creates re-sent "
                          f"(same idempotency key), {producer.errors} error replies")
+        row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
+    finally:
+        procs.close()
+        broker.stop()
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# 11. Retries and timeouts across broker kills
+
+
+def retries_across_kills(short: bool) -> Row:
+    """Issue 17: a flaky downstream (`jobs.fail {retry: true}` on attempt 1), a doomed one (every attempt
+    fails) and a hanging handler (attempt 1 renews its lease past `timeoutSeconds`), all with a fixed
+    backoff, while the broker is SIGKILLed and restarted. Checks: flaky and hanging jobs complete once,
+    doomed ones fail once at `maxAttempts`, hanging attempts end `timed out`, and no retry ran before the
+    `runAt` its `job:scheduled` announced, whether the broker was killed in between or not."""
+    row = Row("11 retries across kills")
+    n, kills, rate = (240, 2, 40) if short else (1200, 5, 60)
+    lease, delay = 3, 1
+    work = h.workdir("retries")
+    broker = h.Broker(os.path.join(work, "data"), "--lease-seconds", str(lease))
+    procs = h.Procs(work)
+    backoff = {"backoff": {"type": "fixed", "delaySeconds": delay}}
+    kinds = {
+        "flaky": ({**backoff, "maxAttempts": 4}, {"failAttempts": 1, "workMs": 20}),
+        "doomed": ({**backoff, "maxAttempts": 2}, {"failAttempts": 99}),
+        "hang": ({**backoff, "maxAttempts": 4, "timeoutSeconds": 1}, {"hangAttempts": 1, "hangMs": 2500, "workMs": 20}),
+    }
+    try:
+        broker.start()
+        client = broker.client()
+        for i in range(3):
+            procs.python_worker(f"py{i}", broker, threads=4, jobs="*:export")
+        producers = {kind: h.Producer(broker.commands, tag=kind, job=f"{kind}:export", timeout=2.0) for kind in kinds}
+        for kind, producer in producers.items():
+            extra, data = kinds[kind]
+            producer.start(n // 3, lambda i, data=data: data, rate=rate / 3, extra=extra)
+        duration = n / rate
+        in_flight: set[str] = set()
+        for k in range(kills):
+            time.sleep(duration / (kills + 1) * random.uniform(0.6, 1.2))
+            broker.kill9()
+            in_flight |= {r[0] for r in broker.store_rows("SELECT id FROM jobs WHERE status = 'executing'")}
+            waiting = broker.store_rows("SELECT id FROM jobs WHERE status = 'scheduled'")
+            h.say(f"kill -9 broker: {len(in_flight)} executing so far at kills, {len(waiting)} waiting out a backoff")
+            time.sleep(random.uniform(0.2, 1.0))
+            broker.start()
+        row.kills = broker.kills
+        for producer in producers.values():
+            producer.join()
+        drained = h.wait_until(lambda: sum(h.open_count(client, kind) for kind in kinds) == 0, timeout=120)
+        row.check(drained, "retries did not drain after the restarts")
+        acked = {kind: set(p.acked.values()) for kind, p in producers.items()}
+        for kind, producer in producers.items():
+            row.check(len(producer.acked) == n // 3, f"only {len(producer.acked)} of {n // 3} {kind} creates acknowledged")
+        # Retries re-run by design: count_jobs checks lost, stuck, double ends and the final status.
+        for kind, expect in (("flaky", "complete"), ("hang", "complete"), ("doomed", "failed")):
+            sub = Row(kind)
+            count_jobs(sub, client, acked[kind], in_flight, expect_status=expect, job_type=kind, explain=lambda j: True)
+            row.failures += [f"{kind}: {f}" for f in sub.failures]
+            row.lost += sub.lost
+            row.duplicated += sub.duplicated
+            row.stuck += sub.stuck
+            row.reruns += sub.reruns
+            row.explained += sub.explained
+        row.jobs = sum(len(ids) for ids in acked.values())
+        # Per job, from the log: each job:scheduled's runAt, and when each attempt began executing.
+        run_at: dict[tuple[str, int], float] = {}
+        began: dict[tuple[str, int], float] = {}
+        timed_out: set[str] = set()
+        outcomes: dict[str, tuple[int, str]] = {}
+        for event in h.events(client):
+            job_id = (event.get("context") or {}).get("jobId")
+            payload = event.get("payload") or {}
+            attempt = int(payload.get("attempt") or 0)
+            if event["topic"] == "job:scheduled" and payload.get("runAt"):
+                run_at[(job_id, attempt)] = h.parse_ts(payload["runAt"])
+                if "timed out" in (payload.get("info") or ""):
+                    timed_out.add(job_id)
+            elif event["topic"] == "job:updated" and payload.get("status") == "executing":
+                began.setdefault((job_id, attempt), h.parse_ts(event["createdAt"]))
+            elif event["topic"] == "job:failed":
+                outcomes[job_id] = (attempt, (payload.get("outcome") or {}).get("message") or "")
+        early = [(j, a, round(began[(j, a)] - t, 3)) for (j, a), t in run_at.items() if (j, a) in began and began[(j, a)] < t]
+        row.check(not early, f"{len(early)} retries ran before their runAt: {early[:5]}")
+        spaced = sum(1 for key in run_at if key in began)
+        row.check(spaced >= len(acked["flaky"]), f"only {spaced} retries waited out a backoff; expected one per flaky job at least")
+        wrong_end = [(j, outcomes.get(j)) for j in acked["doomed"] if (outcomes.get(j) or (0, ""))[0] != 2]
+        row.check(not wrong_end, f"{len(wrong_end)} doomed jobs did not fail at attempt 2 (maxAttempts): {wrong_end[:5]}")
+        hung = acked["hang"] - in_flight
+        not_timed = sorted(hung - timed_out)
+        row.check(not not_timed, f"{len(not_timed)} hanging jobs were not timed out on attempt 1: {not_timed[:5]}")
+        row.faults = len(run_at)
+        row.notes.append(f"{len(run_at)} retries waited out a {delay} s backoff ({sum(1 for j in acked['hang'] if j in timed_out)} "
+                         f"after a timeout), none ran early; {len(in_flight)} jobs executing at the kills")
         row.check(not procs.exited(), f"listeners exited: {procs.exited()}")
     finally:
         procs.close()
@@ -1069,6 +1166,7 @@ def postgres_partition(short: bool) -> Row:
 SCENARIOS: dict[str, Callable[[bool], Row]] = {
     "1": listener_killed,
     "4": broker_killed,
+    "11": retries_across_kills,
     "2": slow_listener,
     "3": poison_job,
     "7": slow_subscriber,

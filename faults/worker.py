@@ -9,7 +9,12 @@ with os.write so that a SIGKILL loses nothing the process had done:
     late <jobId> <attempt> <type>  jobs.complete was refused (lease_expired, conflict, ...)
 
 A job's input drives the work: `workMs` (how long), `poison` (the worker SIGKILLs itself),
-`slowMs` (on attempt 1: work this long without renewing the lease, then complete: the late call).
+`slowMs` (on attempt 1: work this long without renewing the lease, then complete: the late call),
+`failAttempts` (attempts up to this one end in `jobs.fail {retry: true}`: a flaky downstream),
+`hangMs` with `hangAttempts` (attempts up to that one renew the lease and work this long: past the
+job's `timeoutSeconds`, so that the broker times them out and the complete comes late).
+
+    failed <jobId> <attempt>     jobs.fail {retry: true} succeeded
 """
 
 from __future__ import annotations
@@ -65,8 +70,18 @@ def main() -> None:
             log("start", job_id, attempt)
             if data.get("poison"):
                 os.kill(os.getpid(), signal.SIGKILL)
+            if attempt <= int(data.get("failAttempts") or 0):
+                try:
+                    client.fail(job_id, {"message": f"flaky downstream (attempt {attempt})"}, retry=True)
+                    log("failed", job_id, attempt)
+                except (JobwireError, JobwireTimeout) as error:
+                    log("late", job_id, attempt, getattr(error, "type", None) or type(error).__name__)
+                continue
             if data.get("slowMs") and attempt == 1:
                 time.sleep(data["slowMs"] / 1000)  # no renewal: the lease runs out under us
+            elif data.get("hangMs") and attempt <= int(data.get("hangAttempts") or 0):
+                leases.hold(job)  # renewed all along: only the job's timeoutSeconds ends this attempt
+                time.sleep(data["hangMs"] / 1000)
             else:
                 leases.hold(job)
                 if data.get("workMs"):

@@ -802,10 +802,12 @@ extension BrokerCore {
             }
             retireLeaseHolder(&record)
             let timedOut = lease.timesOutAt.map { $0 <= now } ?? false
+            let why = timedOut ? "timed out after \(record.job.timeoutSeconds ?? 0) s" : "lease expired"
             if record.job.attempt >= record.job.maxAttempts {
-                fail(record, timedOut ? "timed out after \(record.job.timeoutSeconds ?? 0) s" : "lease expired")
+                fail(record, why)
             } else {
-                requeue(record, afterSeconds: backoffSeconds(record.job))
+                // The next attempt's info says why this one ended, as a retried `jobs.fail` says its message.
+                requeue(record, afterSeconds: backoffSeconds(record.job)) { $0.job.info = why }
             }
         }
     }

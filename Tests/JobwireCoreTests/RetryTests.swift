@@ -95,6 +95,7 @@ import Testing
             #expect(job.status == .scheduled)
             #expect(job.attempt == attempt + 1)
             #expect(job.runAt == harness.now + .seconds(10))
+            #expect(job.info == "lease expired")
             if harness.keepsAcrossRestart { try harness.restart() }
             harness.pass(.milliseconds(9999))
             #expect(try harness.job(id).status == .scheduled)
@@ -187,6 +188,7 @@ import Testing
             if attempt == 1 {
                 #expect(try harness.job(id).status == .scheduled)
                 #expect(try harness.job(id).attempt == 2)
+                #expect(try harness.job(id).info == "timed out after 10 s")
                 harness.pass(.seconds(5))
                 #expect(try harness.job(id).status == .ready)
             }
